@@ -1,0 +1,21 @@
+# The two commands: `make demo` (main job on the embedded engine) and `make test`.
+# Both bootstrap uv when it is missing, then install the locked environment.
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+
+.PHONY: demo test bootstrap lint bench
+bootstrap:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) sync --frozen --quiet
+
+demo: bootstrap
+	$(UV) run creditlake demo
+
+test: bootstrap
+	$(UV) run ruff check .
+	$(UV) run pytest
+
+lint: bootstrap
+	$(UV) run ruff check .
+
+bench: bootstrap
+	$(UV) run python bench/ingest_bench.py

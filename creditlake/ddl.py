@@ -1,0 +1,88 @@
+"""ClickHouse DDL for the embedded/single-server engine. Idempotent: running twice changes nothing.
+
+The cluster variant (Replicated* + Distributed) is generated from the same column list.
+"""
+
+from __future__ import annotations
+
+from creditlake.engine.base import Engine
+from creditlake.schema import RECORD_COLUMNS
+
+# ORDER BY serves the API's filters (country, then created_date ranges) and ends in the
+# dedup key. status is mutable, so it stays out of the sorting/dedup key; a set skip index
+# serves status filters instead. ReplacingMergeTree(ingested_at) is a safety net: the loader
+# already refuses a record_hash that exists (see ingest/load.py).
+RECORDS_ORDER_BY = "(country, created_date, record_hash)"
+RECORDS_SETTINGS = "index_granularity = 8192, allow_nullable_key = 1"
+RECORDS_INDEXES = (
+    "INDEX idx_email email TYPE bloom_filter(0.01) GRANULARITY 4",
+    "INDEX idx_phone phone TYPE bloom_filter(0.01) GRANULARITY 4",
+    "INDEX idx_user_id user_id TYPE bloom_filter(0.01) GRANULARITY 4",
+    "INDEX idx_hash record_hash TYPE bloom_filter(0.001) GRANULARITY 4",
+    "INDEX idx_status status TYPE set(16) GRANULARITY 4",
+)
+
+REJECTED_COLUMNS = (
+    ("source_file", "LowCardinality(String)"),
+    ("partition_key", "String"),
+    ("source_row", "UInt64"),
+    ("raw_row", "String"),
+    ("reasons", "Array(String)"),
+    ("rejected_at", "DateTime64(3, 'UTC')"),
+)
+
+INGESTION_LOG_COLUMNS = (
+    ("partition_key", "String"),
+    ("source_file", "String"),
+    ("format", "LowCardinality(String)"),
+    ("rows_read", "UInt64"),
+    ("loaded", "UInt64"),
+    ("duplicates", "UInt64"),
+    ("rejected", "UInt64"),
+    ("seconds", "Float64"),
+    ("status", "LowCardinality(String)"),  # loaded | quarantined | failed
+    ("message", "String"),
+    ("mapping", "String"),  # JSON: source column -> master field
+    ("quality_mean", "Float32"),
+    ("started_at", "DateTime64(3, 'UTC')"),
+    ("finished_at", "DateTime64(3, 'UTC')"),
+)
+
+
+def _cols(cols: tuple[tuple[str, str], ...]) -> str:
+    return ",\n    ".join(f"{n} {t}" for n, t in cols)
+
+
+def records_columns_sql() -> str:
+    return ",\n    ".join(f"{c.name} {c.clickhouse}" for c in RECORD_COLUMNS)
+
+
+def table_ddl(database: str, engine_clause: str | None = None) -> dict[str, str]:
+    """CREATE TABLE statements by table name. engine_clause overrides the table engines."""
+    rec_engine = engine_clause or "ReplacingMergeTree(ingested_at)"
+    body = records_columns_sql() + ",\n    " + ",\n    ".join(RECORDS_INDEXES)
+    return {
+        "records": (
+            f"CREATE TABLE IF NOT EXISTS {database}.records (\n    {body}\n)"
+            f" ENGINE = {rec_engine} ORDER BY {RECORDS_ORDER_BY} SETTINGS {RECORDS_SETTINGS}"
+        ),
+        "rejected_records": (
+            f"CREATE TABLE IF NOT EXISTS {database}.rejected_records (\n"
+            f"    {_cols(REJECTED_COLUMNS)}\n) ENGINE = MergeTree"
+            " ORDER BY (source_file, partition_key, source_row)"
+        ),
+        "ingestion_log": (
+            f"CREATE TABLE IF NOT EXISTS {database}.ingestion_log (\n"
+            f"    {_cols(INGESTION_LOG_COLUMNS)}\n) ENGINE = ReplacingMergeTree(finished_at)"
+            " ORDER BY (partition_key)"
+        ),
+    }
+
+
+def migrate(engine: Engine) -> list[str]:
+    """Create the database and tables if missing; returns the tables ensured."""
+    engine.command(f"CREATE DATABASE IF NOT EXISTS {engine.database}")
+    ddl = table_ddl(engine.database)
+    for sql in ddl.values():
+        engine.command(sql)
+    return list(ddl)

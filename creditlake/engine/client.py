@@ -1,0 +1,85 @@
+"""clickhouse-connect backed Engine: `chdb:///abs/path` opens chDB in-process, http(s) a server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import clickhouse_connect
+import pyarrow as pa
+from clickhouse_connect.driver.exceptions import ClickHouseError, ProgrammingError
+
+from creditlake.config import Settings
+from creditlake.engine.base import EngineError, EngineUnavailable
+
+
+class ClickHouseEngine:
+    def __init__(self, url: str, database: str = "creditlake") -> None:
+        self.url = url
+        self.database = database
+        try:
+            if url.startswith("chdb:"):
+                self._client = clickhouse_connect.get_client(dsn=url)
+            else:
+                self._client = clickhouse_connect.get_client(dsn=url, autogenerate_session_id=False)
+        except ProgrammingError as exc:  # chDB path locked by another process / other path open
+            raise EngineUnavailable(str(exc)) from exc
+        except Exception as exc:  # server unreachable
+            raise EngineUnavailable(f"cannot reach ClickHouse at {url}: {exc}") from exc
+        # chDB runs one query at a time per process; a lock keeps threads from interleaving
+        # calls on the shared handle (the server client is thread-safe anyway).
+        self._lock = threading.RLock()
+        self.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+
+    def command(self, sql: str, parameters: Mapping[str, Any] | None = None,
+                settings: Mapping[str, Any] | None = None) -> int:
+        with self._lock, _errors():
+            result = self._client.command(sql, parameters=parameters, settings=settings)
+        summary = getattr(result, "summary", None) or {}
+        return int(summary.get("written_rows", 0) or 0)
+
+    def query_arrow(self, sql: str, parameters: Mapping[str, Any] | None = None,
+                    settings: Mapping[str, Any] | None = None) -> pa.Table:
+        with self._lock, _errors():
+            return self._client.query_arrow(sql, parameters=parameters, settings=settings,
+                                            use_strings=True)
+
+    def query_rows(self, sql: str, parameters: Mapping[str, Any] | None = None,
+                   settings: Mapping[str, Any] | None = None) -> list[tuple]:
+        with self._lock, _errors():
+            return list(self._client.query(sql, parameters=parameters,
+                                           settings=settings).result_rows)
+
+    def insert_arrow(self, table: str, data: pa.Table,
+                     settings: Mapping[str, Any] | None = None) -> int:
+        if data.num_rows == 0:
+            return 0
+        with self._lock, _errors():
+            summary = self._client.insert_arrow(table, data, settings=settings)
+        return int(getattr(summary, "written_rows", data.num_rows) or data.num_rows)
+
+    def close(self) -> None:
+        with self._lock:
+            self._client.close()
+
+
+class _errors:
+    """Translate driver exceptions into EngineError so callers need not know the driver."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is not None and isinstance(exc, ClickHouseError) and not isinstance(
+            exc, EngineError
+        ):
+            raise EngineError(str(exc)) from exc
+        return False
+
+
+def open_engine(settings: Settings) -> ClickHouseEngine:
+    """Open the configured engine directly. Shared-access logic lives in engine/sharing.py."""
+    if settings.embedded and settings.chdb_path is not None:
+        settings.chdb_path.mkdir(parents=True, exist_ok=True)
+    return ClickHouseEngine(settings.clickhouse_url, settings.clickhouse_database)

@@ -1,0 +1,31 @@
+from creditlake.config import load_settings
+from creditlake.ddl import migrate, table_ddl
+from creditlake.schema import RECORD_FIELDS
+
+
+def test_master_schema_fields_match_design():
+    assert RECORD_FIELDS == (
+        "id", "source_file", "record_hash", "ingested_at", "user_id", "email", "name", "phone",
+        "address", "city", "country", "created_date", "status", "metadata",
+        "data_quality_score", "validation_errors",
+    )
+
+
+def test_settings_defaults(tmp_path):
+    s = load_settings({"CREDITLAKE_HOME": str(tmp_path)})
+    assert s.embedded and s.chdb_path == tmp_path / "clickhouse"
+    assert s.database_url == f"sqlite:///{tmp_path / 'ledger.db'}"
+    assert s.landing_dir == tmp_path / "landing"
+
+
+def test_migrate_is_idempotent(engine):
+    migrate(engine)
+    before = engine.query_rows(
+        "SELECT name, create_table_query FROM system.tables WHERE database = {d:String} "
+        "ORDER BY name", {"d": engine.database})
+    migrate(engine)
+    after = engine.query_rows(
+        "SELECT name, create_table_query FROM system.tables WHERE database = {d:String} "
+        "ORDER BY name", {"d": engine.database})
+    assert before == after
+    assert [n for n, _ in after] == sorted(table_ddl(engine.database))
