@@ -1,18 +1,21 @@
 """Format readers. Importing this package registers every reader in the registry."""
 
+from creditlake.readers import csv, jsonl, parquet  # noqa: F401  (registration)
 from creditlake.readers.base import (
     SOURCE_ROW,
     Reader,
     ReaderError,
     ReaderOptions,
+    ReaderRejects,
     formats,
     get_reader,
     register,
     subsource_of,
     tag_subsource,
 )
+from creditlake.readers.detect import detect
 
 __all__ = [
-    "SOURCE_ROW", "Reader", "ReaderError", "ReaderOptions", "formats", "get_reader",
-    "register", "subsource_of", "tag_subsource",
+    "SOURCE_ROW", "Reader", "ReaderError", "ReaderOptions", "ReaderRejects", "detect", "formats",
+    "get_reader", "register", "subsource_of", "tag_subsource",
 ]

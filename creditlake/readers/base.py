@@ -74,3 +74,17 @@ def subsource_of(batch: pa.RecordBatch) -> str | None:
     meta = batch.schema.metadata or {}
     raw = meta.get(SUBSOURCE_KEY)
     return raw.decode() if raw else None
+
+
+@dataclass
+class ReaderRejects:
+    """Records a reader could not turn into columns (ragged CSV rows, invalid JSON lines, ...).
+
+    Readers that accept a `rejects` keyword append (source_row, raw_text, reason) here while
+    streaming; the pipeline sends them to rejected_records so nothing is silently dropped.
+    """
+
+    rows: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def add(self, source_row: int, raw: str, reason: str) -> None:
+        self.rows.append((source_row, raw[:10_000], reason))

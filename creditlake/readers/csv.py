@@ -1,0 +1,102 @@
+"""CSV/TSV/other-delimiter reader: pyarrow's streaming parser, every column as text.
+
+Ragged rows (wrong field count) are not parsed into columns; they are collected with their
+line text and reported through `RaggedRows` so the pipeline rejects them with a reason.
+"""
+
+from __future__ import annotations
+
+import csv as pycsv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from creditlake.readers.arrow_util import as_landing_batch, dedupe_names
+from creditlake.readers.base import ReaderError, ReaderOptions, ReaderRejects, register
+from creditlake.readers.textio import (
+    Utf8Stream,
+    is_clean_utf8,
+    open_binary,
+    read_head,
+    sniff_encoding,
+)
+
+DELIMITERS = ",;\t|"
+
+
+def sniff_dialect(text: str) -> str:
+    """Pick the delimiter from a sample: csv.Sniffer first, else the most consistent one."""
+    lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
+    sample = "\n".join(lines)
+    try:
+        return pycsv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+    except pycsv.Error:
+        pass
+    best, best_score = ",", -1.0
+    for d in DELIMITERS:
+        counts = [ln.count(d) for ln in lines]
+        if not counts or counts[0] == 0:
+            continue
+        same = sum(c == counts[0] for c in counts) / len(counts)
+        if same * counts[0] > best_score:
+            best, best_score = d, same * counts[0]
+    return best
+
+
+def _header(text: str, delimiter: str) -> list[str]:
+    row = next(pycsv.reader(io.StringIO(text), delimiter=delimiter), [])
+    return dedupe_names(row)
+
+
+@register("csv")
+def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
+         ) -> Iterator[pa.RecordBatch]:
+    head_bytes = read_head(path)
+    if not head_bytes.strip():
+        raise ReaderError("empty file: no header and no rows")
+    encoding = opts.encoding or sniff_encoding(head_bytes)
+    if encoding == "utf-8" and not is_clean_utf8(path):
+        encoding = "utf-8"  # Utf8Stream repairs stray non-UTF-8 bytes as cp1252
+        transcode = True
+    else:
+        transcode = encoding != "utf-8"
+    head = head_bytes.decode(encoding if encoding != "utf-8" else "utf-8", errors="replace")
+    head = head.lstrip("\ufeff")
+    delimiter = opts.delimiter or sniff_dialect(head)
+    names = _header(head, delimiter)
+    if not names:
+        raise ReaderError("no header row found")
+    rejects = rejects if rejects is not None else ReaderRejects()
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        rejects.add(row.number or 0, row.text,
+                    f"ragged row at line {row.number}: expected {row.expected_columns} fields, "
+                    f"got {row.actual_columns}")
+        return "skip"
+
+    source = open_binary(path)
+    stream = Utf8Stream(source, encoding) if transcode else source
+    read_opts = pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=opts.batch_rows * 128,
+                                  use_threads=False)  # keeps line numbers of ragged rows
+    parse_opts = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                    invalid_row_handler=on_invalid)
+    conv_opts = pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                     strings_can_be_null=True, null_values=[""],
+                                     quoted_strings_can_be_null=True)
+    next_row = 1
+    try:
+        with io.BufferedReader(stream, 1 << 20) if transcode else stream as f:  # type: ignore[arg-type]
+            reader = pacsv.open_csv(f, read_options=read_opts, parse_options=parse_opts,
+                                    convert_options=conv_opts)
+            for batch in reader:
+                if batch.num_rows:
+                    yield as_landing_batch(batch, next_row)
+                    next_row += batch.num_rows
+    except (EOFError, OSError) as exc:
+        raise ReaderError(f"input ends unexpectedly (truncated or corrupt compressed file): "
+                          f"{exc}") from exc
+    except pa.ArrowInvalid as exc:
+        raise ReaderError(f"CSV parse error: {exc}") from exc

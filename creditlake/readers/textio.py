@@ -1,0 +1,116 @@
+"""Opening text sources: decompression, encoding sniffing and transcoding to UTF-8."""
+
+from __future__ import annotations
+
+import bz2
+import codecs
+import gzip
+import io
+import zlib
+from pathlib import Path
+from typing import BinaryIO
+
+GZIP_MAGIC = b"\x1f\x8b"
+BZ2_MAGIC = b"BZh"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+CHUNK = 4 << 20
+
+
+def open_binary(path: Path) -> BinaryIO:
+    """Open a file, transparently decompressing gzip / bz2 / zstd single streams."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head.startswith(GZIP_MAGIC):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    if head.startswith(BZ2_MAGIC):
+        return bz2.open(path, "rb")  # type: ignore[return-value]
+    if head.startswith(ZSTD_MAGIC):
+        import zstandard
+
+        return zstandard.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def read_head(path: Path, size: int = 1 << 20) -> bytes:
+    """The first `size` bytes of the (decompressed) content; truncated streams give what exists."""
+    with open_binary(path) as f:
+        out = bytearray()
+        try:
+            while len(out) < size:
+                chunk = f.read(size - len(out))
+                if not chunk:
+                    break
+                out += chunk
+        except (EOFError, OSError):
+            pass
+    return bytes(out)
+
+
+def sniff_encoding(head: bytes) -> str:
+    """'utf-8', 'utf-8-sig', 'utf-16' or 'cp1252' (Latin-1 superset, decodes every byte)."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "cp1252"
+
+
+def _cp1252_fallback(err: UnicodeDecodeError) -> tuple[str, int]:
+    bad = err.object[err.start:err.end]
+    return bad.decode("cp1252", errors="replace"), err.end
+
+
+codecs.register_error("creditlake_cp1252", _cp1252_fallback)
+
+
+class Utf8Stream(io.RawIOBase):
+    """Re-encode a byte stream to UTF-8, decoding as `encoding`; for UTF-8 input, stray
+    invalid bytes (files mixing UTF-8 and Latin-1) are decoded as cp1252 instead of failing."""
+
+    def __init__(self, raw: BinaryIO, encoding: str) -> None:
+        errors = "creditlake_cp1252" if encoding.startswith("utf-8") else "strict"
+        self._raw = raw
+        self._dec = codecs.getincrementaldecoder(encoding)(errors=errors)
+        self._buf = b""
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        while not self._buf and not self._eof:
+            chunk = self._raw.read(CHUNK)
+            if not chunk:
+                self._eof = True
+                self._buf = self._dec.decode(b"", final=True).encode()
+            else:
+                self._buf = self._dec.decode(chunk).encode()
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def is_clean_utf8(path: Path) -> bool:
+    """Whole-content UTF-8 check at C speed (one pass) so a bad byte deep in a file can't
+    abort a half-loaded read later."""
+    dec = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open_binary(path) as f:
+            while chunk := f.read(CHUNK):
+                dec.decode(chunk)
+            dec.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    except (EOFError, OSError, zlib.error):
+        # truncated/corrupt compressed stream: the reader yields what exists and reports it
+        return True
+    return True

@@ -1,0 +1,122 @@
+"""Pandera (polars backend) validation of normalized contacts.
+
+Failures never stop the batch: each failure case carries its row index, which we turn into
+per-row `validation_errors` and a `data_quality_score`. Rows failing the identity check are
+rejected (they cannot be stored usefully); everything else is loaded with its findings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandera.polars as pa
+import polars as pl
+from pandera.errors import SchemaErrors
+
+from creditlake.engines.polars import E164_PATTERN, WARNINGS
+from creditlake.rules import vocab
+from creditlake.schema import STATUSES
+
+ROW = "_row"
+IDENTITY_CHECK = "has_identity"
+# Fields whose presence and validity make up the quality score.
+SCORED_FIELDS = ("email", "phone", "name", "address", "city", "country", "created_date",
+                 "status")
+_ISO2 = sorted(set(vocab.country_table().values()))
+
+
+class ContactNormalized(pa.DataFrameModel):
+    """A cleaned contact row, before hashing and loading."""
+
+    source_row: pl.UInt64
+    user_id: pl.String = pa.Field(nullable=True)
+    email: pl.String = pa.Field(nullable=True)
+    name: pl.String = pa.Field(nullable=True)
+    phone: pl.String = pa.Field(nullable=True)
+    address: pl.String = pa.Field(nullable=True)
+    city: pl.String = pa.Field(nullable=True)
+    country: pl.String = pa.Field(nullable=True)
+    created_date: pl.Date = pa.Field(nullable=True)
+    status: pl.String = pa.Field(isin=list(STATUSES))
+
+    @pa.check("email", name="email_format")
+    def email_format(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        c = pl.col(data.key)
+        return data.lazyframe.select(c.is_null() | c.str.contains(vocab.EMAIL_PATTERN))
+
+    @pa.check("phone", name="phone_e164")
+    def phone_e164(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        c = pl.col(data.key)
+        return data.lazyframe.select(c.is_null() | c.str.contains(E164_PATTERN))
+
+    @pa.check("name", name="name_has_letters")
+    def name_letters(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        c = pl.col(data.key)
+        return data.lazyframe.select(c.is_null() | c.str.contains(r"\p{L}"))
+
+    @pa.check("country", name="iso_country")
+    def iso_country(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        c = pl.col(data.key)
+        return data.lazyframe.select(c.is_null() | c.is_in(_ISO2))
+
+    @pa.dataframe_check(name=IDENTITY_CHECK)
+    def has_identity(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        """A record needs at least one usable identity field: email, phone or user_id."""
+        email_ok = pl.col("email").str.contains(vocab.EMAIL_PATTERN).fill_null(False)
+        phone_ok = (pl.col("phone").str.replace_all(r"\D", "").str.len_chars() >= 7
+                    ).fill_null(False)
+        return data.lazyframe.select(email_ok | phone_ok | pl.col("user_id").is_not_null())
+
+    class Config:
+        strict = False  # extra pipeline columns (source_file, metadata, _warnings) allowed
+
+
+@dataclass
+class Validated:
+    valid: pl.DataFrame      # + validation_errors, data_quality_score
+    rejected: pl.DataFrame   # source_row, reasons (list[str])
+
+
+def validate(df: pl.DataFrame) -> Validated:
+    """Run ContactNormalized on the batch and split it into loadable and rejected rows."""
+    df = df.with_row_index(ROW)
+    try:
+        ContactNormalized.validate(df, lazy=True)
+        failures = pl.DataFrame(schema={"index": pl.Int64, "column": pl.String,
+                                        "check": pl.String, "failure_case": pl.String})
+    except SchemaErrors as err:
+        failures = err.failure_cases.select(
+            pl.col("index").cast(pl.Int64), pl.col("column").cast(pl.String),
+            pl.col("check").cast(pl.String), pl.col("failure_case").cast(pl.String))
+    schema_level = failures.filter(pl.col("index").is_null())
+    if schema_level.height:  # wrong dtype / missing column: a programming error, not data
+        raise ValueError(f"normalized frame does not match ContactNormalized: "
+                         f"{schema_level.to_dicts()}")
+    failures = failures.with_columns(
+        pl.when(pl.col("check") == IDENTITY_CHECK)
+        .then(pl.lit("identity: no usable email, phone or user_id"))
+        .otherwise(pl.format("{}: {} failed for '{}'", "column", "check", "failure_case"))
+        .alias("message"),
+        (pl.col("check") == IDENTITY_CHECK).alias("fatal"),
+    )
+    per_row = failures.group_by("index").agg(
+        pl.col("message"), pl.col("fatal").any(),
+        pl.col("column").filter(~pl.col("fatal")).alias("bad_columns"))
+    df = df.join(per_row, left_on=ROW, right_on="index", how="left").with_columns(
+        pl.col("fatal").fill_null(False),
+        pl.col("message").fill_null(pl.lit([], pl.List(pl.String))),
+        pl.col("bad_columns").fill_null(pl.lit([], pl.List(pl.String))),
+    )
+    errors = pl.concat_list([pl.col("message"), pl.col(WARNINGS)])
+    present = [
+        (pl.col(f).is_not_null() & (pl.col(f) != "unknown" if f == "status" else pl.lit(True))
+         & ~pl.col("bad_columns").list.contains(f)).cast(pl.Float32)
+        for f in SCORED_FIELDS
+    ]
+    score = pl.sum_horizontal(present) / len(SCORED_FIELDS)
+    df = df.with_columns(errors.alias("validation_errors"),
+                         score.cast(pl.Float32).alias("data_quality_score"))
+    rejected = df.filter(pl.col("fatal")).select(
+        "source_row", pl.col("validation_errors").alias("reasons"))
+    valid = df.filter(~pl.col("fatal")).drop(ROW, "fatal", "message", "bad_columns", WARNINGS)
+    return Validated(valid=valid, rejected=rejected)
