@@ -1,0 +1,77 @@
+"""Batch building and in-band notices shared by the XML, SQL-dump, Excel and archive readers.
+
+Notices: a reader that skips part of a file for a reason the user should see (a non-person
+table in a dump, a statement that does not parse, an archive member rejected as a bomb) yields
+a *zero-row* batch whose schema metadata carries the message under NOTICE_KEY (and the
+sub-source under SUBSOURCE_KEY). Consumers that ignore metadata add zero rows, so nothing is
+counted twice; the ingest code can turn each notice into an ingestion_log / Dagster message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import pyarrow as pa
+
+from creditlake.readers.base import SOURCE_ROW, subsource_of, tag_subsource
+
+NOTICE_KEY = b"creditlake.notice"
+
+
+def columns_batch(
+    names: Sequence[str], columns: Sequence[pa.Array | list], first_row: int
+) -> pa.RecordBatch:
+    """String columns + source_row numbered from `first_row` (1-based)."""
+    n = len(columns[0]) if columns else 0
+    arrays = [c if isinstance(c, pa.Array) else pa.array(c, pa.string()) for c in columns]
+    arrays.append(pa.array(range(first_row, first_row + n), pa.uint64()))
+    return pa.RecordBatch.from_arrays(arrays, names=[*names, SOURCE_ROW])
+
+
+def rows_batch(
+    names: Sequence[str], rows: list[list[str | None]], first_row: int
+) -> pa.RecordBatch:
+    """Row lists (all the same width as `names`) -> batch; transposed in C by zip()."""
+    cols = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in names]
+    return columns_batch(names, cols, first_row)
+
+
+def dicts_batch(
+    names: Sequence[str], rows: Iterable[dict[str, str]], first_row: int
+) -> pa.RecordBatch:
+    """Dict rows with possibly missing keys -> batch with every column in `names`."""
+    rows = list(rows)
+    cols = [[r.get(k) for r in rows] for k in names]
+    return columns_batch(names, cols, first_row)
+
+
+def unique_names(raw: Sequence[object]) -> list[str]:
+    """Column names as found; blanks become column_<n>, repeats get a _<k> suffix."""
+    out: list[str] = []
+    seen: dict[str, int] = {}
+    for i, v in enumerate(raw, start=1):
+        name = str(v).strip() if v is not None and str(v).strip() else f"column_{i}"
+        if name == SOURCE_ROW:
+            name = f"{SOURCE_ROW}_source"
+        k = seen.get(name, 0) + 1
+        seen[name] = k
+        out.append(name if k == 1 else f"{name}_{k}")
+    return out
+
+
+def notice_batch(message: str, subsource: str | None = None) -> pa.RecordBatch:
+    batch = pa.RecordBatch.from_arrays([pa.array([], pa.uint64())], names=[SOURCE_ROW])
+    batch = batch.replace_schema_metadata({NOTICE_KEY: message.encode()})
+    return tag_subsource(batch, subsource) if subsource else batch
+
+
+def notice_of(batch: pa.RecordBatch) -> str | None:
+    raw = (batch.schema.metadata or {}).get(NOTICE_KEY)
+    return raw.decode() if raw else None
+
+
+def retag(batch: pa.RecordBatch, outer: str) -> pa.RecordBatch:
+    """Prefix a batch's sub-source with an outer container name (zip member in a zip, ...)."""
+    inner = subsource_of(batch)
+    name = f"{outer}#{inner.split('#', 1)[1]}" if inner and "#" in inner else outer
+    return tag_subsource(batch, name)
