@@ -1,0 +1,106 @@
+"""Litestar app factory: `create_app(settings, engine_provider=...)`.
+
+Nothing touches ClickHouse at import or construction time: the engine is opened lazily on the
+first query through EngineGate. engine_provider is an Engine object (used as is, not closed)
+or a callable returning one (default: creditlake.engine.open_engine(settings)).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from api.admin.controllers import AdminController
+from api.cache import ResultCache
+from api.config import ApiConfig
+from api.credits.controllers import CreditsController
+from api.engine_gate import EngineGate, EngineProvider
+from api.errors import EXCEPTION_HANDLERS
+from api.health.controllers import HealthController
+from api.metrics import Metrics
+from api.middleware import observe_middleware
+from api.query.controllers import QueryController
+from api.ratelimit import RateLimiter
+from api.runtime import Runtime
+from api.usage.controllers import UsageController
+from creditlake.config import Settings, load_settings
+from creditlake.ledger import Ledger
+
+log = logging.getLogger(__name__)
+API_VERSION = "1.0.0"
+
+
+def create_app(settings: Settings | None = None, engine_provider: EngineProvider | None = None,
+               *, config: ApiConfig | None = None, ledger: Ledger | None = None) -> Litestar:
+    settings = settings or load_settings()
+    config = config or ApiConfig.from_env()
+
+    def default_provider():  # noqa: ANN202 - lazily imported: keep import time engine-free
+        from creditlake.engine import open_engine
+        return open_engine(settings)
+
+    def ensure_schema(engine) -> None:  # noqa: ANN001
+        if config.ensure_schema:
+            from creditlake.ddl import migrate
+            migrate(engine)
+
+    owns_ledger = ledger is None
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        led = ledger or Ledger(settings.database_url)
+        client = (aioredis.Redis.from_url(settings.redis_url, socket_timeout=0.5,
+                                          socket_connect_timeout=0.5)
+                  if settings.redis_url else None)
+        gate = EngineGate(engine_provider or default_provider, settings.clickhouse_database,
+                          on_open=ensure_schema)
+        app.state.runtime = Runtime(
+            settings=settings, config=config, ledger=led, gate=gate,
+            limiter=RateLimiter(client, config.rate_limit, config.rate_window_s,
+                                config.redis_prefix, config.redis_retry_s),
+            cache=ResultCache(client, config.cache_ttl_s, config.redis_prefix,
+                              config.redis_retry_s),
+            metrics=Metrics(), redis=client)
+        app.state.config = config
+        try:
+            yield
+        finally:
+            gate.close()
+            if client is not None:
+                await client.aclose()
+            if owns_ledger:
+                led.close()
+
+    return Litestar(
+        route_handlers=[QueryController, CreditsController, UsageController, AdminController,
+                        HealthController],
+        lifespan=[lifespan],
+        middleware=[observe_middleware],
+        exception_handlers=EXCEPTION_HANDLERS,
+        state=State({"config": config}),
+        openapi_config=OpenAPIConfig(
+            title="creditlake API", version=API_VERSION,
+            description="Query contact records; each query costs 1 + returned // 100 credits.",
+            path="/docs",
+            render_plugins=[SwaggerRenderPlugin(path="/"), JsonRenderPlugin()],
+            components=Components(security_schemes={
+                "ApiKeyAuth": SecurityScheme(type="apiKey", name="X-API-Key",
+                                             security_scheme_in="header"),
+                "AdminToken": SecurityScheme(type="http", scheme="bearer"),
+            }),
+        ),
+        debug=False,
+    )
+
+
+def app_from_env() -> Litestar:
+    """ASGI factory for `uvicorn --factory api.app:app_from_env`."""
+    return create_app(load_settings())

@@ -1,0 +1,38 @@
+"""Guards: API key (plus the per-key rate limit) and admin token."""
+
+from __future__ import annotations
+
+import hmac
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from api.errors import AdminAuthError, RateLimited
+from api.runtime import in_thread, runtime
+
+
+async def requires_api_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    rt = runtime(connection)
+    key = await in_thread(rt.ledger.authenticate, connection.headers.get("x-api-key"))
+    connection.state.api_key = key
+    connection.state.user_id = key.user_id
+    decision = await rt.limiter.hit(key.id)
+    connection.state.rate = decision
+    if not decision.allowed:
+        rt.metrics.queries.labels("rate_limited").inc()
+        raise RateLimited(
+            f"Rate limit exceeded: {decision.limit} requests per {rt.config.rate_window_s:g} s",
+            headers={"Retry-After": str(decision.retry_after)})
+
+
+async def requires_admin(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    expected = runtime(connection).settings.admin_token
+    if not expected:
+        raise AdminAuthError("Admin API is disabled (set CREDITLAKE_ADMIN_TOKEN)")
+    given = connection.headers.get("x-admin-token") or ""
+    auth = connection.headers.get("authorization") or ""
+    if auth.lower().startswith("bearer "):
+        given = auth[7:].strip()
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise AdminAuthError("Invalid admin token")
+    connection.state.admin = True

@@ -1,0 +1,78 @@
+"""Access to ClickHouse for the API: opened lazily, one call at a time, off the event loop.
+
+chDB runs one query at a time per process, so engine calls go through a single worker thread
+(this also keeps a slow query from blocking the event loop). The provider is either an Engine
+object (owned by the caller, never closed here) or a callable that opens one (closed at
+shutdown), so a shared/proxied engine can be plugged in later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from creditlake.engine.base import Engine, EngineUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+EngineProvider = Callable[[], Engine] | Engine
+
+
+class EngineGate:
+    def __init__(self, provider: EngineProvider, database: str, *,
+                 on_open: Callable[[Engine], None] | None = None) -> None:
+        self._owned = not hasattr(provider, "query_arrow")
+        # Known without opening the engine, so queries compile (and hit the cache) first.
+        self.database = database if self._owned else provider.database  # type: ignore[union-attr]
+        self._provider = provider
+        self._engine: Engine | None = None if self._owned else provider  # type: ignore[assignment]
+        self._on_open = on_open
+        self._opened_once = False
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="creditlake-engine")
+
+    def _get(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = self._provider()  # type: ignore[operator]
+            if not self._opened_once:
+                self._opened_once = True
+                if self._on_open is not None:
+                    try:
+                        self._on_open(self._engine)
+                    except Exception as exc:  # noqa: BLE001 - e.g. read-only server user
+                        log.warning("engine setup step failed: %s", exc)
+            return self._engine
+
+    def _call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        engine = self._get()
+        try:
+            return fn(engine, *args)
+        except EngineUnavailable:
+            self._drop()
+            raise
+
+    def _drop(self) -> None:
+        """Forget an engine that became unavailable so the next call opens a fresh one."""
+        with self._lock:
+            if self._owned and self._engine is not None:
+                with contextlib.suppress(Exception):
+                    self._engine.close()
+                self._engine = None
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(engine, *args) on the engine thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._call, fn, args)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        with self._lock:
+            if self._owned and self._engine is not None:
+                self._engine.close()
+                self._engine = None

@@ -1,0 +1,137 @@
+"""The one mapping from domain errors to HTTP error envelopes.
+
+Envelope: {"status": "error", "error": {"code": CODE, "message": MESSAGE}}. Services raise
+domain errors (ledger, query, engine, rate limit); only this module knows HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+
+from creditlake.engine.base import EngineError, EngineUnavailable
+from creditlake.ledger import errors as le
+from creditlake.query.errors import InvalidQuery
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An API-level domain error that is not a ledger/query/engine error."""
+
+    status_code = 400
+    code = "BAD_REQUEST"
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class RateLimited(ApiError):
+    status_code = 429
+    code = "RATE_LIMITED"
+
+
+class AdminAuthError(ApiError):
+    status_code = 401
+    code = "INVALID_ADMIN_TOKEN"
+
+
+class ErrorDetail(msgspec.Struct):
+    code: str
+    message: str
+
+
+class ErrorBody(msgspec.Struct):
+    status: str
+    error: ErrorDetail
+
+
+# (exception class, status, code); first match wins, so subclasses come first.
+_MAP: tuple[tuple[type[BaseException], int, str], ...] = (
+    (InvalidQuery, 400, "INVALID_QUERY"),
+    (le.InvalidApiKey, 401, "INVALID_API_KEY"),
+    (le.ApiKeyRevoked, 401, "API_KEY_REVOKED"),
+    (le.InsufficientCredits, 402, "INSUFFICIENT_CREDITS"),
+    (le.UserNotFound, 404, "NOT_FOUND"),
+    (le.KeyNotFound, 404, "NOT_FOUND"),
+    (le.UserExists, 409, "CONFLICT"),
+    (le.IdempotencyConflict, 422, "IDEMPOTENCY_KEY_REUSED"),
+    (le.InvalidInput, 400, "INVALID_REQUEST"),
+    (EngineUnavailable, 503, "SERVICE_UNAVAILABLE"),
+    (EngineError, 500, "QUERY_FAILED"),
+)
+
+
+def error_response(status: int, code: str, message: str,
+                   headers: dict[str, str] | None = None) -> Response[bytes]:
+    body = msgspec.json.encode({"status": "error", "error": {"code": code, "message": message}})
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def classify(exc: BaseException) -> tuple[int, str, str]:
+    """(status, code, message) for any exception the app can raise."""
+    if isinstance(exc, ApiError):
+        return exc.status_code, exc.code, exc.message
+    for cls, status, code in _MAP:
+        if isinstance(exc, cls):
+            if isinstance(exc, EngineUnavailable):
+                return status, code, "The query engine is temporarily unavailable; retry later"
+            if isinstance(exc, EngineError):
+                return status, code, "The query failed inside the engine; it was not charged"
+            return status, code, str(exc)
+    if isinstance(exc, ValidationException):
+        return 400, "", _validation_message(exc)
+    if isinstance(exc, NotFoundException):
+        return 404, "NOT_FOUND", "Not found"
+    if isinstance(exc, MethodNotAllowedException):
+        return 405, "METHOD_NOT_ALLOWED", "Method not allowed"
+    if isinstance(exc, NotAuthorizedException):
+        return 401, "UNAUTHORIZED", str(exc.detail)
+    if isinstance(exc, PermissionDeniedException):
+        return 403, "FORBIDDEN", str(exc.detail)
+    if isinstance(exc, HTTPException):
+        return exc.status_code, "HTTP_ERROR", str(exc.detail)
+    return 500, "INTERNAL_ERROR", "Internal server error"
+
+
+def _validation_message(exc: ValidationException) -> str:
+    parts = [str(exc.detail)]
+    extra: Any = exc.extra
+    if isinstance(extra, list):
+        for item in extra[:5]:
+            if isinstance(item, dict):
+                parts.append(f"{item.get('key') or item.get('source') or ''}: "
+                             f"{item.get('message', '')}".strip(": "))
+    return "; ".join(p for p in parts if p)[:500]
+
+
+def handle_exception(request: Request, exc: Exception) -> Response[bytes]:
+    status, code, message = classify(exc)
+    if status == 400 and not code:  # a request body/parameter that failed type validation
+        code = "INVALID_QUERY" if request.url.path.startswith("/api/v1/query") else (
+            "INVALID_REQUEST")
+    headers: dict[str, str] = {}
+    if isinstance(exc, ApiError):
+        headers.update(exc.headers)
+    if status == 503:
+        headers.setdefault("Retry-After", str(request.app.state.config.retry_after_s))
+    if status >= 500:
+        log.error("request failed: %s %s", request.method, request.url.path, exc_info=exc)
+    request.state.error_code = code
+    return error_response(status, code, message, headers)
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {Exception: handle_exception}

@@ -1,0 +1,23 @@
+"""Prometheus metrics, one registry per app instance (tests build several apps per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "creditlake_api_request_seconds", "API request latency",
+            ["endpoint", "method", "status"], registry=self.registry,
+            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.credits = Counter("creditlake_credits_consumed_total", "Credits debited",
+                               registry=self.registry)
+        self.queries = Counter("creditlake_queries_total", "Query requests by outcome",
+                               ["outcome"], registry=self.registry)
+        self.records = Counter("creditlake_records_returned_total", "Records sold",
+                               registry=self.registry)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,127 @@
+"""The paid query: compile, fetch (cache or engine), then debit + usage row in one transaction.
+
+Nothing leaves before the debit commits; a 402 or any failure charges nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from api.query.schemas import CountData, QueryMetadata
+from api.runtime import Runtime, in_thread
+from creditlake.engine.base import EngineError, EngineUnavailable
+from creditlake.ledger import InsufficientCredits, KeyInfo, UsageRecord, credit_cost
+from creditlake.query import (
+    CompiledQuery,
+    InvalidQuery,
+    QueryRequest,
+    QueryResult,
+    compile_query,
+    count,
+    run_query,
+)
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+@dataclass(frozen=True)
+class Answer:
+    body: bytes
+    headers: dict[str, str]
+
+
+class QueryService:
+    def __init__(self, rt: Runtime, state: Any) -> None:
+        self.rt = rt
+        self.state = state  # the request's state: usage-log hints for the middleware
+
+    def _compile(self, req: QueryRequest) -> CompiledQuery:
+        self.state.query_params = msgspec.to_builtins(req)
+        return compile_query(req, self.rt.gate.database)
+
+    async def query(self, key: KeyInfo, req: QueryRequest, idempotency_key: str | None,
+                    path: str) -> Answer:
+        t0 = time.perf_counter()
+        metrics = self.rt.metrics
+        try:
+            q = self._compile(req)
+        except InvalidQuery:
+            metrics.queries.labels("invalid").inc()
+            raise
+        idem = None
+        if idempotency_key is not None:
+            if not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+                raise InvalidQuery("Idempotency-Key must be 1..255 characters")
+            idem = (idempotency_key, hashlib.sha256(q.cache_key.encode()).hexdigest())
+            replay = await in_thread(self.rt.ledger.find_idempotent, key.user_id, *idem)
+            if replay is not None:
+                metrics.queries.labels("replayed").inc()
+                return Answer(replay.body, {"Idempotent-Replayed": "true"})
+
+        result = await self._fetch(q)
+        cost = credit_cost(result.returned)
+        usage = UsageRecord(method="POST", endpoint=path, status_code=200, response_time_ms=0.0,
+                            user_id=key.user_id, api_key_id=key.id,
+                            query_params=self.state.query_params,
+                            records_returned=result.returned)
+
+        def render(remaining: int) -> bytes:
+            elapsed = round((time.perf_counter() - t0) * 1000, 3)
+            usage.response_time_ms = elapsed
+            meta = QueryMetadata(result.total_records, result.returned, result.page, cost,
+                                 remaining, elapsed, result.next_cursor)
+            return (b'{"status":"success","data":' + result.data_json + b',"metadata":'
+                    + msgspec.json.encode(meta) + b"}")
+
+        try:
+            charged = await in_thread(self.rt.ledger.charge, key.user_id, cost, usage, render,
+                                      idem)
+        except InsufficientCredits:
+            metrics.queries.labels("insufficient_credits").inc()
+            raise
+        self.state.usage_logged = not charged.replayed
+        if charged.replayed:
+            metrics.queries.labels("replayed").inc()
+            return Answer(charged.body, {"Idempotent-Replayed": "true"})
+        metrics.queries.labels("success").inc()
+        metrics.credits.inc(cost)
+        metrics.records.inc(result.returned)
+        return Answer(charged.body, {"X-Credits-Used": str(cost),
+                                     "X-Credits-Remaining": str(charged.credits_remaining)})
+
+    async def _fetch(self, q: CompiledQuery) -> QueryResult:
+        cached = await self.rt.cache.get(q.cache_key)
+        if cached is not None:
+            self.rt.metrics.queries.labels("cache_hit").inc()
+            return cached
+        try:
+            result = await self.rt.gate.run(run_query, q)
+        except EngineUnavailable:
+            self.rt.metrics.queries.labels("unavailable").inc()
+            raise
+        except EngineError:
+            self.rt.metrics.queries.labels("engine_error").inc()
+            raise
+        await self.rt.cache.set(q.cache_key, result)
+        return result
+
+    async def price(self, key: KeyInfo, req: QueryRequest) -> CountData:
+        """Free: how many rows the query matches and exactly what it would cost now."""
+        q = self._compile(req)
+        total, page_rows = await self.rt.gate.run(_counts, q)
+        would_return = max(0, min(q.limit, page_rows - q.offset))
+        balance = await in_thread(self.rt.ledger.balance, key.user_id)
+        return CountData(total, would_return, credit_cost(would_return), balance)
+
+
+def _counts(engine: Any, q: CompiledQuery) -> tuple[int, int]:
+    total = count(engine, q)
+    if not q.uses_cursor:
+        return total, total
+    rows = engine.query_rows(q.page_count_sql, parameters=q.page_count_params)
+    return total, int(rows[0][0])

@@ -1,0 +1,43 @@
+"""Per-app runtime objects (ledger, engine gate, limiter, cache, metrics) on app.state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+import anyio.to_thread
+import redis.asyncio as aioredis
+from litestar.connection import ASGIConnection
+
+from api.cache import ResultCache
+from api.config import ApiConfig
+from api.engine_gate import EngineGate
+from api.metrics import Metrics
+from api.ratelimit import RateLimiter
+from creditlake.config import Settings
+from creditlake.ledger import Ledger
+
+T = TypeVar("T")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    config: ApiConfig
+    ledger: Ledger
+    gate: EngineGate
+    limiter: RateLimiter
+    cache: ResultCache
+    metrics: Metrics
+    redis: aioredis.Redis | None
+
+
+def runtime(connection: ASGIConnection | Any) -> Runtime:
+    return connection.app.state.runtime
+
+
+async def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Blocking ledger (DB) work off the event loop."""
+    return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
