@@ -1,0 +1,100 @@
+"""Splink runs on a prepared feature table: train, score pairs, cluster.
+
+Backend-neutral: callers pass a Splink DatabaseAPI (DuckDBAPI for one machine, SparkAPI for
+scale-out); inputs and outputs are Arrow tables so both backends are interchangeable.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import pyarrow as pa
+from splink import DuckDBAPI, Linker, block_on
+from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+from creditlake.entity.model import EntityModel, settings_creator
+
+log = logging.getLogger(__name__)
+# Splink logs every SQL step at INFO; keep our logs readable.
+SPLINK_LOG_LEVEL = logging.WARNING
+
+
+def duckdb_api(memory_limit: str | None = None, threads: int | None = None) -> DuckDBAPI:
+    import duckdb
+
+    con = duckdb.connect()
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    con.execute("SET preserve_insertion_order = false")
+    return DuckDBAPI(connection=con)
+
+
+def _to_arrow(df: Any) -> pa.Table:
+    """SplinkDataFrame -> Arrow on either backend."""
+    return df.as_pyarrow_table()
+
+
+def train(features: pa.Table, name: str, *, db_api: Any | None = None,
+          max_pairs: float = 2e6, seed: int = 42, **model_kwargs: Any) -> EntityModel:
+    """Estimate the prior, u (random sampling) and m (EM on two blocking passes)."""
+    t0 = time.perf_counter()
+    db_api = db_api or duckdb_api()
+    linker = Linker(db_api.register(features), settings_creator(),
+                    log_level=SPLINK_LOG_LEVEL)
+    tr = linker.training
+    deterministic = [block_on("first_name", "surname", "dob"), block_on("email"),
+                     block_on("first_name", "surname", "phone")]
+    tr.estimate_probability_two_random_records_match(deterministic, recall=0.7)
+    tr.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    # Each EM pass fixes the comparisons in its blocking rule; together they cover all.
+    for rule in (block_on("first_name", "surname"), block_on("dob"), block_on("postcode"),
+                 block_on("email"), block_on("phone")):
+        try:
+            tr.estimate_parameters_using_expectation_maximisation(rule)
+        except Exception as exc:  # noqa: BLE001 - e.g. no pairs for a column that is empty
+            log.info("EM pass %s skipped: %s", rule, exc)
+    splink_dict = _bounded(linker.misc.save_model_to_json())
+    log.info("trained %s in %.1fs", name, time.perf_counter() - t0)
+    return EntityModel(name=name, splink=splink_dict, **model_kwargs)
+
+
+# A level never seen among matches (or non-matches) in the training data gets m (or u) ~ 0 and
+# a weight of -100 or more: one such level would veto any pair. Floors keep every weight
+# within roughly +-17 bits, so no single comparison can overrule all the others.
+M_FLOOR, U_FLOOR = 1e-4, 1e-5
+
+
+def _bounded(splink_dict: dict[str, Any]) -> dict[str, Any]:
+    for comp in splink_dict.get("comparisons", []):
+        for lvl in comp["comparison_levels"]:
+            if lvl.get("is_null_level"):
+                continue
+            if lvl.get("m_probability") is not None:
+                lvl["m_probability"] = max(lvl["m_probability"], M_FLOOR)
+            if lvl.get("u_probability") is not None:
+                lvl["u_probability"] = max(lvl["u_probability"], U_FLOOR)
+    return splink_dict
+
+
+def make_linker(features: pa.Table | Any, model: EntityModel, db_api: Any) -> Linker:
+    return Linker(db_api.register(features), dict(model.splink), log_level=SPLINK_LOG_LEVEL)
+
+
+def predict(linker: Linker, model: EntityModel) -> Any:
+    """Scored candidate pairs (SplinkDataFrame) above the model's predict threshold."""
+    return linker.inference.predict(threshold_match_probability=model.predict_threshold,
+                                    warning_mode="never")
+
+
+def cluster(nodes: pa.Table, edges: pa.Table, threshold: float, db_api: Any) -> pa.Table:
+    """Connected components over edges (unique_id_l, unique_id_r, match_probability)."""
+    cc = cluster_pairwise_predictions_at_threshold(
+        nodes, edges, db_api=db_api, node_id_column_name="unique_id",
+        edge_id_column_name_left="unique_id_l", edge_id_column_name_right="unique_id_r",
+        threshold_match_probability=threshold,
+    )
+    return _to_arrow(cc).select(["unique_id", "cluster_id"])

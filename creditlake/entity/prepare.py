@@ -1,0 +1,187 @@
+"""Turn `records` rows (Arrow) into the normalized feature table Splink links on.
+
+One DuckDB SQL statement, vectorized: no per-row Python. The same prepared table feeds the
+DuckDB and the Spark Splink backends, so both paths link identical inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import duckdb
+import pyarrow as pa
+
+from creditlake.entity.placeholders import (
+    NULL_TOKENS,
+    PLACEHOLDER_EMAIL_DOMAIN,
+    PLACEHOLDER_EMAIL_LOCAL,
+    PLACEHOLDER_PHONE,
+)
+
+# Columns read from ClickHouse `records`.
+RECORD_INPUT_COLUMNS: tuple[str, ...] = (
+    "id", "email", "name", "phone", "address", "city", "country", "created_date",
+    "user_id", "source_file", "ingested_at", "metadata",
+)
+# Columns of the prepared table (the Splink input). unique_id is the record id.
+FEATURE_COLUMNS: tuple[str, ...] = (
+    "unique_id", "first_name", "surname", "dob", "email", "phone", "address", "city",
+    "postcode", "user_id",
+)
+# Unmapped source columns land in `metadata` under the source's own names; these
+# (normalized: lower-case, alphanumerics only) carry a birth date / postcode / city.
+METADATA_KEYS: dict[str, tuple[str, ...]] = {
+    "dob": ("dob", "dateofbirth", "birthdate", "birthday", "born", "bdate", "geburtsdatum",
+            "datenaissance", "birth"),
+    "postcode": ("postcode", "zip", "zipcode", "postalcode", "postal", "plz", "pincode",
+                 "cp", "codepostal", "postcodezip"),
+    "city": ("suburb", "town", "locality", "municipality", "city", "place"),
+}
+DOB_FORMATS: tuple[str, ...] = ("%Y%m%d", "%Y-%m-%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y",
+                                "%Y/%m/%d", "%d-%m-%Y")
+ADDRESS_ABBREVIATIONS: tuple[tuple[str, str], ...] = (
+    ("st", "street"), ("rd", "road"), ("ave", "avenue"), ("av", "avenue"), ("dr", "drive"),
+    ("ln", "lane"), ("ct", "court"), ("pl", "place"), ("cres", "crescent"), ("blvd",
+    "boulevard"), ("hwy", "highway"), ("sq", "square"), ("cct", "circuit"), ("tce", "terrace"),
+)
+
+
+# ClickHouse: values of identifying fields shared by more than {n} records (placeholders).
+FREQUENT_VALUES_SQL = """
+SELECT 'email' AS field, v AS value FROM (
+    SELECT lower(trim(email)) AS v, count() AS c FROM {table} WHERE v != '' GROUP BY v
+    HAVING c > {n})
+UNION ALL
+SELECT 'phone' AS field, v AS value FROM (
+    SELECT right(replaceRegexpAll(phone, '[^0-9]', ''), 9) AS v, count() AS c FROM {table}
+    WHERE v != '' GROUP BY v HAVING c > {n})
+UNION ALL
+SELECT 'user_id' AS field, v AS value FROM (
+    SELECT lower(trim(user_id)) AS v, count() AS c FROM {table} WHERE v != '' GROUP BY v
+    HAVING c > {n})
+"""
+
+
+def _sql_list(values: Iterable[str]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
+def _meta(field: str) -> str:
+    keys = _sql_list(METADATA_KEYS[field])
+    return (
+        "list_filter(map_entries(meta), lambda e: regexp_replace(lower(e.key), '[^a-z0-9]', '', 'g')"
+        f" IN ({keys}) AND nullif(trim(e.value), '') IS NOT NULL)[1].value"
+    )
+
+
+def _clean_text(expr: str) -> str:
+    """lower, accents stripped, punctuation to spaces, whitespace collapsed, tokens nulled."""
+    cleaned = (
+        f"trim(regexp_replace(regexp_replace(strip_accents(lower(coalesce({expr}, ''))),"
+        " '[^a-z0-9 ]', ' ', 'g'), '\\s+', ' ', 'g'))"
+    )
+    return f"nullif(CASE WHEN {cleaned} IN ({_sql_list(NULL_TOKENS)}) THEN '' ELSE {cleaned} END, '')"
+
+
+def _address(expr: str) -> str:
+    out = _clean_text(expr)
+    for short, long in ADDRESS_ABBREVIATIONS:
+        out = f"regexp_replace({out}, '\\b{short}\\b', '{long}', 'g')"
+    return out
+
+
+def prepare_sql(source: str, frequent: str | None = None) -> str:
+    """SQL selecting the feature table from `source` (a relation with RECORD_INPUT_COLUMNS).
+
+    `frequent` names a relation (field, value) of values to treat as placeholders, in the
+    light normalization `FREQUENT_VALUES_SQL` computes in ClickHouse (lower/trim; phones:
+    last 9 digits), so the frequency can be counted over the whole table engine-side.
+    """
+    dob_formats = "[" + _sql_list(DOB_FORMATS) + "]"
+    freq = (
+        f"(SELECT value FROM {frequent} WHERE field = '{{f}}')" if frequent else None
+    )
+
+    def not_frequent(field: str, expr: str) -> str:
+        if freq is None:
+            return expr
+        return f"CASE WHEN {expr} IN {freq.format(f=field)} THEN NULL ELSE {expr} END"
+
+    return f"""
+WITH base AS (
+    SELECT
+        CAST(id AS VARCHAR) AS unique_id,
+        name, email, phone, address, city, user_id,
+        TRY(from_json(CASE WHEN json_valid(metadata) AND starts_with(ltrim(metadata), '{{')
+                           THEN metadata ELSE '{{}}' END,
+                      '"MAP(VARCHAR, VARCHAR)"')) AS meta
+    FROM {source}
+), names AS (
+    SELECT *,
+        -- "Surname, Given" puts the surname first; otherwise it is the last token.
+        contains(coalesce(name, ''), ',') AS comma_name,
+        list_filter(string_split(coalesce({_clean_text("name")}, ''), ' '),
+                    lambda t: t <> '' AND t NOT IN ({_sql_list(NULL_TOKENS)})) AS tokens_raw
+    FROM base
+), emails AS (
+    SELECT *,
+        nullif(lower(trim(coalesce(email, ''))), '') AS email_raw,
+        nullif(lower(trim(coalesce(user_id, ''))), '') AS user_id_raw,
+        nullif(right(regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g'), 9), '')
+            AS phone_raw,
+        {_meta("dob")} AS dob_raw,
+        {_meta("postcode")} AS postcode_raw,
+        {_meta("city")} AS city_meta
+    FROM names
+), feats AS (
+    SELECT
+        unique_id,
+        CASE WHEN len(tokens_raw) < 2 THEN NULL
+             WHEN comma_name THEN tokens_raw[2] ELSE tokens_raw[1] END AS first_name_c,
+        CASE WHEN comma_name THEN tokens_raw[1]
+             ELSE tokens_raw[len(tokens_raw)] END AS surname_c,
+        CASE WHEN email_raw IS NULL OR NOT regexp_matches(email_raw, '^[^@\\s]+@[^@\\s]+$')
+                  OR regexp_matches(split_part(email_raw, '@', 1), '{PLACEHOLDER_EMAIL_LOCAL}')
+                  OR regexp_matches(split_part(email_raw, '@', 2), '{PLACEHOLDER_EMAIL_DOMAIN}')
+             THEN NULL ELSE email_raw END AS email_c,
+        CASE WHEN phone_raw IS NULL OR regexp_matches(phone_raw, '{PLACEHOLDER_PHONE}')
+             THEN NULL ELSE phone_raw END AS phone_c,
+        coalesce(strftime(try_strptime(trim(dob_raw), {dob_formats}), '%Y-%m-%d'),
+                 nullif(regexp_replace(coalesce(dob_raw, ''), '[^0-9]', '', 'g'), '')) AS dob,
+        {_address("address")} AS address,
+        coalesce({_clean_text("city")}, {_clean_text("city_meta")}) AS city,
+        nullif(upper(regexp_replace(coalesce(postcode_raw, ''), '[^A-Za-z0-9]', '', 'g')), '')
+            AS postcode,
+        {_clean_text("user_id")} AS user_id_c,
+        email_raw, phone_raw, user_id_raw
+    FROM emails
+)
+SELECT
+    unique_id,
+    first_name_c AS first_name,
+    surname_c AS surname,
+    dob,
+    CASE WHEN {not_frequent("email", "email_raw")} IS NULL THEN NULL ELSE email_c END AS email,
+    CASE WHEN {not_frequent("phone", "phone_raw")} IS NULL THEN NULL ELSE phone_c END AS phone,
+    address, city, postcode,
+    CASE WHEN {not_frequent("user_id", "user_id_raw")} IS NULL THEN NULL ELSE user_id_c END
+        AS user_id
+FROM feats
+"""
+
+
+def prepare(records: pa.Table, frequent: pa.Table | None = None,
+            con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:
+    """Feature table for `records` (Arrow). `frequent`: (field, value) placeholders."""
+    con = con or duckdb.connect()
+    con.register("__records_in", records)
+    frequent_name = None
+    if frequent is not None and frequent.num_rows:
+        con.register("__frequent_in", frequent)
+        frequent_name = "__frequent_in"
+    try:
+        return con.sql(prepare_sql("__records_in", frequent_name)).to_arrow_table()
+    finally:
+        con.unregister("__records_in")
+        if frequent_name:
+            con.unregister(frequent_name)

@@ -1,0 +1,422 @@
+"""Entity resolution against ClickHouse: full and incremental runs.
+
+Full: read every record, link all of them with the model, cluster, rewrite `entities`,
+`golden_records` and `entity_features`.
+Incremental: only records not yet in `entities` are prepared; ClickHouse selects the resolved
+records that share a blocking key with them (from `entity_features`), Splink scores new-vs-
+existing (`predict_between`) and new-vs-new (`predict_within`) with term frequencies of the
+whole table, and connected components run over the new edges plus the existing entities of
+the touched records. Only the affected entities are rewritten; nothing else is re-scored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from creditlake.engine.base import Engine
+from creditlake.entity import linking
+from creditlake.entity.ddl import migrate_entities
+from creditlake.entity.explain import explain_pairs, size_distribution
+from creditlake.entity.golden import GOLDEN_INPUT_COLUMNS, golden_records
+from creditlake.entity.model import EntityModel
+from creditlake.entity.prepare import FEATURE_COLUMNS, FREQUENT_VALUES_SQL, prepare
+
+log = logging.getLogger(__name__)
+
+RECORDS_SELECT = (
+    "SELECT toString(id) AS id, email, name, phone, address, city, country, created_date,"
+    " user_id, source_file, ingested_at, metadata, status, data_quality_score"
+    " FROM {db}.records FINAL"
+)
+EDGE_COLUMNS = ["unique_id_l", "unique_id_r", "match_probability"]
+
+
+@dataclass
+class ResolveResult:
+    mode: str
+    run_id: str
+    model_version: str
+    records_in: int = 0
+    candidates: int = 0
+    pairs_scored: int = 0
+    links: int = 0
+    entities_changed: int = 0
+    entities_merged_away: int = 0
+    entities_total: int = 0
+    records_total: int = 0
+    size_distribution: dict[str, int] = field(default_factory=dict)
+    largest_clusters: list[dict[str, Any]] = field(default_factory=list)
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Timer:
+    def __init__(self, result: ResolveResult) -> None:
+        self.result, self.t = result, time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.result.timings[name] = round(now - self.t, 3)
+        self.t = now
+
+
+def read_records(engine: Engine, where: str = "") -> pa.Table:
+    sql = RECORDS_SELECT.format(db=engine.database) + (f" WHERE {where}" if where else "")
+    return engine.query_arrow(sql)
+
+
+def frequent_values(engine: Engine, max_frequency: int) -> pa.Table:
+    """(field, value) of identifying values shared by too many records: placeholders."""
+    table = f"{engine.database}.records FINAL"
+    return engine.query_arrow(FREQUENT_VALUES_SQL.format(table=table, n=int(max_frequency)))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _assign_full(con: duckdb.DuckDBPyConnection, clusters: pa.Table, edges: pa.Table,
+                 threshold: float) -> pa.Table:
+    """record_id, entity_id (smallest member id: backend-independent), size, best edge p."""
+    con.register("__clusters", clusters)
+    con.register("__edges", edges)
+    try:
+        return con.sql(f"""
+            WITH e AS (
+                SELECT unique_id_l AS id, match_probability AS p FROM __edges
+                WHERE match_probability >= {threshold}
+                UNION ALL
+                SELECT unique_id_r, match_probability FROM __edges
+                WHERE match_probability >= {threshold}
+            ), best AS (SELECT id, max(p) AS p FROM e GROUP BY id)
+            SELECT c.unique_id AS record_id,
+                   min(c.unique_id) OVER (PARTITION BY c.cluster_id) AS entity_id,
+                   CAST(count(*) OVER (PARTITION BY c.cluster_id) AS UINTEGER) AS cluster_size,
+                   coalesce(best.p, 1.0) AS match_probability
+            FROM __clusters c LEFT JOIN best ON best.id = c.unique_id
+        """).to_arrow_table()
+    finally:
+        con.unregister("__clusters")
+        con.unregister("__edges")
+
+
+def link_features(features: pa.Table, model: EntityModel, db_api: Any,
+                  con: duckdb.DuckDBPyConnection | None = None) -> tuple[pa.Table, pa.Table]:
+    """Backend-neutral core: scored pairs and assignments for a feature table."""
+    con = con or duckdb.connect()
+    linker = linking.make_linker(features, model, db_api)
+    pairs = linking.predict(linker, model).as_pyarrow_table()
+    clusters = linking.cluster(features.select(["unique_id"]), pairs.select(EDGE_COLUMNS),
+                               model.threshold, db_api)
+    return pairs, _assign_full(con, clusters, pairs.select(EDGE_COLUMNS), model.threshold)
+
+
+def _with_cols(table: pa.Table, **cols: Any) -> pa.Table:
+    for name, value in cols.items():
+        arr = value if isinstance(value, pa.Array | pa.ChunkedArray) else pa.array(
+            [value] * table.num_rows, type=_TYPES[name])
+        table = table.append_column(name, arr)
+    return table
+
+
+_TYPES = {"model_version": pa.string(), "run_id": pa.string(),
+          "resolved_at": pa.timestamp("ms", "UTC")}
+
+
+def _write_golden(engine: Engine, con: duckdb.DuckDBPyConnection, members: pa.Table,
+                  resolved_at: datetime) -> int:
+    golden = golden_records(members, con)
+    golden = golden.append_column(
+        "resolved_at", pa.array([resolved_at] * golden.num_rows, pa.timestamp("ms", "UTC")))
+    engine.insert_arrow(f"{engine.database}.golden_records", golden)
+    return golden.num_rows
+
+
+def _members(con: duckdb.DuckDBPyConnection, records: pa.Table, assign: pa.Table,
+             version: str) -> pa.Table:
+    con.register("__recs", records)
+    con.register("__assign", assign)
+    try:
+        cols = ", ".join(f"r.{c}" for c in GOLDEN_INPUT_COLUMNS)
+        return con.sql(f"""
+            SELECT {cols}, a.entity_id, a.cluster_size, '{version}' AS model_version
+            FROM __recs r JOIN __assign a ON a.record_id = r.id
+        """).to_arrow_table()
+    finally:
+        con.unregister("__recs")
+        con.unregister("__assign")
+
+
+def _finish(engine: Engine, res: ResolveResult, model: EntityModel, pairs: pa.Table,
+            t_start: float) -> ResolveResult:
+    db = engine.database
+    sizes = engine.query_arrow(
+        f"SELECT cluster_size FROM {db}.golden_records FINAL WHERE is_deleted = 0")
+    res.entities_total = sizes.num_rows
+    res.records_total = int(pc.sum(sizes["cluster_size"]).as_py() or 0) if sizes.num_rows else 0
+    res.size_distribution = size_distribution(sizes["cluster_size"].combine_chunks()
+                                              if sizes.num_rows else pa.array([], pa.int64()))
+    top = engine.query_rows(
+        f"SELECT entity_id, cluster_size FROM {db}.golden_records FINAL WHERE is_deleted = 0"
+        " ORDER BY cluster_size DESC, entity_id LIMIT 5")
+    res.largest_clusters = [{"entity_id": e, "size": int(s)} for e, s in top]
+    res.examples = explain_pairs(pairs, model, limit=5)
+    res.seconds = round(time.perf_counter() - t_start, 3)
+    summary = {k: getattr(res, k) for k in ("size_distribution", "largest_clusters",
+                                            "timings", "candidates", "links")}
+    engine.insert_arrow(f"{db}.entity_runs", pa.table({
+        "run_id": [res.run_id], "mode": [res.mode], "model_version": [res.model_version],
+        "records_in": pa.array([res.records_in], pa.uint64()),
+        "pairs_scored": pa.array([res.pairs_scored], pa.uint64()),
+        "entities_changed": pa.array([res.entities_changed], pa.uint64()),
+        "seconds": [res.seconds], "summary": [json.dumps(summary, default=str)],
+        "resolved_at": pa.array([_now()], pa.timestamp("ms", "UTC")),
+    }))
+    return res
+
+
+def resolve_full(engine: Engine, model: EntityModel, *, db_api: Any | None = None,
+                 memory_limit: str | None = None) -> ResolveResult:
+    """Re-link every record with `model` and rewrite the entity tables."""
+    t_start = time.perf_counter()
+    db = engine.database
+    res = ResolveResult(mode="full", run_id=uuid.uuid4().hex, model_version=model.version)
+    timer = _Timer(res)
+    migrate_entities(engine)
+    records = read_records(engine)
+    frequent = frequent_values(engine, model.max_value_frequency)
+    res.records_in = records.num_rows
+    timer.lap("read")
+    con = duckdb.connect()
+    feats = prepare(records.drop_columns(["status", "data_quality_score"]), frequent, con)
+    timer.lap("prepare")
+    db_api = db_api or linking.duckdb_api(memory_limit=memory_limit)
+    pairs, assign = link_features(feats, model, db_api, con)
+    res.pairs_scored = res.links = pairs.num_rows
+    timer.lap("link_cluster")
+    now = _now()
+    for table in ("entities", "golden_records", "entity_features"):
+        engine.command(f"TRUNCATE TABLE IF EXISTS {db}.{table}")
+    engine.insert_arrow(f"{db}.entities",
+                        _with_cols(assign, model_version=model.version, resolved_at=now))
+    engine.insert_arrow(f"{db}.entity_features", _with_cols(feats, run_id=res.run_id))
+    res.entities_changed = _write_golden(engine, con, _members(con, records, assign,
+                                                               model.version), now)
+    timer.lap("write")
+    return _finish(engine, res, model, pairs, t_start)
+
+
+_EQ = re.compile(r'^\s*l\."?(\w+)"?\s*=\s*r\."?(\w+)"?\s*$', re.I)
+
+
+def blocking_columns(model: EntityModel) -> list[tuple[str, ...]]:
+    """Column tuples of the model's equality blocking rules (for candidate selection)."""
+    out = []
+    for rule in model.splink.get("blocking_rules_to_generate_predictions", []):
+        sql = rule["blocking_rule"] if isinstance(rule, dict) else str(rule)
+        cols = []
+        for part in re.split(r"\s+AND\s+", sql.strip().strip("()"), flags=re.I):
+            m = _EQ.match(part.strip("() "))
+            if not m or m.group(1) != m.group(2):
+                raise ValueError(f"incremental linking needs equality blocking rules: {sql}")
+            cols.append(m.group(1))
+        out.append(tuple(cols))
+    return out
+
+
+def candidate_sql(db: str, run_id: str, rules: list[tuple[str, ...]]) -> str:
+    """Resolved records sharing any blocking key with this run's new records."""
+    ef = f"{db}.entity_features"
+    conds = []
+    for cols in rules:
+        tup = ", ".join(cols)
+        notnull = " AND ".join(f"{c} IS NOT NULL" for c in cols)
+        conds.append(f"(({notnull}) AND ({tup}) IN (SELECT {tup} FROM {ef}"
+                     f" WHERE run_id = '{run_id}' AND {notnull}))")
+    cols_sql = ", ".join(FEATURE_COLUMNS)
+    return (f"SELECT {cols_sql} FROM {ef} FINAL WHERE run_id != '{run_id}' AND ("
+            + "\n OR ".join(conds) + ")")
+
+
+def tf_columns(model: EntityModel) -> list[str]:
+    cols = {lvl["tf_adjustment_column"] for comp in model.splink.get("comparisons", [])
+            for lvl in comp["comparison_levels"] if lvl.get("tf_adjustment_column")}
+    return sorted(cols)
+
+
+def resolve_incremental(engine: Engine, model: EntityModel, *, db_api: Any | None = None,
+                        memory_limit: str | None = None) -> ResolveResult:
+    """Link records not yet resolved against the resolved ones (and each other)."""
+    t_start = time.perf_counter()
+    db = engine.database
+    migrate_entities(engine)
+    if not engine.query_rows(f"SELECT 1 FROM {db}.entities LIMIT 1"):
+        return resolve_full(engine, model, db_api=db_api, memory_limit=memory_limit)
+    res = ResolveResult(mode="incremental", run_id=uuid.uuid4().hex,
+                        model_version=model.version)
+    timer = _Timer(res)
+    new = read_records(engine, f"toString(id) NOT IN (SELECT record_id FROM {db}.entities)")
+    res.records_in = new.num_rows
+    if new.num_rows == 0:
+        return _finish(engine, res, model, pa.table({}), t_start)
+    frequent = frequent_values(engine, model.max_value_frequency)
+    con = duckdb.connect()
+    feats = prepare(new.drop_columns(["status", "data_quality_score"]), frequent, con)
+    engine.insert_arrow(f"{db}.entity_features", _with_cols(feats, run_id=res.run_id))
+    cands = engine.query_arrow(candidate_sql(db, res.run_id, blocking_columns(model)))
+    res.candidates = cands.num_rows
+    timer.lap("read_candidates")
+
+    db_api = db_api or linking.duckdb_api(memory_limit=memory_limit)
+    new_sdf = db_api.register(feats)
+    linker = linking.make_linker(new_sdf, model, db_api)
+    for col in tf_columns(model):
+        tf = engine.query_arrow(
+            f"SELECT {col}, count() / (SELECT count() FROM {db}.entity_features FINAL"
+            f" WHERE {col} IS NOT NULL) AS tf_{col} FROM {db}.entity_features FINAL"
+            f" WHERE {col} IS NOT NULL GROUP BY {col}")
+        linker.table_management.register_term_frequency_lookup(db_api.register(tf), col)
+    parts = [linker.inference.predict_within(
+        new_sdf, threshold_match_probability=model.predict_threshold, warning_mode="never")]
+    if cands.num_rows:
+        parts.append(linker.inference.predict_between(
+            new_sdf, db_api.register(cands),
+            threshold_match_probability=model.predict_threshold, warning_mode="never"))
+    tables = [p.as_pyarrow_table() for p in parts]
+    pairs = pa.concat_tables(tables, promote_options="permissive") if tables else pa.table({})
+    res.pairs_scored = pairs.num_rows
+    edges = pairs.select(EDGE_COLUMNS).filter(
+        pc.greater_equal(pairs["match_probability"], model.threshold))
+    res.links = edges.num_rows
+    timer.lap("link")
+
+    # Existing entities touched by a link: all their members join the component graph.
+    touched = pc.unique(pa.concat_arrays([
+        edges["unique_id_l"].combine_chunks(), edges["unique_id_r"].combine_chunks()]))
+    new_ids = set(feats["unique_id"].to_pylist())
+    touched_existing = [i for i in touched.to_pylist() if i not in new_ids]
+    existing = pa.table({"record_id": pa.array([], pa.string()),
+                         "entity_id": pa.array([], pa.string()),
+                         "match_probability": pa.array([], pa.float64())})
+    if touched_existing:
+        engine.insert_arrow(f"{db}.entity_stage", pa.table({
+            "run_id": [res.run_id] * len(touched_existing), "record_id": touched_existing}))
+        existing = engine.query_arrow(
+            f"SELECT record_id, entity_id, match_probability FROM {db}.entities FINAL"
+            f" WHERE entity_id IN (SELECT entity_id FROM {db}.entities FINAL WHERE record_id IN"
+            f" (SELECT record_id FROM {db}.entity_stage WHERE run_id = '{res.run_id}'))")
+    assign, merged_away = _assign_incremental(con, feats.select(["unique_id"]), edges, existing,
+                                              model.threshold, db_api)
+    res.entities_merged_away = len(merged_away)
+    timer.lap("cluster")
+
+    now = _now()
+    engine.insert_arrow(f"{db}.entities",
+                        _with_cols(assign, model_version=model.version, resolved_at=now))
+    # Golden rows for every affected entity, from all of its members' records.
+    engine.insert_arrow(f"{db}.entity_stage", pa.table({
+        "run_id": [res.run_id + ":m"] * assign.num_rows, "record_id": assign["record_id"]}))
+    member_records = read_records(engine, f"toString(id) IN (SELECT record_id FROM"
+                                           f" {db}.entity_stage WHERE run_id = '{res.run_id}:m')")
+    res.entities_changed = _write_golden(
+        engine, con, _members(con, member_records, assign, model.version), now)
+    if merged_away:
+        engine.insert_arrow(f"{db}.golden_records", _tombstones(merged_away, model.version, now))
+    engine.command(f"ALTER TABLE {db}.entity_stage DELETE WHERE run_id LIKE '{res.run_id}%'")
+    timer.lap("write")
+    return _finish(engine, res, model, pairs, t_start)
+
+
+def _assign_incremental(con: duckdb.DuckDBPyConnection, new_nodes: pa.Table, edges: pa.Table,
+                        existing: pa.Table, threshold: float,
+                        db_api: Any) -> tuple[pa.Table, list[str]]:
+    """Components over new edges + existing memberships (member -> 'E:'+entity node)."""
+    con.register("__new", new_nodes)
+    con.register("__edges", edges)
+    con.register("__existing", existing)
+    try:
+        nodes = con.sql("""
+            SELECT unique_id FROM __new UNION SELECT record_id FROM __existing
+            UNION SELECT 'E:' || entity_id FROM __existing""").to_arrow_table()
+        all_edges = con.sql("""
+            SELECT unique_id_l, unique_id_r, match_probability FROM __edges
+            UNION ALL
+            SELECT record_id, 'E:' || entity_id, 1.0 FROM __existing""").to_arrow_table()
+        clusters = linking.cluster(nodes, all_edges, threshold, db_api)
+        con.register("__clusters", clusters)
+        assign = con.sql(f"""
+            WITH c AS (
+                SELECT unique_id, cluster_id, starts_with(unique_id, 'E:') AS is_entity
+                FROM __clusters
+            ), eid AS (
+                SELECT cluster_id,
+                       coalesce(min(substr(unique_id, 3)) FILTER (WHERE is_entity),
+                                min(unique_id)) AS entity_id,
+                       count(*) FILTER (WHERE NOT is_entity) AS cluster_size
+                FROM c GROUP BY cluster_id
+            ), e AS (
+                SELECT unique_id_l AS id, match_probability AS p FROM __edges
+                WHERE match_probability >= {threshold}
+                UNION ALL SELECT unique_id_r, match_probability FROM __edges
+                WHERE match_probability >= {threshold}
+                UNION ALL SELECT record_id, match_probability FROM __existing
+            ), best AS (SELECT id, max(p) AS p FROM e GROUP BY id)
+            SELECT c.unique_id AS record_id, eid.entity_id,
+                   CAST(eid.cluster_size AS UINTEGER) AS cluster_size,
+                   CASE WHEN eid.cluster_size = 1 THEN 1.0 ELSE coalesce(best.p, 1.0) END
+                       AS match_probability
+            FROM c JOIN eid USING (cluster_id) LEFT JOIN best ON best.id = c.unique_id
+            WHERE NOT c.is_entity
+        """).to_arrow_table()
+        con.register("__assign", assign)
+        merged = con.sql("""
+            SELECT DISTINCT entity_id FROM __existing
+            EXCEPT SELECT entity_id FROM __assign""").fetchall()
+        return assign, sorted(r[0] for r in merged)
+    finally:
+        for name in ("__new", "__edges", "__existing", "__clusters", "__assign"):
+            try:
+                con.unregister(name)
+            except Exception:  # noqa: BLE001 - not registered if clustering failed
+                pass
+
+
+def _tombstones(entity_ids: list[str], version: str, now: datetime) -> pa.Table:
+    n = len(entity_ids)
+    empty = [""] * n
+    return pa.table({
+        "entity_id": entity_ids, "id": empty, "user_id": empty, "email": empty, "name": empty,
+        "phone": empty, "address": empty, "city": empty, "country": empty,
+        "created_date": pa.array([None] * n, pa.date32()), "status": empty,
+        "source_file": empty, "ingested_at": pa.array([now] * n, pa.timestamp("ms", "UTC")),
+        "data_quality_score": pa.array([0.0] * n, pa.float32()),
+        "cluster_size": pa.array([0] * n, pa.uint32()),
+        "record_ids": pa.array([[]] * n, pa.list_(pa.string())),
+        "sources": ["{}"] * n, "model_version": [version] * n,
+        "is_deleted": pa.array([1] * n, pa.uint8()),
+        "resolved_at": pa.array([now] * n, pa.timestamp("ms", "UTC")),
+    })
+
+
+def resolve(engine: Engine, model: EntityModel, mode: str = "incremental",
+            **kwargs: Any) -> ResolveResult:
+    if mode == "full":
+        return resolve_full(engine, model, **kwargs)
+    if mode == "incremental":
+        return resolve_incremental(engine, model, **kwargs)
+    raise ValueError(f"unknown mode {mode!r}")
