@@ -19,12 +19,14 @@ NOTICE_KEY = b"creditlake.notice"
 
 
 def columns_batch(
-    names: Sequence[str], columns: Sequence[pa.Array | list], first_row: int
+    names: Sequence[str], columns: Sequence[pa.Array | list], first_row: int,
+    row_numbers: Sequence[int] | None = None,
 ) -> pa.RecordBatch:
-    """String columns + source_row numbered from `first_row` (1-based)."""
+    """String columns + source_row numbered from `first_row` (1-based), or `row_numbers`."""
     n = len(columns[0]) if columns else 0
     arrays = [c if isinstance(c, pa.Array) else pa.array(c, pa.string()) for c in columns]
-    arrays.append(pa.array(range(first_row, first_row + n), pa.uint64()))
+    rows = range(first_row, first_row + n) if row_numbers is None else row_numbers
+    arrays.append(pa.array(rows, pa.uint64()))
     return pa.RecordBatch.from_arrays(arrays, names=[*names, SOURCE_ROW])
 
 

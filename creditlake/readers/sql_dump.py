@@ -26,11 +26,20 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from creditlake.readers._batches import columns_batch, notice_batch
-from creditlake.readers.base import ReaderError, ReaderOptions, register, tag_subsource
+from creditlake.readers.base import (
+    ReaderError,
+    ReaderOptions,
+    ReaderRejects,
+    register,
+    tag_subsource,
+)
+from creditlake.readers.textio import open_binary, read_head
+from creditlake.rules.mapping import infer_mapping
 
 CHUNK_CHARS = 4 << 20             # read size
 MAX_STATEMENT_CHARS = 64 << 20    # a longer "statement" means broken quoting: give up
 HEAD_BYTES = 64 << 10
+DECODE_ROWS = 50_000
 
 # --------------------------------------------------------------------------------- detection
 
@@ -64,26 +73,14 @@ def sniff_dialect(head: str) -> tuple[str, bool]:
 
 # ------------------------------------------------------------------------- person heuristic
 
-def _norm(col: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", col.lower())
-
-
-_STRONG = {"email", "mail", "emailaddress", "mailaddress", "phone", "phonenumber", "tel",
-           "telephone", "mobile", "mobilephone", "cell", "cellphone", "firstname", "lastname",
-           "fullname", "surname", "givenname", "familyname", "contactname", "customername",
-           "forename", "vorname", "nachname"}
-_WEAK = {"name", "username", "userid", "login", "address", "street", "city", "country",
-         "zip", "zipcode", "postcode", "postalcode", "birthdate", "dateofbirth", "dob",
-         "gender", "customerid", "contactid", "personid"}
-
-
 def is_person_table(columns: list[str]) -> bool:
-    """Minimal stand-in for the header mapping (rules/mapping.py): a table holds people when it
-    has an e-mail/phone/person-name column, or at least two weaker hints (name, city, ...)."""
-    normed = {_norm(c) for c in columns}
-    if normed & _STRONG or any("email" in c or "phone" in c for c in normed):
-        return True
-    return len(normed & _WEAK) >= 2 and bool(normed & {"name", "username", "login"})
+    """A table holds people when the header mapping (rules/mapping.py) finds an identity field
+    (email, phone, user_id) and either email/phone or two more master fields: `products(id,
+    name, price)` or `orders(id, user_id, total)` are not people, `users(id, name, city)` is."""
+    fields = infer_mapping(columns).fields
+    if not fields & {"email", "phone", "user_id"}:
+        return False
+    return bool(fields & {"email", "phone"}) or len(fields) >= 3
 
 
 # ------------------------------------------------------------------------------ statements
@@ -190,21 +187,31 @@ _COPY_ESC = (["\\\\", "\\n", "\\r", "\\t", "\\b", "\\f", "\\v"],
 
 
 def _decode_tokens(tokens: list[str], backslash: bool) -> pa.Array:
-    """Raw SQL literals of one column -> Arrow strings (NULL -> null), vectorized."""
-    s = pl.Series("v", tokens, dtype=pl.String)
-    expr = pl.col("v")
-    is_null = expr.str.to_uppercase() == "NULL"
-    if backslash:
-        inner = expr.str.extract(r"(?s)^(?:_[A-Za-z0-9]+\s*|[bBxXnN])?'(.*)'$", 1)
-        val = inner.str.replace_many(*_MY_ESC, leftmost=True)
+    """Raw SQL literals of one column -> Arrow strings (NULL -> null), vectorized.
+
+    Fast path: plain '...' literals are stripped and unescaped only where they hold a
+    backslash/quote. Prefixed literals (_binary '..', N'..', E'..') take the regex path."""
+    df = pl.DataFrame([pl.Series("v", tokens, dtype=pl.String)])
+    e = pl.col("v")
+    quoted = e.str.starts_with("'")
+    prefixed = df.select((~quoted & e.str.contains("'", literal=True)).any()).item()
+    if prefixed:
+        pat = (r"(?s)^(?:_[A-Za-z0-9]+\s*|[bBxXnN])?'(.*)'$" if backslash
+               else r"(?s)^[Ee]?'(.*)'$")
+        inner = e.str.extract(pat, 1)
+        quoted = inner.is_not_null()
     else:
-        plain = expr.str.extract(r"(?s)^'(.*)'$", 1).str.replace_all("''", "'", literal=True)
-        estr = expr.str.extract(r"(?s)^[Ee]'(.*)'$", 1).str.replace_many(*_PG_E_ESC, leftmost=True)
-        val = pl.coalesce(plain, estr)
-        inner = val
-    out = pl.DataFrame([s]).select(
-        pl.when(is_null).then(pl.lit(None, pl.String)).when(inner.is_not_null()).then(val)
-        .otherwise(expr).alias("v"))
+        inner = e.str.strip_prefix("'").str.strip_suffix("'")
+    if backslash:
+        dec = pl.when(inner.str.contains(r"[\\']")).then(
+            inner.str.replace_many(*_MY_ESC, leftmost=True)).otherwise(inner)
+    else:
+        estr = e.str.starts_with("E'") | e.str.starts_with("e'")
+        dec = (pl.when(estr).then(inner.str.replace_many(*_PG_E_ESC, leftmost=True))
+               .otherwise(inner.str.replace_all("''", "'", literal=True)))
+    out = df.select(pl.when(quoted).then(dec)
+                    .when(e.str.to_uppercase() == "NULL").then(pl.lit(None, pl.String))
+                    .otherwise(e).alias("v"))
     return out.to_series().to_arrow().cast(pa.string())
 
 
@@ -223,13 +230,14 @@ class _Table:
     next_row: int = 1
     pending: list[list[pa.Array]] = field(default_factory=list)
     pending_rows: int = 0
+    raw: list[list[str]] = field(default_factory=list)  # undecoded SQL literals per column
+    raw_rows: int = 0
 
 
 class _DumpReader:
-    def __init__(self, path: Path, opts: ReaderOptions) -> None:
-        self.path, self.opts, self.file = path, opts, path.name
-        with open(path, "rb") as fh:
-            head = fh.read(HEAD_BYTES).decode("utf-8", "replace")
+    def __init__(self, path: Path, opts: ReaderOptions, rejects: ReaderRejects | None) -> None:
+        self.path, self.opts, self.file, self.rejects = path, opts, path.name, rejects
+        head = read_head(path, HEAD_BYTES).decode("utf-8", "replace")
         self.dialect, self.backslash = sniff_dialect(head)
         self.stmt_re = _stmt_regex(self.backslash, self.dialect == "mysql")
         self.tok_re = _MY_TOKENS if self.backslash else _PG_TOKENS
@@ -271,7 +279,26 @@ class _DumpReader:
         if t.pending_rows >= self.opts.batch_rows:
             yield from self._flush(t)
 
+    def _add_raw(self, t: _Table, columns: list[list[str]]) -> Iterator[pa.RecordBatch]:
+        """Literals are decoded in slabs of DECODE_ROWS: one Polars call per column per slab
+        instead of one per statement (statements hold only ~1000 rows)."""
+        if not t.raw:
+            t.raw = [[] for _ in columns]
+        for acc, col in zip(t.raw, columns, strict=True):
+            acc.extend(col)
+        t.raw_rows += len(columns[0])
+        if t.raw_rows >= DECODE_ROWS:
+            yield from self._add(t, self._decode_raw(t))
+
+    def _decode_raw(self, t: _Table) -> list[pa.Array]:
+        arrays = [_decode_tokens(col, self.backslash) for col in t.raw]
+        t.raw, t.raw_rows = [], 0
+        return arrays
+
     def _flush(self, t: _Table) -> list[pa.RecordBatch]:
+        if t.raw_rows:
+            t.pending.append(self._decode_raw(t))
+            t.pending_rows += len(t.pending[-1][0])
         if not t.pending_rows or t.columns is None:
             return []
         cols = [pa.concat_arrays([p[i] for p in t.pending]) for i in range(len(t.columns))]
@@ -280,12 +307,24 @@ class _DumpReader:
         t.pending, t.pending_rows = [], 0
         return [tag_subsource(batch, f"{self.file}#{t.name}")]
 
-    def _bad(self, line: int, what: str, stmt: str) -> pa.RecordBatch:
-        snippet = " ".join(stmt[:120].split())
+    def _bad(self, line: int, what: str, text: str) -> list[pa.RecordBatch]:
+        """Report an unreadable statement/row: a notice batch, a reject (when the caller
+        collects them) numbered in the current table's row sequence, and the summary error."""
+        t = self.current
+        snippet = " ".join(text[:120].split())
         msg = f"line {line}: {what}: {snippet}"
-        self.errors.append(msg)
-        sub = f"{self.file}#{self.current.name}" if self.current else None
-        return notice_batch(f"statement skipped at {msg}", sub)
+        out = []
+        if self.rejects is not None:
+            row = 0
+            if t is not None:
+                out.extend(self._flush(t))
+                row, t.next_row = t.next_row, t.next_row + 1
+            self.rejects.add(row, text, f"{self.file}{'#' + t.name if t else ''} line {line}: "
+                                        f"{what}")
+        else:
+            self.errors.append(msg)
+        out.append(notice_batch(f"skipped at {msg}", f"{self.file}#{t.name}" if t else None))
+        return out
 
     # --- statements
     def _insert(self, stmt: str, m: re.Match[str], line: int) -> Iterator[pa.RecordBatch]:
@@ -304,8 +343,7 @@ class _DumpReader:
             return
         if t.columns is None:  # no column list and no CREATE TABLE: keep, mapping decides
             t.columns = [f"column_{i}" for i in range(1, ncols + 1)]
-        arrays = [_decode_tokens(tokens[1 + j::k], self.backslash) for j in range(ncols)]
-        yield from self._add(t, arrays)
+        yield from self._add_raw(t, [tokens[1 + j::k] for j in range(ncols)])
 
     def _copy_rows(self, t: _Table, data: str, line: int) -> Iterator[pa.RecordBatch]:
         if not t.keep or not data:
@@ -324,34 +362,40 @@ class _DumpReader:
             )
             arrays = [_unescape_copy(c.combine_chunks()) for c in tbl.columns]
         except pa.ArrowInvalid:
-            arrays, bad = self._copy_rows_slow(t, data, line)
-            for ln, text in bad:
-                yield self._bad(ln, f"COPY row of table {t.name} has the wrong number of fields",
-                                text)
-            if not arrays:
-                return
+            yield from self._copy_rows_slow(t, data, line)
+            return
         yield from self._add(t, arrays)
 
-    def _copy_rows_slow(
-        self, t: _Table, data: str, line: int
-    ) -> tuple[list[pa.Array], list[tuple[int, str]]]:
-        """Error path only: split lines in Python to keep the good rows of a broken block."""
+    def _copy_rows_slow(self, t: _Table, data: str, line: int) -> Iterator[pa.RecordBatch]:
+        """Error path only: split lines in Python to keep the good rows of a broken block;
+        bad lines keep their place in the row numbering (as rejects)."""
         assert t.columns is not None
-        rows, bad = [], []
+        yield from self._flush(t)
+        rows, numbers, bad = [], [], []
         for i, ln in enumerate(data.rstrip("\n").split("\n")):
             f = ln.split("\t")
             if len(f) == len(t.columns):
                 rows.append([None if v == "\\N" else v for v in f])
+                numbers.append(t.next_row + i)
             else:
-                bad.append((line + i, ln))
-        if not rows:
-            return [], bad
-        cols = [pa.array(list(c), pa.string()) for c in zip(*rows, strict=True)]
-        return [_unescape_copy(c) for c in cols], bad
+                bad.append((i, ln))
+        start = t.next_row
+        if rows:
+            cols = [_unescape_copy(pa.array(list(c), pa.string()))
+                    for c in zip(*rows, strict=True)]
+            batch = columns_batch(t.columns, cols, 0, row_numbers=numbers)
+            yield tag_subsource(batch, f"{self.file}#{t.name}")
+        for i, text in bad:
+            t.next_row = start + i
+            yield from self._bad(line + i, f"COPY row of table {t.name} has "
+                                 f"{text.count(chr(9)) + 1} fields, expected {len(t.columns)}",
+                                 text)
+        t.next_row = start + len(rows) + len(bad)
 
     # --- main loop
     def __iter__(self) -> Iterator[pa.RecordBatch]:
-        with open(self.path, encoding="utf-8", errors="replace", newline="") as fh:
+        raw = open_binary(self.path)  # gzip/bz2/zstd decompressed transparently
+        with io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as fh:
             buf, pos, eof = "", 0, False
             copy_table: _Table | None = None
 
@@ -370,8 +414,9 @@ class _DumpReader:
                     if end < 0:
                         if eof:
                             yield from self._copy_rows(copy_table, buf[pos:], self.line)
-                            self.errors.append(f"line {self.line}: COPY data of table "
-                                               f"{copy_table.name} is not terminated by \\.")
+                            yield from self._bad(self.line, f"COPY data of table "
+                                                 f"{copy_table.name} is not terminated by \\.",
+                                                 "(end of file)")
                             copy_table = None
                             pos = len(buf)
                             break
@@ -409,9 +454,10 @@ class _DumpReader:
                     rest = buf[pos:]
                     r = _RESYNC.search(rest, 1)
                     if r is None:
-                        yield self._bad(self.line, "statement without a terminating ';'", rest)
+                        yield from self._bad(self.line, "statement without a terminating ';'",
+                                             rest)
                         break
-                    yield self._bad(self.line, "unterminated statement", rest[: r.start()])
+                    yield from self._bad(self.line, "unterminated statement", rest[: r.start()])
                     self.line += rest.count("\n", 0, r.end())
                     pos += r.end()
                     continue
@@ -424,7 +470,7 @@ class _DumpReader:
                     # inside this one that starts a statement, so only the broken one is lost
                     r = _RESYNC.search(stmt, 1)
                     cut = r.end() if r else len(stmt)
-                    yield self._bad(start_line, self._failed, stmt[:cut])
+                    yield from self._bad(start_line, self._failed, stmt[:cut])
                     stmt = stmt[:cut]
                 self.line += stmt.count("\n")
                 pos += len(stmt)
@@ -474,7 +520,7 @@ class _DumpReader:
             t, out = self._table(m.group(1), _column_list(m.group(2) or ""))
             yield from out
             if t.columns is None:
-                yield self._bad(line, f"COPY of table {t.name} without a column list", stmt)
+                yield from self._bad(line, f"COPY of table {t.name} without a column list", stmt)
                 t.keep = False
             self._pending_copy = t
         elif m := _CREATE.match(stmt):
@@ -487,5 +533,8 @@ class _DumpReader:
 
 
 @register("sql_dump")
-def read(path: Path, opts: ReaderOptions) -> Iterator[pa.RecordBatch]:
-    yield from _DumpReader(Path(path), opts)
+def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
+         ) -> Iterator[pa.RecordBatch]:
+    """With `rejects`, unreadable statements/rows go there (like the CSV reader's ragged rows)
+    and no error is raised for them; without it, a ReaderError at the end summarises them."""
+    yield from _DumpReader(Path(path), opts, rejects)

@@ -13,14 +13,17 @@ from __future__ import annotations
 import codecs
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 from lxml import etree
 
-from creditlake.readers._batches import dicts_batch
+from creditlake.readers._batches import columns_batch
 from creditlake.readers.base import ReaderError, ReaderOptions, register
+from creditlake.readers.textio import BZ2_MAGIC, GZIP_MAGIC, ZSTD_MAGIC, open_binary
 
 SNIFF_ELEMENTS = 20_000  # elements inspected to detect the record element
+MAX_BATCH_ROWS = 50_000  # records are Python strings until batched: keep that bounded
 
 
 def looks_like_xml(head: bytes) -> bool:
@@ -55,16 +58,16 @@ def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
-def detect_record_element(path: Path, name: str | None = None) -> tuple[str, int]:
-    """(local name, depth below the root) of the record element (see module docstring).
-
-    With `name` given, only its depth is looked up (its shallowest occurrence)."""
+def detect_record_element(path: Path, name: str | None = None) -> tuple[str, int, bool]:
+    """(local name, depth below the root, also-nested-deeper) of the record element (see the
+    module docstring). With `name` given, only its depth is looked up."""
     counts: dict[tuple[str, ...], int] = {}
     recordish: set[tuple[str, ...]] = set()
     stack: list[str] = []
     seen = 0
+    src = _source(path)
     try:
-        for event, el in etree.iterparse(str(path), events=("start", "end"), huge_tree=True):
+        for event, el in etree.iterparse(src, events=("start", "end"), huge_tree=True):
             if event == "start":
                 stack.append(_local(el.tag) if isinstance(el.tag, str) else "")
                 continue
@@ -83,39 +86,57 @@ def detect_record_element(path: Path, name: str | None = None) -> tuple[str, int
     except etree.XMLSyntaxError as exc:
         if not counts:
             raise ReaderError(f"not well-formed XML (line {exc.lineno}): {exc.msg}") from None
+    finally:
+        if not isinstance(src, str):
+            src.close()
+
+    def depths(local: str) -> list[int]:
+        return sorted({len(k) - 1 for k in counts if k[-1] == local})
+
     if name is not None:
-        depths = [len(k) - 1 for k in counts if k[-1] == name]
-        return name, (min(depths) if depths else -1)
+        ds = depths(name)
+        return name, (ds[0] if ds else -1), len(ds) > 1
     cands = sorted(recordish, key=lambda k: (len(k), -(counts[k] >= 2), -counts[k]))
     repeating = [k for k in cands if counts[k] >= 2]
     pick = repeating[0] if repeating else (cands[0] if cands else None)
     if pick is None:
         raise ReaderError("no record element found: the XML root has no child elements "
                           "with attributes or children (set record_element in the mapping)")
-    return pick[-1], len(pick) - 1
+    return pick[-1], len(pick) - 1, len(depths(pick[-1])) > 1
 
 
-def _flatten(el: etree._Element, prefix: str, out: dict[str, str]) -> None:
-    for k, v in el.attrib.items():
-        _put(out, prefix + _local(k), v)
-    for child in el:
-        tag = child.tag
-        if not isinstance(tag, str):  # comments, processing instructions
-            continue
-        name = prefix + _local(tag)
-        if len(child):
-            _flatten(child, name + ".", out)
-        elif child.attrib:
-            _flatten_leaf_with_attrs(child, name, out)
-        else:
-            _put(out, name, child.text or "")
+class _Flattener:
+    """Record element -> {column: text}; local names cached per (namespaced) tag."""
 
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
 
-def _flatten_leaf_with_attrs(el: etree._Element, name: str, out: dict[str, str]) -> None:
-    for k, v in el.attrib.items():
-        _put(out, f"{name}.{_local(k)}", v)
-    if el.text and el.text.strip():
-        _put(out, name, el.text)
+    def local(self, tag: str) -> str:
+        name = self.names.get(tag)
+        if name is None:
+            name = self.names[tag] = tag.rpartition("}")[2]
+        return name
+
+    def flatten(self, el: etree._Element, prefix: str, out: dict[str, str]) -> None:
+        local = self.local
+        for k, v in el.attrib.items():
+            _put(out, prefix + local(k), v)
+        for child in el:
+            tag = child.tag
+            if not isinstance(tag, str):  # comments, processing instructions
+                continue
+            name = prefix + local(tag) if prefix else local(tag)
+            if len(child):
+                self.flatten(child, name + ".", out)
+            elif child.attrib:
+                for k, v in child.attrib.items():
+                    _put(out, f"{name}.{local(k)}", v)
+                if child.text and child.text.strip():
+                    _put(out, name, child.text)
+            elif name in out:
+                _put(out, name, child.text or "")
+            else:
+                out[name] = child.text or ""
 
 
 def _put(out: dict[str, str], key: str, value: str) -> None:
@@ -137,27 +158,64 @@ def _depth(el: etree._Element) -> int:
     return d
 
 
+def _source(path: Path) -> str | BinaryIO:
+    """A path for lxml's own (fast) file I/O; a decompressing stream for gzip/bz2/zstd."""
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic.startswith((GZIP_MAGIC, BZ2_MAGIC, ZSTD_MAGIC)):
+        return open_binary(path)
+    return str(path)
+
+
+class _Columns:
+    """Column lists filled record by record; a column first seen at record i is back-filled
+    with nulls, so memory is one list per column (no per-record dicts kept)."""
+
+    def __init__(self) -> None:
+        self.cols: dict[str, list[str | None]] = {}
+        self.n = 0
+
+    def add(self, row: dict[str, str]) -> None:
+        cols, n = self.cols, self.n
+        for k, v in row.items():
+            col = cols.get(k)
+            if col is None:
+                col = cols[k] = [None] * n
+            elif len(col) < n:
+                col.extend([None] * (n - len(col)))
+            col.append(v)
+        self.n = n + 1
+
+    def batch(self, first: int) -> pa.RecordBatch:
+        for col in self.cols.values():
+            if len(col) < self.n:
+                col.extend([None] * (self.n - len(col)))
+        b = columns_batch(list(self.cols), list(self.cols.values()), first)
+        self.cols = {k: [] for k in self.cols}  # keep every column seen so far
+        self.n = 0
+        return b
+
+
 @register("xml")
 def read(path: Path, opts: ReaderOptions) -> Iterator[pa.RecordBatch]:
     path = Path(path)
-    record, depth = detect_record_element(path, opts.record_element)
-    columns: dict[str, None] = {}  # ordered set of column names seen so far
-    rows: list[dict[str, str]] = []
+    record, depth, nested = detect_record_element(path, opts.record_element)
+    batch_rows = min(opts.batch_rows, MAX_BATCH_ROWS)
+    flat = _Flattener()
+    cols = _Columns()
     first = 1
     n = 0
-    ctx = etree.iterparse(str(path), events=("end",), tag=f"{{*}}{record}", huge_tree=True)
+    src = _source(path)
+    ctx = etree.iterparse(src, events=("end",), tag=f"{{*}}{record}", huge_tree=True)
     try:
         for _, el in ctx:
-            if depth >= 0 and _depth(el) != depth:
+            if nested and _depth(el) != depth:
                 continue  # same name nested inside a record: part of that record
             row: dict[str, str] = {}
-            _flatten(el, "", row)
+            flat.flatten(el, "", row)
             if not row and el.text and el.text.strip():
                 row[record] = el.text  # a list of scalar records: <emails><email>…</email>
-            for k in row:
-                if k not in columns:
-                    columns[k] = None
-            rows.append(row)
+            cols.add(row)
             n += 1
             # free the parsed record and the already-processed siblings before it
             el.clear(keep_tail=False)
@@ -165,18 +223,25 @@ def read(path: Path, opts: ReaderOptions) -> Iterator[pa.RecordBatch]:
             if parent is not None:
                 while el.getprevious() is not None:
                     del parent[0]
-            if len(rows) >= opts.batch_rows:
-                yield dicts_batch(list(columns), rows, first)
-                first += len(rows)
-                rows = []
+            if cols.n >= batch_rows:
+                yield cols.batch(first)
+                first = n + 1
     except etree.XMLSyntaxError as exc:
-        if rows:
-            yield dicts_batch(list(columns), rows, first)
+        if cols.n:
+            yield cols.batch(first)
         raise ReaderError(
             f"XML is truncated or malformed at line {exc.lineno}: {exc.msg} "
             f"({n} records before it were read)"
         ) from None
-    if rows or n == 0:
-        if n == 0:
-            raise ReaderError(f"no <{record}> elements found in the XML document")
-        yield dicts_batch(list(columns), rows, first)
+    except (EOFError, OSError) as exc:  # truncated compressed stream
+        if cols.n:
+            yield cols.batch(first)
+        raise ReaderError(f"compressed XML stream is truncated or corrupt ({exc}); "
+                          f"{n} records before it were read") from None
+    finally:
+        if not isinstance(src, str):
+            src.close()
+    if n == 0:
+        raise ReaderError(f"no <{record}> elements found in the XML document")
+    if cols.n:
+        yield cols.batch(first)
