@@ -1,0 +1,1 @@
+"""Asset checks: failure rate (blocking), quality score, reconciliation, hash uniqueness."""

@@ -22,10 +22,16 @@ RECORDS_INDEXES = (
     "INDEX idx_status status TYPE set(16) GRANULARITY 4",
 )
 
+# Internal columns of `records` beyond the master schema (never exposed by the API):
+# ingest_key ties each row to the partition (file version) that loaded it, so re-running a
+# partition replaces exactly its own rows.
+RECORDS_INTERNAL_COLUMNS = (("ingest_key", "LowCardinality(String)"),)
+
 REJECTED_COLUMNS = (
     ("source_file", "LowCardinality(String)"),
     ("partition_key", "String"),
     ("source_row", "UInt64"),
+    ("stage", "LowCardinality(String)"),  # read (parser refused it) | validate (failed checks)
     ("raw_row", "String"),
     ("reasons", "Array(String)"),
     ("rejected_at", "DateTime64(3, 'UTC')"),
@@ -54,7 +60,9 @@ def _cols(cols: tuple[tuple[str, str], ...]) -> str:
 
 
 def records_columns_sql() -> str:
-    return ",\n    ".join(f"{c.name} {c.clickhouse}" for c in RECORD_COLUMNS)
+    cols = [f"{c.name} {c.clickhouse}" for c in RECORD_COLUMNS]
+    cols += [f"{n} {t}" for n, t in RECORDS_INTERNAL_COLUMNS]
+    return ",\n    ".join(cols)
 
 
 def table_ddl(database: str, engine_clause: str | None = None) -> dict[str, str]:
@@ -85,4 +93,8 @@ def migrate(engine: Engine) -> list[str]:
     ddl = table_ddl(engine.database)
     for sql in ddl.values():
         engine.command(sql)
+    # Columns added after a table was first created (CREATE IF NOT EXISTS won't add them).
+    for c in (*((c.name, c.clickhouse) for c in RECORD_COLUMNS), *RECORDS_INTERNAL_COLUMNS):
+        engine.command(f"ALTER TABLE {engine.database}.records ADD COLUMN IF NOT EXISTS "
+                       f"{c[0]} {c[1]}")
     return list(ddl)

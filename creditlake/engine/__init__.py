@@ -9,4 +9,17 @@ from __future__ import annotations
 from creditlake.engine.base import Engine, EngineError, EngineUnavailable
 from creditlake.engine.client import ClickHouseEngine, open_engine
 
-__all__ = ["ClickHouseEngine", "Engine", "EngineError", "EngineUnavailable", "open_engine"]
+
+
+def connect_engine(settings, *, role: str) -> Engine:
+    """The engine for this process: direct for a server URL; for the embedded engine, the
+    owner or a client of the process that owns $CREDITLAKE_HOME (engine/sharing.py)."""
+    try:
+        from creditlake.engine.sharing import connect
+    except ImportError:  # sharing not available: open directly
+        return open_engine(settings)
+    return connect(settings, role=role)
+
+
+__all__ = ["ClickHouseEngine", "Engine", "EngineError", "EngineUnavailable", "connect_engine",
+           "open_engine"]

@@ -91,7 +91,9 @@ def infer_mapping(columns: Iterable[str], overrides: Mapping[str, str] | None = 
     for col in columns:
         if col in ignored:
             continue
-        target = overrides.get(col) or _LOOKUP.get(canonical(col))
+        # nested JSON/XML names ("contact.phone") fall back to their last segment
+        target = overrides.get(col) or _LOOKUP.get(canonical(col)) or (
+            _LOOKUP.get(canonical(col.rsplit(".", 1)[-1])) if "." in col else None)
         if target is None or target == "metadata" or target in targets and "." not in target:
             metadata.append(col)
         else:

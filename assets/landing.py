@@ -1,0 +1,82 @@
+"""landing/<format>: one partitioned asset per source format (reader + header mapping)."""
+
+
+from pathlib import Path
+
+import dagster as dg
+
+from assets import metadata as md
+from assets.partitions import landing_files
+from creditlake import readers
+from creditlake.ingest import stages
+from resources import ClickHouseResource, CreditlakeHome, ProgressReporter
+
+FORMAT_DESCRIPTIONS = {
+    "csv": "CSV/TSV and other delimited text (delimiter, quoting and encoding sniffed)",
+    "json": "JSON documents: an array of objects, or an object holding one",
+    "jsonl": "JSON Lines: one object per line",
+    "parquet": "Apache Parquet",
+    "xml": "Record-oriented XML (record element detected or configured)",
+    "sql": "SQL dumps (mysqldump/mariadb-dump INSERTs, pg_dump COPY/INSERTs)",
+    "excel": "Excel workbooks (.xlsx/.xls), every sheet",
+    "archive": "ZIP archives: every member ingested with its own format",
+    stages.UNRECOGNIZED: "Files no reader recognizes: quarantined with the reason",
+}
+
+
+def landing_formats() -> list[str]:
+    return [*readers.formats(), stages.UNRECOGNIZED]
+
+
+def landing_key(fmt: str) -> dg.AssetKey:
+    return dg.AssetKey(["landing", fmt])
+
+
+def build_landing_asset(fmt: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=landing_key(fmt),
+        partitions_def=landing_files,
+        group_name="landing",
+        kinds={"python", "arrow"},
+        owners=["team:data"],
+        tags={"format": fmt, "stage": "landing"},
+        description=f"{FORMAT_DESCRIPTIONS.get(fmt, fmt)}. Streams the file with the {fmt} "
+                    "reader, maps its headers onto the master schema (unmapped columns go to "
+                    "`metadata`) and stages the rows as Arrow; rows the parser refuses go to "
+                    "`rejected_records`.",
+    )
+    def _landing(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource,
+                 home: CreditlakeHome,
+                 progress: dg.ResourceParam[ProgressReporter]) -> dg.MaterializeResult:
+        entry = home.registry().get(context.partition_key)
+        if fmt != stages.UNRECOGNIZED:
+            try:
+                detected = readers.detect(Path(entry.path))
+            except readers.ReaderError:
+                detected = stages.UNRECOGNIZED
+            if detected != fmt:
+                raise dg.Failure(f"{entry.name} is {detected!r} content, not {fmt!r}: "
+                                 f"materialize landing/{detected} for this partition")
+        progress.start(context.partition_key, "land", entry.size)
+        with clickhouse.open() as engine:
+            m = stages.land(engine, home.home, entry,
+                            fmt=None if fmt == stages.UNRECOGNIZED else fmt,
+                            overrides=home.overrides(), progress=progress.advance)
+            if m.status == "quarantined":
+                stages.write_log(engine, m)
+        progress.finish()
+        if m.status == "quarantined":
+            context.log.warning(f"{entry.name} quarantined: {m.message}")
+        return dg.MaterializeResult(metadata={
+            **md.counts(m),
+            "mapping": md.mapping_json(m),
+            "dagster/column_schema": md.source_schema(m),
+            "warnings": dg.MetadataValue.json(m.warnings),
+            "seconds": dg.MetadataValue.float(round(m.seconds.get("land", 0.0), 3)),
+        })
+
+    return _landing
+
+
+def build_landing_assets() -> list[dg.AssetsDefinition]:
+    return [build_landing_asset(f) for f in landing_formats()]

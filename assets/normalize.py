@@ -1,0 +1,52 @@
+"""normalize/contacts: clean + Pandera-validate the landed rows of one file."""
+
+
+import dagster as dg
+
+from assets import metadata as md
+from assets.landing import landing_formats, landing_key
+from assets.partitions import landing_files
+from creditlake.ingest import stages
+from resources import ClickHouseResource, CreditlakeHome, ProgressReporter
+
+NORMALIZE_KEY = dg.AssetKey(["normalize", "contacts"])
+
+
+@dg.asset(
+    key=NORMALIZE_KEY,
+    partitions_def=landing_files,
+    deps=[landing_key(f) for f in landing_formats()],
+    group_name="normalize",
+    kinds={"polars", "pandera", "clickhouse"},
+    owners=["team:data"],
+    tags={"stage": "normalize"},
+    description="Cleans the landed rows (trim, lower-case e-mails, E.164 phones, ISO "
+                "countries, dates, status vocabulary) and validates them with the Pandera "
+                "model ContactNormalized. Findings become `validation_errors` and lower the "
+                "`data_quality_score`; rows without a usable identity go to `rejected_records`. "
+                "Output: a ClickHouse staging table with record_hash computed on insert.",
+)
+def normalize_contacts(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource,
+                       home: CreditlakeHome, progress: dg.ResourceParam[ProgressReporter]
+                       ) -> dg.MaterializeResult:
+    key = context.partition_key
+    m0 = stages.load_manifest(home.home, key)
+    progress.start(key, "normalize", None)
+    with clickhouse.open() as engine:
+        m = stages.normalize(engine, home.home, key, overrides=home.overrides(),
+                             progress=progress.advance)
+        sample = engine.query_arrow(
+            f"SELECT source_row, email, name, phone, country, created_date, status, "
+            f"data_quality_score, validation_errors FROM {stages.stage_table(engine, key)} "
+            "ORDER BY source_row LIMIT 10") if m.status == "normalized" else None
+    progress.finish()
+    meta: dict[str, object] = {
+        **md.counts(m), **md.quality(m),
+        "valid": dg.MetadataValue.int(m.valid),
+        "dagster/column_schema": md.MASTER_SCHEMA,
+        "dagster/column_lineage": md.column_lineage(m0, landing_key(m0.format or "csv")),
+        "seconds": dg.MetadataValue.float(round(m.seconds.get("normalize", 0.0), 3)),
+    }
+    if sample is not None:
+        meta["preview"] = md.preview(sample)
+    return dg.MaterializeResult(metadata=meta)

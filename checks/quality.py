@@ -1,0 +1,72 @@
+
+import dagster as dg
+
+from assets.dedup import RECORDS_KEY
+from assets.normalize import NORMALIZE_KEY
+from assets.partitions import landing_files
+from creditlake import quality
+from creditlake.ingest import stages
+from resources import ClickHouseResource, CreditlakeHome
+
+MIN_MEAN_QUALITY = 0.5
+
+
+@dg.asset_check(asset=NORMALIZE_KEY, name="failure_rate", blocking=True,
+                partitions_def=landing_files,
+                description="Rejected rows must stay below CREDITLAKE_MAX_FAILURE_RATE "
+                            "(default 0.1%) of the rows read; otherwise the file is not loaded "
+                            "and its valid rows are held in staging.")
+def normalize_contacts_failure_rate(context: dg.AssetCheckExecutionContext,
+                                    clickhouse: ClickHouseResource,
+                                    home: CreditlakeHome) -> dg.AssetCheckResult:
+    key = context.partition_key
+    m = stages.load_manifest(home.home, key)
+    passed = m.status != "normalized" or m.failure_rate <= home.max_failure_rate
+    samples: list[str] = []
+    if not passed:
+        with clickhouse.open() as engine:
+            samples = quality.sample_rejected_rows(engine, key)
+            stages.block(engine, home.home, key,
+                         quality.failure_rate_message(m.failure_rate, home.max_failure_rate))
+    return dg.AssetCheckResult(
+        passed=passed, severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"failure_rate": m.failure_rate, "rejected": m.rejected,
+                  "rows_read": m.rows_read, "limit": home.max_failure_rate,
+                  "sample_rejected": samples})
+
+
+@dg.asset_check(asset=NORMALIZE_KEY, name="quality_score", partitions_def=landing_files,
+                description=f"Mean data_quality_score of loaded rows >= {MIN_MEAN_QUALITY}.")
+def normalize_contacts_quality_score(context: dg.AssetCheckExecutionContext,
+                                     home: CreditlakeHome) -> dg.AssetCheckResult:
+    m = stages.load_manifest(home.home, context.partition_key)
+    hist = {f"{i / 10:.1f}": n for i, n in enumerate(m.quality_histogram)}
+    return dg.AssetCheckResult(
+        passed=m.valid == 0 or m.quality_mean >= MIN_MEAN_QUALITY,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"quality_mean": round(m.quality_mean, 4), "histogram": hist})
+
+
+@dg.asset_check(asset=RECORDS_KEY, name="reconciliation", partitions_def=landing_files,
+                description="rows_read = loaded + duplicates + rejected for this file, and the "
+                            "ingestion_log agrees with records and rejected_records.")
+def dedup_records_reconciliation(context: dg.AssetCheckExecutionContext,
+                                 clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
+    with clickhouse.open() as engine:
+        out = quality.reconciliation(engine, context.partition_key)
+    return dg.AssetCheckResult(passed=out.passed, severity=dg.AssetCheckSeverity.ERROR,
+                               description=out.description, metadata=out.metadata)
+
+
+@dg.asset_check(asset=RECORDS_KEY, name="hash_uniqueness", partitions_def=landing_files,
+                description="No record_hash appears twice in `records`.")
+def dedup_records_hash_uniqueness(context: dg.AssetCheckExecutionContext,
+                                  clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
+    with clickhouse.open() as engine:
+        out = quality.duplicate_hashes(engine)
+    return dg.AssetCheckResult(passed=out.passed, severity=dg.AssetCheckSeverity.ERROR,
+                               description=out.description, metadata=out.metadata)
+
+
+QUALITY_CHECKS = [normalize_contacts_failure_rate, normalize_contacts_quality_score,
+                  dedup_records_reconciliation, dedup_records_hash_uniqueness]

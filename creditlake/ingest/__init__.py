@@ -1,0 +1,1 @@
+"""Ingestion: the stages every format shares (land -> normalize -> dedup/load)."""

@@ -1,0 +1,109 @@
+"""Run the Dagster ingest job for files given on the command line (same assets as the
+sensor), recording runs in the instance under $CREDITLAKE_HOME/dagster so they show in the UI."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from creditlake.config import Settings
+from creditlake.ingest import stages
+from creditlake.ingest.pipeline import expand_paths
+from creditlake.ingest.registry import Registry
+
+DAGSTER_YAML = """\
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    default_limit: 1
+"""
+
+
+@dataclass
+class FileResult:
+    manifest: stages.Manifest
+    run_id: str
+    run_ok: bool
+    failed_checks: list[str]
+
+    def as_dict(self) -> dict[str, object]:
+        m = self.manifest
+        return {"source_file": m.source_file, "format": m.format, "partition_key": m.key,
+                "rows_read": m.rows_read, "loaded": m.loaded, "duplicates": m.duplicates,
+                "rejected": m.rejected, "status": m.status, "message": m.message,
+                "quality_mean": round(m.quality_mean, 4),
+                "seconds": round(sum(m.seconds.values()), 3), "run_id": self.run_id,
+                "failed_checks": self.failed_checks}
+
+
+def dagster_home(settings: Settings) -> Path:
+    """DAGSTER_HOME if set, else $CREDITLAKE_HOME/dagster (created with a dagster.yaml)."""
+    if os.environ.get("DAGSTER_HOME"):
+        return Path(os.environ["DAGSTER_HOME"])
+    home = settings.home / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    cfg = home / "dagster.yaml"
+    if not cfg.exists():
+        cfg.write_text(DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def ingest_with_dagster(settings: Settings, paths: Iterable[Path], *, progress=None,
+                        instance=None, max_failure_rate: float | None = None,
+                        on_file=None, log_level: str = "CRITICAL") -> list[FileResult]:
+    import dagster as dg
+
+    from assets.partitions import landing_files
+    from assets.sensors import detect_format, ingest_selection
+    from definitions import make_definitions
+
+    files = expand_paths(paths)
+    if instance is None:
+        dagster_home(settings)
+        instance = dg.DagsterInstance.get()
+    defs = make_definitions(settings, progress=progress, max_failure_rate=max_failure_rate)
+    job = defs.resolve_job_def("ingest")
+    registry = Registry(settings.home)
+    results: list[FileResult] = []
+    for path in files:
+        entry = registry.register(path, settings.landing_dir)
+        fmt = detect_format(path)
+        instance.add_dynamic_partitions(landing_files.name, [entry.key])
+        if on_file:
+            on_file(entry, fmt)
+        run = job.execute_in_process(partition_key=entry.key, instance=instance,
+                                     asset_selection=ingest_selection(fmt),
+                                     run_config=_quiet_run_config(log_level),
+                                     raise_on_error=False, tags={"creditlake/source": "cli"})
+        failed = [e.asset_check_evaluation_data.check_name
+                  for e in run.all_events
+                  if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+                  and not e.asset_check_evaluation_data.passed]
+        try:
+            manifest = stages.load_manifest(settings.home, entry.key)
+        except FileNotFoundError:
+            manifest = stages.Manifest(key=entry.key, source_file=entry.name, path=entry.path,
+                                       format=fmt, status="failed",
+                                       message=_first_error(run) or "landing step failed")
+        if not run.success and manifest.status not in ("blocked", "quarantined"):
+            manifest.status = "failed"
+            manifest.message = manifest.message or _first_error(run) or "run failed"
+        results.append(FileResult(manifest, run.run_id, run.success, failed))
+    return results
+
+
+def _quiet_run_config(level: str) -> dict:
+    """The CLI prints its own summary; Dagster's console log only at `level` and above (the
+    full event log is still stored in the instance for the UI)."""
+    return {"loggers": {"console": {"config": {"log_level": level}}}}
+
+
+def _first_error(run) -> str | None:
+    for e in run.all_events:
+        if e.is_step_failure and e.step_failure_data and e.step_failure_data.error:
+            return e.step_failure_data.error.message.strip().splitlines()[-1]
+    return None
