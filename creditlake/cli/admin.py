@@ -1,0 +1,143 @@
+"""`creditlake admin …`: users, credits, balances, API keys and usage, on the ledger DB.
+
+Same functions as /api/v1/admin/… (creditlake.ledger.admin). USER is a user id or e-mail.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from creditlake.config import load_settings
+
+admin = typer.Typer(help="Operate the credit ledger: users, credits, keys, usage.",
+                    no_args_is_help=True)
+user_app = typer.Typer(help="Create users.", no_args_is_help=True)
+credits_app = typer.Typer(help="Grant credits.", no_args_is_help=True)
+key_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
+admin.add_typer(user_app, name="user")
+admin.add_typer(credits_app, name="credits")
+admin.add_typer(key_app, name="key")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+UserArg = Annotated[str, typer.Argument(help="User id or e-mail.")]
+
+
+def _run(fn: Callable[..., dict[str, Any]], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Open the ledger, run one admin function; domain errors -> stderr + exit 1."""
+    from creditlake.ledger import Ledger, LedgerError
+
+    try:
+        ledger = Ledger(load_settings().database_url)
+    except Exception as exc:  # noqa: BLE001 - bad URL, DB down: one clear line
+        typer.echo(f"error: cannot open the ledger database: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        return fn(ledger, *args, **kwargs)
+    except LedgerError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        ledger.close()
+
+
+def _emit(data: dict[str, Any], as_json: bool, lines: list[str]) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, default=str))
+    else:
+        for line in lines:
+            typer.echo(line)
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Argument(help="E-mail of the new user.")],
+    credits: Annotated[int, typer.Option(min=0, help="Initial credits.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a user and print its id and API key (the key is shown only once)."""
+    from creditlake.ledger import admin as ops
+
+    d = _run(ops.create_user, email, credits)
+    _emit(d, as_json, [f"user_id:  {d['user_id']}", f"email:    {d['email']}",
+                       f"balance:  {d['balance']}", f"key_id:   {d['key_id']}",
+                       f"api_key:  {d['api_key']}  (shown once; store it now)"])
+
+
+@credits_app.command("add")
+def credits_add(
+    user: UserArg,
+    amount: Annotated[int, typer.Option("--amount", min=1, help="Credits to grant.")],
+    expires: Annotated[str | None, typer.Option(
+        "--expires", help="Expiry (ISO date or date-time, UTC).")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (kept in history).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Grant credits to a user, optionally expiring."""
+    from creditlake.ledger import admin as ops
+
+    d = _run(ops.add_credits, user, amount, expires_at=expires, reason=reason)
+    g = d["grant"]
+    _emit(d, as_json, [f"granted {g['amount']} credits to {d['email']}"
+                       + (f" (expires {g['expires_at']})" if g["expires_at"] else ""),
+                       f"balance: {d['balance']}"])
+
+
+@admin.command("balance")
+def balance(user: UserArg, as_json: JsonOpt = False) -> None:
+    """Show a user's spendable balance and live grants."""
+    from creditlake.ledger import admin as ops
+
+    d = _run(ops.balance, user)
+    lines = [f"{d['email']} ({d['user_id']}): balance {d['balance']}"]
+    lines += [f"  grant {g['id']}: {g['remaining']}/{g['amount']} "
+              f"expires {g['expires_at'] or 'never'}{' (expired)' if g['expired'] else ''}"
+              f" - {g['reason']}" for g in d["grants"]]
+    _emit(d, as_json, lines)
+
+
+@key_app.command("create")
+def key_create(user: UserArg, as_json: JsonOpt = False) -> None:
+    """Create an API key for a user (shown only once)."""
+    from creditlake.ledger import admin as ops
+
+    d = _run(ops.create_key, user)
+    _emit(d, as_json, [f"key_id:  {d['key_id']}",
+                       f"api_key: {d['api_key']}  (shown once; store it now)"])
+
+
+@key_app.command("revoke")
+def key_revoke(key_id: Annotated[str, typer.Argument(help="Key id (from key create).")],
+               as_json: JsonOpt = False) -> None:
+    """Revoke an API key; requests with it fail with 401 API_KEY_REVOKED at once."""
+    from creditlake.ledger import admin as ops
+
+    d = _run(ops.revoke_key, key_id)
+    _emit(d, as_json, [f"revoked {d['key_id']} ({d['key_prefix']}…) at {d['revoked_at']}"])
+
+
+@admin.command("usage")
+def usage(
+    user: UserArg,
+    since: Annotated[str | None, typer.Option(
+        "--since", help="ISO date; default: 30 days ago.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per-day usage: requests, credits, records, errors, p50/p95 latency."""
+    from creditlake.ledger import admin as ops
+
+    d = _run(ops.usage, user, since=since)
+    t = d["totals"]
+    lines = [f"{d['email']}: {t['requests']} requests, {t['credits_used']} credits, "
+             f"{t['records_returned']} records, {t['errors']} errors"]
+    lines += [f"  {x['day']}: {x['requests']} req, {x['credits_used']} credits, "
+              f"{x['records_returned']} records, {x['errors']} errors, "
+              f"p50 {x['p50_ms']} ms, p95 {x['p95_ms']} ms" for x in d["days"]]
+    _emit(d, as_json, lines)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(admin, name="admin")

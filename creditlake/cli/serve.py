@@ -1,0 +1,38 @@
+"""`creditlake serve`: the REST API under uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(
+        help="Worker processes (only with a ClickHouse server URL; the embedded engine "
+             "allows one process).")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the credit-metered REST API (docs at /docs, health at /healthz)."""
+    import uvicorn
+
+    from creditlake.config import load_settings
+
+    settings = load_settings()
+    if workers > 1 and settings.embedded:
+        typer.echo("error: --workers > 1 needs CREDITLAKE_CLICKHOUSE_URL=http(s)://…; chDB "
+                   "allows one process per data directory", err=True)
+        raise typer.Exit(2)
+    if workers > 1:
+        uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port,
+                    workers=workers, log_level=log_level)
+        return
+    from api.app import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
