@@ -1,6 +1,14 @@
 """Format readers. Importing this package registers every reader in the registry."""
 
-from creditlake.readers import csv, jsonl, parquet  # noqa: F401  (registration)
+from creditlake.readers import (  # noqa: F401  (registration)
+    archive,
+    csv,
+    excel,
+    jsonl,
+    parquet,
+    sql_dump,
+    xml,
+)
 from creditlake.readers.base import (
     SOURCE_ROW,
     Reader,

@@ -71,6 +71,16 @@ def _csv(raw: bytes, head: bytes, path: Path) -> str | None:
 DETECTORS: list[Detector] = [_parquet, _json, _csv]
 
 
+def _containers_xml_sql(raw: bytes, head: bytes, path: Path) -> str | None:
+    """Zip/Excel/compressed containers, XML and SQL dumps (readers/archive.py decides)."""
+    from creditlake.readers.archive import detect_container  # lazy: archive uses detect()
+
+    return detect_container(raw, head, path)
+
+
+DETECTORS.insert(0, _containers_xml_sql)  # binary containers and XML/SQL before text sniffing
+
+
 def detect(path: Path) -> str:
     """Return the format name for `path`; ReaderError (the quarantine reason) if unknown."""
     if path.stat().st_size == 0:
@@ -84,5 +94,5 @@ def detect(path: Path) -> str:
         fmt = detector(raw, head, path)
         if fmt:
             return fmt
-    raise ReaderError("unrecognized format: content is not CSV/TSV, JSON, JSON Lines or Parquet "
-                      "(binary or garbled data)")
+    raise ReaderError("unrecognized format: content is not CSV/TSV, JSON, JSON Lines, Parquet, "
+                      "XML, an SQL dump, an Excel workbook or an archive (binary or garbled data)")

@@ -532,7 +532,7 @@ class _DumpReader:
             self._failed = "statement does not parse"
 
 
-@register("sql_dump")
+@register("sql")
 def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
          ) -> Iterator[pa.RecordBatch]:
     """With `rejects`, unreadable statements/rows go there (like the CSV reader's ragged rows)
