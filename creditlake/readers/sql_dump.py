@@ -175,9 +175,9 @@ def _column_list(s: str) -> list[str]:
 # ---------------------------------------------------------------------------- value decoding
 
 _MY_TOKENS = re.compile(
-    r"(?:_[A-Za-z0-9]+\s*|[bBxXnN])?'[^'\\]*+(?:(?:\\.|'')[^'\\]*+)*+'|[^,()\s']++|[()]", re.S)
+    r"(?:_[A-Za-z0-9]+\s*|[bBxXnN])?'[^'\\]*+(?:(?:\\.|'')[^'\\]*+)*+'|[^,()\s']++|[(),]", re.S)
 _PG_TOKENS = re.compile(
-    r"(?<![\w])[Ee]'[^'\\]*+(?:\\.[^'\\]*+)*+'|'[^']*+(?:''[^']*+)*+'|[^,()\s']++|[()]", re.S)
+    r"(?<![\w])[Ee]'[^'\\]*+(?:\\.[^'\\]*+)*+'|'[^']*+(?:''[^']*+)*+'|[^,()\s']++|[(),]", re.S)
 _MY_ESC = (["\\\\", "\\'", '\\"', "\\n", "\\r", "\\t", "\\0", "\\Z", "\\b", "''"],
            ["\\", "'", '"', "\n", "\r", "\t", "\x00", "\x1a", "\b", "'"])
 _PG_E_ESC = (["\\\\", "\\'", "\\n", "\\r", "\\t", "\\b", "\\f", "''"],
@@ -333,17 +333,21 @@ class _DumpReader:
         if not t.keep:
             return
         body = stmt[m.end():].rstrip().rstrip(";").rstrip()
+        # tokens: "(" v "," v ... ")" "," "(" ...; with a trailing "," every row is k tokens
         tokens = self.tok_re.findall(body)
-        ncols = len(t.columns) if t.columns else (tokens.index(")") - 1 if ")" in tokens else -1)
-        k = ncols + 2
-        nrows = len(tokens) // k if k > 2 else 0
-        if (nrows == 0 or len(tokens) != nrows * k or tokens[0::k].count("(") != nrows
-                or tokens[k - 1::k].count(")") != nrows):
-            self._failed = f"VALUES of table {t.name} do not parse as {max(ncols, 0)}-column rows"
+        tokens.append(",")
+        ncols = len(t.columns) if t.columns else (tokens.index(")") // 2 if ")" in tokens else 0)
+        k = 2 * ncols + 2
+        nrows = len(tokens) // k if ncols else 0
+        ok = nrows > 0 and len(tokens) == nrows * k and tokens[0::k].count("(") == nrows \
+            and tokens[k - 2::k].count(")") == nrows and all(
+                tokens[j::k].count(",") == nrows for j in (*range(2, k - 2, 2), k - 1))
+        if not ok:
+            self._failed = f"VALUES of table {t.name} do not parse as {ncols}-column rows"
             return
         if t.columns is None:  # no column list and no CREATE TABLE: keep, mapping decides
             t.columns = [f"column_{i}" for i in range(1, ncols + 1)]
-        yield from self._add_raw(t, [tokens[1 + j::k] for j in range(ncols)])
+        yield from self._add_raw(t, [tokens[1 + 2 * j::k] for j in range(ncols)])
 
     def _copy_rows(self, t: _Table, data: str, line: int) -> Iterator[pa.RecordBatch]:
         if not t.keep or not data:

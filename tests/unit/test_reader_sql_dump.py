@@ -1,0 +1,210 @@
+"""SQL dump reader: mysqldump/pg_dump syntax, multi-table sub-sources, bad statements."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from creditlake import readers
+from creditlake.readers import ReaderError, ReaderOptions, ReaderRejects, subsource_of
+from creditlake.readers._batches import notice_of
+from creditlake.readers.sql_dump import is_person_table, looks_like_sql_dump, read
+from creditlake.samples_formats import write_sql_dump
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "sql"
+
+
+def collect(path: Path, opts: ReaderOptions | None = None, rejects: ReaderRejects | None = None
+            ) -> tuple[dict[str, list[dict]], list[tuple[str | None, str]]]:
+    """Rows per sub-source (without source_row) and the notices."""
+    rows: dict[str, list[dict]] = {}
+    notices: list[tuple[str | None, str]] = []
+    for b in read(path, opts or ReaderOptions(), rejects=rejects):
+        if (n := notice_of(b)) is not None:
+            notices.append((subsource_of(b), n))
+            continue
+        rows.setdefault(subsource_of(b) or "", []).extend(b.to_pylist())
+    return rows, notices
+
+
+def test_mysqldump8_layout_binary_escapes_and_non_person_table() -> None:
+    rows, notices = collect(FIXTURES / "mysqldump8_binary.sql")
+    assert list(rows) == ["mysqldump8_binary.sql#customers"]
+    got = rows["mysqldump8_binary.sql#customers"]
+    assert [r["source_row"] for r in got] == [1, 2, 3]
+    assert got[0] == {
+        "id": "1", "email": "ann@example.com", "first_name": "Ann", "last_name": "O'Neil",
+        "tel": "+1 (555) 010-0001", "avatar": "PNG\x00\x1a",
+        "notes": 'Line one\nLine two\r\n"quoted" \\ backslash; semicolon', "balance": "10.50",
+        "source_row": 1,
+    }
+    assert got[1]["email"] is None and got[1]["last_name"] == "" and got[1]["first_name"] == "Björn"
+    assert got[2]["avatar"] == "" and got[2]["notes"] == "it's (fine), really"
+    assert got[2]["balance"] is None
+    assert notices == [("mysqldump8_binary.sql#invoices",
+                        "table invoices skipped: no person columns (invoice_no, amount, currency)")]
+
+
+def test_schema_is_strings_plus_source_row() -> None:
+    batch = next(b for b in read(FIXTURES / "mysqldump8_binary.sql", ReaderOptions())
+                 if b.num_rows)
+    assert batch.schema.field("source_row").type == pa.uint64()
+    assert all(batch.schema.field(n).type == pa.string() for n in batch.schema.names[:-1])
+
+
+PG_DUMP = r"""--
+-- PostgreSQL database dump
+--
+\restrict abc123
+SET statement_timeout = 0;
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+
+CREATE TABLE public.people (
+    id integer NOT NULL,
+    "E-Mail" text,
+    full_name text,
+    phone character varying(40),
+    note text,
+    CONSTRAINT people_chk CHECK ((id > 0))
+);
+
+COPY public.people (id, "E-Mail", full_name, phone, note) FROM stdin;
+1	a@x.com	Ann O'Neil	+1 555	tab\there\nnewline \\ backslash
+2	\N	Zoë		\N
+3	c@x.com	Semi;colon	123	\\.
+\.
+
+INSERT INTO public.people VALUES (4, 'd@x.com', 'It''s me', NULL, E'esc\\aped\nline');
+INSERT INTO public.people (id, "E-Mail", full_name, phone, note) VALUES
+	(5, 'e@x.com', 'Multi
+line', '', 'x'),
+	(6, 'f@x.com', 'Paren (a,b)', '0', 'semi;colon');
+
+\unrestrict abc123
+"""
+
+
+def test_pg_dump_copy_and_inserts(tmp_path: Path) -> None:
+    p = tmp_path / "pg.sql"
+    p.write_text(PG_DUMP, encoding="utf-8")
+    assert readers.detect(p) == "sql"
+    rows, notices = collect(p)
+    assert notices == []
+    got = rows["pg.sql#public.people"]
+    assert [r["source_row"] for r in got] == [1, 2, 3, 4, 5, 6]
+    assert got[0]["note"] == "tab\there\nnewline \\ backslash"
+    assert got[0]["full_name"] == "Ann O'Neil"
+    assert got[1] == {"id": "2", "E-Mail": None, "full_name": "Zoë", "phone": "",
+                      "note": None, "source_row": 2}
+    assert got[2]["note"] == "\\."
+    assert got[3]["full_name"] == "It's me" and got[3]["phone"] is None
+    assert got[3]["note"] == "esc\\aped\nline"
+    assert got[4]["full_name"] == "Multi\nline"
+    assert got[5]["full_name"] == "Paren (a,b)" and got[5]["note"] == "semi;colon"
+
+
+BROKEN = """-- MySQL dump 10.13
+CREATE TABLE `people` (`id` int, `email` varchar(99), `name` text);
+INSERT INTO `people` VALUES (1,'a@x.com','Ann'),(2,'b@x.com','Bob');
+INSERT INTO `people` VALUES (3,'c@x.com' 'Cy'),(4,'d@x.com','Di');
+INSERT INTO `people` VALUES (5,'e@x.com','Eve');
+INSERT INTO `people` VALUES (6,'f@x.com','unterminated),(7,'g@x.com','G');
+INSERT INTO `people` VALUES (8,'h@x.com','Hal');
+"""
+
+
+def test_syntax_errors_skip_statement_and_continue_then_raise(tmp_path: Path) -> None:
+    p = tmp_path / "broken.sql"
+    p.write_text(BROKEN)
+    ids, notices = [], []
+    with pytest.raises(ReaderError, match=r"2 statement\(s\).*line 4"):
+        for b in read(p, ReaderOptions()):
+            if notice_of(b):
+                notices.append(notice_of(b))
+            ids += b.column("id").to_pylist() if b.num_rows else []
+    # rows before and after both bad statements are read; the broken quote at line 6 swallows
+    # nothing after it (the reader resyncs at the next statement line)
+    assert ids == ["1", "2", "5", "8"]
+    assert len(notices) == 2
+    assert "line 4" in notices[0] and "line 6" in notices[1]
+
+
+def test_syntax_errors_go_to_rejects_when_collected(tmp_path: Path) -> None:
+    p = tmp_path / "broken.sql"
+    p.write_text(BROKEN)
+    rejects = ReaderRejects()
+    rows, _ = collect(p, rejects=rejects)  # no exception: the rejects carry the problems
+    got = rows["broken.sql#people"]
+    assert [r["id"] for r in got] == ["1", "2", "5", "8"]
+    assert len(rejects.rows) == 2
+    # rejects take their own place in the row numbering: nothing is counted twice
+    numbers = [r["source_row"] for r in got] + [r[0] for r in rejects.rows]
+    assert sorted(numbers) == list(range(1, 7))
+    assert "line 4" in rejects.rows[0][2] and "'c@x.com' 'Cy'" in rejects.rows[0][1]
+
+
+def test_copy_block_with_ragged_row_keeps_good_rows(tmp_path: Path) -> None:
+    p = tmp_path / "ragged.sql"
+    p.write_text("-- PostgreSQL database dump\n"
+                 "COPY public.t (id, email) FROM stdin;\n1\ta@x.com\n2\tb@x.com\textra\n"
+                 "3\tc@x.com\n\\.\n")
+    rejects = ReaderRejects()
+    rows, _ = collect(p, rejects=rejects)
+    got = rows["ragged.sql#public.t"]
+    assert [(r["id"], r["source_row"]) for r in got] == [("1", 1), ("3", 3)]
+    assert rejects.rows[0][0] == 2 and "3 fields, expected 2" in rejects.rows[0][2]
+
+
+def test_table_option_selects_and_batches_keep_numbering(tmp_path: Path) -> None:
+    people = [{"Email": f"u{i}@x.com", "Name": f"N{i}"} for i in range(25)]
+    p = write_sql_dump(people, tmp_path / "d.sql", rows_per_insert=4)
+    batches = [b for b in read(p, ReaderOptions(batch_rows=10, table="contacts"))]
+    assert all(subsource_of(b) == "d.sql#contacts" for b in batches)
+    nums = [n for b in batches for n in b.column("source_row").to_pylist()]
+    assert nums == list(range(1, 26))
+    assert [n for b in batches for n in b.column("Email").to_pylist()] == [
+        r["Email"] for r in people]
+
+
+def test_insert_without_create_table_gets_positional_names(tmp_path: Path) -> None:
+    p = tmp_path / "bare.sql"
+    p.write_text("INSERT INTO people VALUES (1,'a@x.com'),(2,NULL);\n")
+    rows, _ = collect(p)
+    assert rows["bare.sql#people"] == [
+        {"column_1": "1", "column_2": "a@x.com", "source_row": 1},
+        {"column_1": "2", "column_2": None, "source_row": 2}]
+
+
+def test_gzip_dump_is_read_transparently(tmp_path: Path) -> None:
+    p = tmp_path / "d.sql.gz"
+    p.write_bytes(gzip.compress((FIXTURES / "mysqldump8_binary.sql").read_bytes()))
+    assert readers.detect(p) == "sql"
+    rows, _ = collect(p)
+    assert len(rows["d.sql.gz#customers"]) == 3
+
+
+def test_garbage_is_not_a_dump(tmp_path: Path) -> None:
+    assert not looks_like_sql_dump(b"email,name\na@x.com,Ann\n")
+    assert not looks_like_sql_dump(b"<?xml version='1.0'?><a/>")
+    assert looks_like_sql_dump(b"-- MariaDB dump 10.19\n")
+    assert looks_like_sql_dump(b"\n\nINSERT INTO t VALUES (1);\n")
+    p = tmp_path / "garbage.sql"
+    p.write_bytes(b"INSERT INTO t VALUES (1,'never closed\n" + bytes(range(256)) * 10)
+    with pytest.raises(ReaderError, match=r"statement\(s\) in the dump could not be read"):
+        list(read(p, ReaderOptions()))
+
+
+@pytest.mark.parametrize(("cols", "person"), [
+    (["id", "email"], True),
+    (["customer_id", "First Name", "Last Name", "city"], True),
+    (["id", "name", "city"], True),
+    (["id", "name", "price"], False),
+    (["order_id", "user_id", "total"], False),
+    (["invoice_no", "amount", "currency"], False),
+])
+def test_is_person_table(cols: list[str], person: bool) -> None:
+    assert is_person_table(cols) is person
