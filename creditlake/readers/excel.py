@@ -13,6 +13,7 @@ serial date (Excel stores dates as numbers; a missing number format is common in
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import tempfile
 from collections.abc import Iterator
@@ -177,23 +178,12 @@ def _read_sheet(wb: cal.CalamineWorkbook, name: str, file: str, opts: ReaderOpti
     names = unique_names(head[h])
     dates = set(infer_mapping(names).targets.get("created_date", []))
     excel_row = r0 + h + 2  # 1-based sheet row of the first data row
-    pending = head[h + 1:]
     merge_rows = bool(merges) and any(b[0] - r0 >= HEADER_SCAN_ROWS for _, b in merges)
-    done = False
+    source = itertools.chain(head[h + 1:], (list(r) if merge_rows else r for r in rows_iter))
     yielded = False
-    while not done:
-        rows = pending
-        for r in rows_iter:
-            rows.append(list(r) if merge_rows else r)
-            if len(rows) >= opts.batch_rows:
-                break
-        else:
-            done = True
-        pending = []
+    while rows := list(itertools.islice(source, opts.batch_rows)):
         if merge_rows:
             _apply_merges(rows, merges, excel_row - 1, c0)
-        if not rows:
-            break
         width = max(len(names), max(len(r) for r in rows))
         if width > len(names):
             names = unique_names([*names, *[None] * (width - len(names))])

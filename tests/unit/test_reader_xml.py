@@ -1,0 +1,135 @@
+"""XML reader on documents written by xml.etree and lxml serializers."""
+
+from __future__ import annotations
+
+import bz2
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from creditlake import readers
+from creditlake.readers import ReaderError, ReaderOptions
+from creditlake.readers.xml import detect_record_element, looks_like_xml, read
+from creditlake.samples_formats import write_xml
+
+NS = "urn:example:crm"
+
+
+def rows_of(path: Path, **kw) -> list[dict]:
+    return [r for b in read(path, ReaderOptions(**kw)) for r in b.to_pylist()]
+
+
+def etree_document(path: Path) -> Path:
+    """A namespaced export written by the standard library serializer."""
+    ET.register_namespace("crm", NS)
+    root = ET.Element(f"{{{NS}}}export", {"generated": "2024-01-01"})
+    meta = ET.SubElement(root, f"{{{NS}}}meta")
+    ET.SubElement(meta, f"{{{NS}}}source").text = "crm"
+    people = ET.SubElement(root, f"{{{NS}}}people")
+    data = [
+        ("1", "ann@example.com", "Ann & <Co> \"quoted\" 'single'", "Köln", ["+49 1", "+49 2"]),
+        ("2", "", "Zoë 日本", None, []),
+        ("3", "cy@example.com", "  spaced  \n second line", "Paris", ["+33 1"]),
+    ]
+    for pid, email, name, city, phones in data:
+        p = ET.SubElement(people, f"{{{NS}}}person", {"id": pid, f"{{{NS}}}kind": "lead"})
+        ET.SubElement(p, f"{{{NS}}}email").text = email
+        ET.SubElement(p, f"{{{NS}}}name").text = name
+        if city is not None:
+            addr = ET.SubElement(p, f"{{{NS}}}address", {"type": "home"})
+            ET.SubElement(addr, f"{{{NS}}}city").text = city
+        for ph in phones:
+            ET.SubElement(p, f"{{{NS}}}phone").text = ph
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    return path
+
+
+def test_etree_document_namespaces_attributes_nesting(tmp_path: Path) -> None:
+    p = etree_document(tmp_path / "export.xml")
+    assert detect_record_element(p) == ("person", 2, False)
+    rows = rows_of(p)
+    assert rows[0] == {
+        "id": "1", "kind": "lead", "email": "ann@example.com",
+        "name": "Ann & <Co> \"quoted\" 'single'", "address.type": "home",
+        "address.city": "Köln", "phone": "+49 1", "phone[2]": "+49 2", "source_row": 1,
+    }
+    # an empty element is an empty string; a missing one is null
+    assert rows[1]["email"] == "" and rows[1]["address.city"] is None
+    assert rows[1]["name"] == "Zoë 日本"
+    assert rows[2]["name"] == "  spaced  \n second line"
+    assert [r["source_row"] for r in rows] == [1, 2, 3]
+
+
+def test_lxml_sample_writer_and_batches(tmp_path: Path) -> None:
+    data = [{"E-Mail Address": f"u{i}@x.com", "Full Name": f"N {i}", "id": str(i)}
+            for i in range(7)]
+    data[3]["Phone #"] = "+1 555"
+    p = write_xml(data, tmp_path / "c.xml", attributes=["id"])
+    assert readers.detect(p) == "xml"
+    batches = list(read(p, ReaderOptions(batch_rows=3)))
+    assert [b.num_rows for b in batches] == [3, 3, 1]
+    # the schema only grows: a batch carries every column seen so far
+    assert batches[0].schema.names == ["id", "E-Mail_Address", "Full_Name", "source_row"]
+    assert "Phone" in batches[1].schema.names and "Phone" in batches[2].schema.names
+    rows = [r for b in batches for r in b.to_pylist()]
+    assert [r["E-Mail_Address"] for r in rows] == [d["E-Mail Address"] for d in data]
+    assert rows[3]["Phone"] == "+1 555" and rows[4]["Phone"] is None
+    assert all(f.type == pa.string() for f in batches[0].schema if f.name != "source_row")
+
+
+def test_record_element_option_and_nested_same_name(tmp_path: Path) -> None:
+    p = tmp_path / "n.xml"
+    p.write_text("<users><user><name>A</name><manager><user><name>Boss</name></user></manager>"
+                 "</user><user><name>B</name></user></users>")
+    rows = rows_of(p, record_element="user")
+    assert [(r["name"], r.get("manager.user.name")) for r in rows] == [("A", "Boss"),
+                                                                        ("B", None)]
+
+
+def test_list_of_scalar_records(tmp_path: Path) -> None:
+    p = tmp_path / "emails.xml"
+    p.write_text("<emails><email>a@x.com</email><email>b@x.com</email></emails>")
+    assert rows_of(p, record_element="email") == [
+        {"email": "a@x.com", "source_row": 1}, {"email": "b@x.com", "source_row": 2}]
+
+
+def test_truncated_xml_yields_good_records_then_error_with_line(tmp_path: Path) -> None:
+    full = etree_document(tmp_path / "full.xml").read_text(encoding="utf-8")
+    pretty = full.replace("><", ">\n<")
+    cut = pretty.index("<crm:person id=\"3\"")  # the third record is cut off mid-way
+    p = tmp_path / "cut.xml"
+    p.write_text(pretty[: cut + 40], encoding="utf-8")
+    got = []
+    with pytest.raises(ReaderError, match=r"truncated or malformed at line \d+.*2 records"):
+        for b in read(p, ReaderOptions()):
+            got.extend(b.column("email").to_pylist())
+    assert got == ["ann@example.com", ""]
+
+
+def test_compressed_xml_is_streamed(tmp_path: Path) -> None:
+    src = etree_document(tmp_path / "e.xml")
+    p = tmp_path / "e.xml.bz2"
+    p.write_bytes(bz2.compress(src.read_bytes()))
+    assert readers.detect(p) == "xml"
+    assert len(rows_of(p)) == 3
+
+
+def test_garbage_and_non_xml(tmp_path: Path) -> None:
+    p = tmp_path / "g.xml"
+    p.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ReaderError, match="not well-formed XML"):
+        list(read(p, ReaderOptions()))
+    assert not looks_like_xml(b"email,name\n")
+    assert not looks_like_xml(b"<!DOCTYPE html><html></html>")
+    assert looks_like_xml(b"\xef\xbb\xbf<?xml version='1.0'?><a/>")
+    assert looks_like_xml("<?xml version='1.0' encoding='utf-16'?><a/>".encode("utf-16"))
+    assert looks_like_xml(b"<!-- c --><users/>")
+
+
+def test_no_record_element(tmp_path: Path) -> None:
+    p = tmp_path / "flat.xml"
+    p.write_text("<root><a>1</a></root>")
+    with pytest.raises(ReaderError, match="no record element"):
+        list(read(p, ReaderOptions()))
