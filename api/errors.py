@@ -102,8 +102,8 @@ def classify(exc: BaseException) -> tuple[int, str, str]:
         return 401, "UNAUTHORIZED", str(exc.detail)
     if isinstance(exc, PermissionDeniedException):
         return 403, "FORBIDDEN", str(exc.detail)
-    if isinstance(exc, HTTPException):
-        return exc.status_code, "HTTP_ERROR", str(exc.detail)
+    if isinstance(exc, HTTPException):  # e.g. a body that is not JSON: 400, code by route
+        return exc.status_code, "" if exc.status_code == 400 else "HTTP_ERROR", str(exc.detail)
     return 500, "INTERNAL_ERROR", "Internal server error"
 
 

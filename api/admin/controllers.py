@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Request, get, post
-from litestar.params import Parameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from api.admin import schemas as s
 from api.admin.guards import requires_admin
@@ -13,7 +13,7 @@ from api.admin.services import AdminService
 from api.runtime import runtime
 from api.schemas import ADMIN_ERRORS, error_spec
 
-USER = Annotated[str, Parameter(description="User id or e-mail", max_length=320)]
+USER = Annotated[str, PathParameter(description="User id or e-mail", max_length=320)]
 
 
 class AdminController(Controller):
@@ -28,13 +28,14 @@ class AdminController(Controller):
 
     @post("/users", status_code=201, summary="Create a user (returns the API key once)",
           responses={**ADMIN_ERRORS, 409: error_spec("CONFLICT: e-mail exists")})
-    async def create_user(self, request: Request, data: s.CreateUser) -> s.NewUserResponse:
+    async def create_user(self, request: Request,
+                          data: JSONBody[s.CreateUser]) -> s.NewUserResponse:
         return await self._svc(request).create_user(data)
 
     @post("/users/{user:str}/credits", status_code=201, responses=ADMIN_ERRORS,
           summary="Add credits (optional expiry and reason)")
     async def add_credits(self, request: Request, user: USER,
-                          data: s.AddCredits) -> s.CreditsResponse:
+                          data: JSONBody[s.AddCredits]) -> s.CreditsResponse:
         return await self._svc(request).add_credits(user, data)
 
     @get("/users/{user:str}/balance", responses=ADMIN_ERRORS, summary="Balance and grants")
@@ -49,13 +50,13 @@ class AdminController(Controller):
     @post("/keys/{key_id:str}/revoke", status_code=200, responses=ADMIN_ERRORS,
           summary="Revoke an API key (effective immediately)")
     async def revoke_key(self, request: Request,
-                         key_id: Annotated[str, Parameter(max_length=64)]
+                         key_id: Annotated[str, PathParameter(max_length=64)]
                          ) -> s.RevokedKeyResponse:
         return await self._svc(request).revoke_key(key_id)
 
     @get("/users/{user:str}/usage", responses=ADMIN_ERRORS,
          summary="Usage analytics per day (requests, credits, records, errors, p50/p95)")
     async def usage(self, request: Request, user: USER,
-                    since: Annotated[str | None, Parameter(max_length=40)] = None
+                    since: Annotated[str | None, QueryParameter(max_length=40)] = None
                     ) -> s.UsageResponse:
         return await self._svc(request).usage(user, since)

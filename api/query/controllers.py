@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Request, Response, post
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import HeaderParameter, JSONBody
 
 from api.auth.guards import requires_api_key
 from api.query.dependencies import provide_query_service
@@ -32,9 +32,10 @@ class QueryController(Controller):
     @post("/", status_code=200, responses=QUERY_ERRORS,
           summary="Query records (charged: 1 + returned // 100 credits)")
     async def query(
-        self, request: Request, data: QueryRequest, service: QueryService,
-        idempotency_key: Annotated[str | None, Parameter(
-            header="Idempotency-Key", required=False, max_length=255,
+        self, request: Request, data: JSONBody[QueryRequest],
+        service: NamedDependency[QueryService],
+        idempotency_key: Annotated[str | None, HeaderParameter(
+            name="Idempotency-Key", required=False, max_length=255,
             description="Retries with the same key within 24 h replay the first answer")] = None,
     ) -> Response[QueryResponse]:
         answer = await service.query(request.state.api_key, data, idempotency_key,
@@ -43,6 +44,6 @@ class QueryController(Controller):
 
     @post("/count", status_code=200, responses=AUTH_ERRORS,
           summary="Count matches and price a query (free)")
-    async def count(self, request: Request, data: QueryRequest,
-                    service: QueryService) -> CountResponse:
+    async def count(self, request: Request, data: JSONBody[QueryRequest],
+                    service: NamedDependency[QueryService]) -> CountResponse:
         return CountResponse("success", await service.price(request.state.api_key, data))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Request, get
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from api.auth.guards import requires_api_key
 from api.runtime import runtime
@@ -23,12 +23,12 @@ class UsageController(Controller):
     @get("/", responses=AUTH_ERRORS, summary="Usage log and totals")
     async def usage(
         self, request: Request,
-        since: Annotated[str | None, Parameter(
+        since: Annotated[str | None, QueryParameter(
             description="ISO date/time, inclusive", max_length=40)] = None,
-        until: Annotated[str | None, Parameter(
+        until: Annotated[str | None, QueryParameter(
             description="ISO date/time, exclusive", max_length=40)] = None,
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
     ) -> UsageResponse:
         return await UsageService(runtime(request)).usage(request.state.user_id, since, until,
                                                           limit, offset)

@@ -284,6 +284,8 @@ class Ledger:
                 available = sum(g.remaining for g in grants)
                 if available < cost:
                     raise InsufficientCredits(cost, available)
+                remaining = available - cost
+                body = render(remaining) if render else b""  # also stamps response_time_ms
                 usage.credits_used = cost
                 usage.created_at = now
                 log_id = conn.execute(usage_t.insert().values(**usage.row())
@@ -304,8 +306,6 @@ class Ledger:
                         reason=Reason.QUERY.value, expires_at=g.expires_at,
                         usage_log_id=log_id, created_at=now))
                     left -= take
-                remaining = available - cost
-                body = render(remaining) if render else b""
                 if idempotency is not None:
                     key, fingerprint = idempotency
                     conn.execute(idem_t.delete().where(
