@@ -25,6 +25,7 @@ Sharding and partitioning (why):
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -165,3 +166,38 @@ def migrate_cluster(engine: Engine, cluster: str = DEFAULT_CLUSTER,
         engine.command(sql, settings={"distributed_ddl_task_timeout": 300})
         n += 1
     return n
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m creditlake.ddl_cluster [--apply] [--cluster NAME]`: print or run the DDL.
+
+    --apply connects through CREDITLAKE_CLICKHOUSE_URL (any node of the cluster).
+    """
+    import argparse
+
+    from creditlake.config import load_settings
+    from creditlake.engine import open_engine
+
+    ap = argparse.ArgumentParser(prog="python -m creditlake.ddl_cluster")
+    ap.add_argument("--cluster", default=DEFAULT_CLUSTER)
+    ap.add_argument("--apply", action="store_true", help="run it instead of printing it")
+    args = ap.parse_args(argv)
+    settings = load_settings()
+    if not args.apply:
+        print(";\n\n".join(cluster_ddl(settings.clickhouse_database, args.cluster)) + ";")
+        return 0
+    if settings.embedded:
+        print("error: --apply needs CREDITLAKE_CLICKHOUSE_URL=http(s)://<node>:8123",
+              file=sys.stderr)
+        return 2
+    engine = open_engine(settings)
+    try:
+        n = migrate_cluster(engine, args.cluster)
+    finally:
+        engine.close()
+    print(f"applied {n} statements on cluster {args.cluster!r}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
