@@ -111,8 +111,8 @@ def detect_format(path: Path) -> str:
 class _Budget:
     """Uncompressed bytes still allowed for one archive (shared by nested archives)."""
 
-    def __init__(self, total: int = MAX_TOTAL_BYTES) -> None:
-        self.left = total
+    def __init__(self, total: int | None = None) -> None:
+        self.left = MAX_TOTAL_BYTES if total is None else total
 
 
 def _copy_limited(src: BinaryIO, dst: BinaryIO, compressed_size: int, budget: _Budget,
