@@ -11,6 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from creditlake.config import Settings
+from creditlake.engine import ClickHouseEngine
 from creditlake.engine.base import Engine
 from creditlake.ledger import Ledger
 from creditlake.schema import RECORD_FIELDS
@@ -47,6 +48,23 @@ def seed_records(engine: Engine, n: int = 1000) -> None:
     """)
 
 
+@contextmanager
+def seeded_database(chdb_path: Path, n: int) -> Iterator[ClickHouseEngine]:
+    """A fresh database on the session chDB path with n seeded rows (for module fixtures:
+    read-only tests share it instead of seeding per test)."""
+    from creditlake.ddl import migrate
+
+    db = f"t_api_{uuid.uuid4().hex[:10]}"
+    eng = ClickHouseEngine(f"chdb://{chdb_path}", db)
+    try:
+        migrate(eng)
+        seed_records(eng, n)
+        yield eng
+    finally:
+        eng.command(f"DROP DATABASE IF EXISTS {db}")
+        eng.close()
+
+
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'ledger.db'}"
 
@@ -67,10 +85,10 @@ def pg_schema_url(postgres_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-def api_settings(settings: Settings, database_url: str, redis_url: str | None = None
-                 ) -> Settings:
-    return Settings(home=settings.home, clickhouse_url=settings.clickhouse_url,
-                    clickhouse_database=settings.clickhouse_database,
+def api_settings(home: Path, clickhouse_url: str, database: str, database_url: str,
+                 redis_url: str | None = None) -> Settings:
+    home.mkdir(parents=True, exist_ok=True)
+    return Settings(home=home, clickhouse_url=clickhouse_url, clickhouse_database=database,
                     database_url=database_url, redis_url=redis_url, admin_token=ADMIN_TOKEN)
 
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 
 import pytest
-from api_support import ADMIN_TOKEN, api_settings, new_user, seed_records, sqlite_url
+from api_support import ADMIN_TOKEN, api_settings, new_user, seeded_database, sqlite_url
 from litestar.testing import AsyncTestClient, TestClient
 
 from api.app import create_app
@@ -27,11 +27,21 @@ def ledger(tmp_path):
     led.close()
 
 
+@pytest.fixture(scope="module")
+def seeded(chdb_path, _shared_engine):
+    with seeded_database(chdb_path, N) as eng:
+        yield eng
+
+
 @pytest.fixture
-def app(settings, engine, ledger):
-    seed_records(engine, N)
-    return create_app(api_settings(settings, sqlite_url(settings.home.parent)), engine,
-                      config=ApiConfig(cache_ttl_s=0), ledger=ledger)
+def settings(tmp_path, chdb_path, seeded):  # no per-test database: the module's seeded one
+    return api_settings(tmp_path / "home", f"chdb://{chdb_path}", seeded.database,
+                        sqlite_url(tmp_path))
+
+
+@pytest.fixture
+def app(settings, seeded, ledger):
+    return create_app(settings, seeded, config=ApiConfig(cache_ttl_s=0), ledger=ledger)
 
 
 @pytest.fixture
@@ -232,7 +242,7 @@ INJECTIONS = ["' OR 1=1 --", "US'); DROP TABLE records; --", "{p0:String}", "1) 
 
 
 @pytest.mark.parametrize("evil", INJECTIONS)
-def test_injection_attempts_over_http(client, ledger, engine, evil):
+def test_injection_attempts_over_http(client, ledger, seeded, evil):
     _, key = new_user(ledger, 1000)
     for body in ({"filters": {evil: "x"}}, {"fields": [evil]}, {"sort": {"field": evil}},
                  {"sort": {"field": "email", "order": evil}}, {"filters": {"email": {evil: "x"}}},
@@ -245,14 +255,14 @@ def test_injection_attempts_over_http(client, ledger, engine, evil):
         for cond in (evil, [evil], {"contains": evil}, {"prefix": evil}):
             r = q(client, key, {"filters": {field: cond}, "limit": 1})
             assert r.status_code == 200 and r.json()["metadata"]["total_records"] == 0
-    assert engine.query_rows(f"SELECT count() FROM {engine.database}.records")[0][0] == N
+    assert seeded.query_rows(f"SELECT count() FROM {seeded.database}.records")[0][0] == N
 
 
 def test_engine_unavailable_is_503_and_free(settings, ledger):
     def provider():
         raise EngineUnavailable("locked by another process")
 
-    app = create_app(api_settings(settings, sqlite_url(settings.home.parent)), provider,
+    app = create_app(settings, provider,
                      ledger=ledger)
     user_id, key = new_user(ledger, 10)
     with TestClient(app) as c:
@@ -267,7 +277,7 @@ def test_engine_unavailable_is_503_and_free(settings, ledger):
 
 def test_failed_query_is_not_charged(settings, engine, ledger):
     engine.command(f"DROP TABLE {engine.database}.records")  # ClickHouse error at query time
-    app = create_app(api_settings(settings, sqlite_url(settings.home.parent)), engine,
+    app = create_app(settings, engine,
                      config=ApiConfig(ensure_schema=False, cache_ttl_s=0), ledger=ledger)
     user_id, key = new_user(ledger, 10)
     with TestClient(app) as c:
@@ -277,14 +287,14 @@ def test_failed_query_is_not_charged(settings, engine, ledger):
     assert usage_rows(ledger, user_id)[0]["status_code"] == 500
 
 
-def test_engine_opened_lazily(settings, engine, ledger, chdb_path):
+def test_engine_opened_lazily(settings, seeded, ledger, chdb_path):
     calls = []
 
     def provider():  # the app owns (and closes) what a callable provider returns
         calls.append(1)
-        return ClickHouseEngine(f"chdb://{chdb_path}", engine.database)
+        return ClickHouseEngine(f"chdb://{chdb_path}", seeded.database)
 
-    app = create_app(api_settings(settings, sqlite_url(settings.home.parent)), provider,
+    app = create_app(settings, provider,
                      ledger=ledger)
     _, key = new_user(ledger, 10)
     with TestClient(app) as c:

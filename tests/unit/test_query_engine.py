@@ -4,13 +4,10 @@ executed literally, and cursor pagination that is stable and complete for every 
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
-from api_support import seed_records
+from api_support import seed_records, seeded_database
 
-from creditlake.ddl import migrate
-from creditlake.engine import ClickHouseEngine
 from creditlake.query import SORTABLE, compile_query, parse_request, run_query
 
 N = 300
@@ -19,13 +16,8 @@ N = 300
 @pytest.fixture(scope="module")
 def seeded(chdb_path, _shared_engine):
     """One seeded database for the read-only tests of this module (same session chDB path)."""
-    db = f"t_q_{uuid.uuid4().hex[:10]}"
-    eng = ClickHouseEngine(f"chdb://{chdb_path}", db)
-    migrate(eng)
-    seed_records(eng, N)
-    yield eng
-    eng.command(f"DROP DATABASE IF EXISTS {db}")
-    eng.close()
+    with seeded_database(chdb_path, N) as eng:
+        yield eng
 
 
 def run(engine, body):
