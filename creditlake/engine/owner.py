@@ -1,0 +1,475 @@
+"""The owner side of the shared embedded engine (see engine/sharing.py for the design).
+
+The owner holds an exclusive `flock` on `<chdb dir>.owner.lock`, keeps chDB open, and serves
+other local processes on a loopback port written (with a random token) to the 0600 file
+`<chdb dir>.owner.json`. Every engine call, local or remote, passes one FIFO gate: chDB runs one
+query at a time anyway, and FIFO order means a query waits for at most the insert batch
+currently running plus the calls queued before it, never for a whole ingest.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pyarrow as pa
+
+from creditlake.config import Settings
+from creditlake.engine import wire
+from creditlake.engine.base import EngineError, EngineUnavailable
+from creditlake.engine.client import ClickHouseEngine
+
+T = TypeVar("T")
+
+DEFAULT_BATCH_BYTES = 8 << 20  # ~25K wide contact rows: ~30 ms of chDB insert time per gate turn
+MAX_BATCH_ROWS = 1_000_000
+HANDSHAKE_TIMEOUT = 5.0
+
+
+class EngineBusy(EngineUnavailable):
+    """The owner is alive but did not give this call a turn in time: retry later (503), and
+    keep the engine object (closing it would hand ownership away)."""
+
+
+@dataclass(frozen=True)
+class SharePaths:
+    """Coordination files of one chDB data directory (keyed by the data dir, not the home)."""
+
+    data: Path
+    lock: Path
+    info: Path
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> SharePaths:
+        if settings.chdb_path is None:
+            raise ValueError("engine sharing applies to the embedded (chdb://) engine only")
+        data = Path(os.path.realpath(settings.chdb_path))  # chDB compares paths literally too
+        return cls(data=data, lock=data.with_name(data.name + ".owner.lock"),
+                   info=data.with_name(data.name + ".owner.json"))
+
+
+def read_info(paths: SharePaths) -> dict[str, Any] | None:
+    """The owner's address and token, or None when absent, unreadable or not trustworthy."""
+    try:
+        fd = os.open(paths.info, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        # a file another user could write would let them collect our SQL: ignore it
+        if st.st_uid != os.getuid() or st.st_mode & 0o077:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            info = json.loads(fh.read(1 << 16))
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+    ok = isinstance(info, dict) and isinstance(info.get("port"), int) and info.get("token")
+    return info if ok else None
+
+
+def _write_info(paths: SharePaths, info: Mapping[str, Any]) -> None:
+    tmp = paths.info.with_name(f"{paths.info.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(dict(info), fh)
+    os.replace(tmp, paths.info)
+
+
+def iter_slices(data: pa.Table, batch_bytes: int) -> Iterator[pa.Table]:
+    """Zero-copy slices of about batch_bytes each: the unit of one gate turn / one message."""
+    n = data.num_rows
+    if n == 0:
+        return
+    per_row = max(1, data.nbytes // n)
+    step = max(1, min(MAX_BATCH_ROWS, batch_bytes // per_row))
+    for off in range(0, n, step):
+        yield data.slice(off, step)
+
+
+class FairGate:
+    """A FIFO lock with a timeout (threading.Lock is unfair: a looping inserter could starve)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: deque[object] = deque()
+        self._busy = False
+
+    def acquire(self, timeout: float) -> bool:
+        me = object()
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._queue.append(me)
+            while self._busy or self._queue[0] is not me:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._queue.remove(me)
+                    self._cond.notify_all()
+                    return False
+                self._cond.wait(left)
+            self._queue.popleft()
+            self._busy = True
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            self._busy = False
+            self._cond.notify_all()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._queue)
+
+
+class EngineOwner:
+    """Holds the lock and chDB for one data directory and serves other processes."""
+
+    def __init__(self, paths: SharePaths, role: str, lock_fd: int, engine: ClickHouseEngine,
+                 batch_bytes: int = DEFAULT_BATCH_BYTES) -> None:
+        self.paths = paths
+        self.role = role
+        self.engine = engine
+        self.batch_bytes = batch_bytes
+        self.token = secrets.token_urlsafe(32)
+        self.gate = FairGate()
+        self.refs = 0
+        self.closed = False
+        self._lock_fd = lock_fd
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        self._threads: set[threading.Thread] = set()
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self._listener.settimeout(0.5)  # lets the accept loop notice shutdown
+        self.port: int = self._listener.getsockname()[1]
+        self._acceptor = threading.Thread(target=self._accept_loop, name="creditlake-engine-owner",
+                                          daemon=True)
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    @classmethod
+    def try_start(cls, settings: Settings, paths: SharePaths, role: str,
+                  open_timeout: float) -> EngineOwner | None:
+        """Become the owner if nobody is; None when another process holds the lock."""
+        paths.data.mkdir(parents=True, exist_ok=True)
+        fd = os.open(paths.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            engine = _open_chdb(settings, paths, open_timeout)
+            owner = cls(paths, role, fd, engine)
+        except BaseException:
+            os.close(fd)  # releases the flock
+            raise
+        owner._acceptor.start()
+        _write_info(paths, {"pid": os.getpid(), "port": owner.port, "token": owner.token,
+                            "role": role, "data": str(paths.data), "started": time.time()})
+        return owner
+
+    def shutdown(self, drain_timeout: float = 30.0) -> None:
+        """Stop serving, finish in-flight calls, close chDB, then release the lock (in that
+        order: the next owner must find chDB's own lock free when it gets ours)."""
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        with self._conns_lock:
+            conns = list(self._conns)
+        for c in conns:  # wakes idle readers; a call in progress still gets its answer
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RD)
+        deadline = time.monotonic() + drain_timeout
+        for t in list(self._threads):
+            t.join(max(0.0, deadline - time.monotonic()))
+        got_gate = self.gate.acquire(max(0.0, deadline - time.monotonic()))
+        try:
+            self.engine.close()
+        finally:
+            if got_gate:
+                self.gate.release()
+            info = read_info(self.paths)
+            if info and info.get("pid") == os.getpid() and info.get("port") == self.port:
+                with contextlib.suppress(OSError):
+                    self.paths.info.unlink()
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
+
+    def _forget_after_fork(self) -> None:
+        """In a forked child: drop inherited descriptors so the child never keeps the lock or
+        the port alive after the real owner exits (closing them here leaves the parent's open)."""
+        self.closed = True
+        with contextlib.suppress(OSError):
+            os.close(self._lock_fd)
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        for c in list(self._conns):
+            with contextlib.suppress(OSError):
+                c.close()
+
+    # -- engine calls ---------------------------------------------------------------------------
+
+    def run(self, fn: Callable[[], T], wait: float) -> T:
+        if self.closed:
+            raise EngineUnavailable("the engine owner is shutting down")
+        if not self.gate.acquire(wait):
+            raise EngineBusy(
+                f"embedded engine busy: no turn within {wait:.1f}s "
+                f"({self.gate.waiting} calls queued at owner {self.role} pid {os.getpid()})")
+        try:
+            return fn()
+        finally:
+            self.gate.release()
+
+    def insert(self, table: str, data: pa.Table, settings: Mapping[str, Any] | None,
+               wait: float) -> int:
+        written = 0
+        for part in iter_slices(data, self.batch_bytes):
+            written += self.run(lambda p=part: self.engine.insert_arrow(table, p, settings), wait)
+        return written
+
+    # -- serving ----------------------------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        while not self.closed:
+            try:
+                sock, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            t = threading.Thread(target=self._serve_conn, args=(sock,), daemon=True,
+                                 name="creditlake-engine-conn")
+            self._threads.add(t)
+            t.start()
+
+    def _serve_conn(self, sock: socket.socket) -> None:
+        with self._conns_lock:
+            self._conns.add(sock)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(HANDSHAKE_TIMEOUT)
+            if not self._handshake(sock):
+                return
+            sock.settimeout(None)
+            while True:
+                try:
+                    header, body = wire.recv_msg(sock)
+                except EOFError:
+                    return
+                resp, rbody = self._dispatch(header, body)
+                wire.send_msg(sock, resp, rbody)
+                if self.closed:
+                    return
+        except (OSError, EOFError, wire.ProtocolError, ValueError):
+            return  # client went away or spoke garbage: drop the connection only
+        finally:
+            with self._conns_lock:
+                self._conns.discard(sock)
+            with contextlib.suppress(OSError):
+                sock.close()
+            self._threads.discard(threading.current_thread())
+
+    def _handshake(self, sock: socket.socket) -> bool:
+        hello, _ = wire.recv_msg(sock)
+        cnonce = hello.get("nonce")
+        if hello.get("op") != "hello" or not isinstance(cnonce, bytes):
+            return False
+        snonce = secrets.token_bytes(16)
+        wire.send_msg(sock, {"ok": True, "nonce": snonce, "mac": wire.mac(self.token, b"S", cnonce),
+                             "pid": os.getpid(), "role": self.role})
+        auth, _ = wire.recv_msg(sock)
+        if not wire.mac_ok(wire.mac(self.token, b"C", snonce), auth.get("mac")):
+            wire.send_msg(sock, {"ok": False, "error": "EngineUnavailable",
+                                 "message": "engine owner: authentication failed"})
+            return False
+        wire.send_msg(sock, {"ok": True})
+        return True
+
+    def _dispatch(self, h: dict[str, Any], body: bytearray | None
+                  ) -> tuple[dict[str, Any], Any]:
+        op = h.get("op")
+        sql, params, stg = h.get("sql"), h.get("parameters"), h.get("settings")
+        wait = float(h.get("wait", 30.0))
+        eng = self.engine
+        try:
+            if op == "command":
+                n = self.run(lambda: eng.command(sql, params, stg), wait)
+                return {"ok": True, "written": n}, None
+            if op == "query_arrow":
+                tbl = self.run(lambda: eng.query_arrow(sql, params, stg), wait)
+                return {"ok": True}, wire.arrow_to_ipc(tbl)  # serialized outside the gate
+            if op == "query_rows":
+                rows = self.run(lambda: eng.query_rows(sql, params, stg), wait)
+                return {"ok": True}, wire.pack_rows(rows)
+            if op == "insert":
+                data = wire.ipc_to_arrow(body) if body else pa.table({})
+                return {"ok": True, "written": self.insert(h["table"], data, stg, wait)}, None
+            if op == "ping":
+                return {"ok": True, "pid": os.getpid(), "role": self.role,
+                        "queued": self.gate.waiting}, None
+            return _error(EngineError(f"unknown operation {op!r}")), None
+        except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller
+            return _error(exc), None
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    kind = ("EngineBusy" if isinstance(exc, EngineBusy) else
+            "EngineUnavailable" if isinstance(exc, EngineUnavailable) else "EngineError")
+    msg = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+    return {"ok": False, "error": kind, "message": msg}
+
+
+def _open_chdb(settings: Settings, paths: SharePaths, timeout: float) -> ClickHouseEngine:
+    """Open chDB, retrying while a previous owner's chDB lock is still being released."""
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        try:
+            return ClickHouseEngine(f"chdb://{paths.data}", settings.clickhouse_database)
+        except EngineUnavailable as exc:
+            # this process already hosts another chDB path: retrying can never help
+            if "already initialized" in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+class OwnerEngine:
+    """Engine handle inside the owning process: direct chDB calls through the shared gate."""
+
+    is_owner = True
+
+    def __init__(self, owner: EngineOwner, database: str, busy_timeout: float) -> None:
+        self._owner = owner
+        self.database = database
+        self.busy_timeout = busy_timeout
+        self._closed = False
+        if database != owner.engine.database:
+            self.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+
+    @property
+    def owner_pid(self) -> int:
+        return os.getpid()
+
+    def command(self, sql: str, parameters: Mapping[str, Any] | None = None,
+                settings: Mapping[str, Any] | None = None) -> int:
+        eng = self._owner.engine
+        return self._owner.run(lambda: eng.command(sql, parameters, settings), self.busy_timeout)
+
+    def query_arrow(self, sql: str, parameters: Mapping[str, Any] | None = None,
+                    settings: Mapping[str, Any] | None = None) -> pa.Table:
+        eng = self._owner.engine
+        return self._owner.run(lambda: eng.query_arrow(sql, parameters, settings),
+                               self.busy_timeout)
+
+    def query_rows(self, sql: str, parameters: Mapping[str, Any] | None = None,
+                   settings: Mapping[str, Any] | None = None) -> list[tuple]:
+        eng = self._owner.engine
+        return self._owner.run(lambda: eng.query_rows(sql, parameters, settings),
+                               self.busy_timeout)
+
+    def insert_arrow(self, table: str, data: pa.Table,
+                     settings: Mapping[str, Any] | None = None) -> int:
+        if isinstance(data, pa.RecordBatch):
+            data = pa.Table.from_batches([data])
+        return self._owner.insert(table, data, settings, insert_wait(self.busy_timeout))
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            release_owner(self._owner)
+
+    def __enter__(self) -> OwnerEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def insert_wait(busy_timeout: float) -> float:
+    """Insert batches wait longer than queries: ingestion must not fail because the API is busy."""
+    return max(busy_timeout, 600.0)
+
+
+# -- one owner per data directory per process ----------------------------------------------------
+
+_REGISTRY: dict[Path, EngineOwner] = {}
+_REGISTRY_LOCK = threading.RLock()
+_CANNOT_OWN: dict[Path, str] = {}  # data dirs this process can never open (another chDB path)
+
+
+def acquire_owner(settings: Settings, paths: SharePaths, role: str, busy_timeout: float,
+                  open_timeout: float) -> OwnerEngine | None:
+    """An owner handle if this process owns (or can now take) the data dir, else None."""
+    with _REGISTRY_LOCK:
+        owner = _REGISTRY.get(paths.data)
+        if owner is None or owner.closed:
+            if paths.data in _CANNOT_OWN:
+                return None
+            try:
+                owner = EngineOwner.try_start(settings, paths, role, open_timeout)
+            except EngineUnavailable as exc:
+                if "already initialized" in str(exc):
+                    _CANNOT_OWN[paths.data] = str(exc)
+                    return None
+                raise
+            if owner is None:
+                return None
+            _REGISTRY[paths.data] = owner
+        owner.refs += 1
+        try:
+            return OwnerEngine(owner, settings.clickhouse_database, busy_timeout)
+        except BaseException:
+            release_owner(owner)
+            raise
+
+
+def release_owner(owner: EngineOwner) -> None:
+    with _REGISTRY_LOCK:
+        owner.refs -= 1
+        if owner.refs > 0:
+            return
+        if _REGISTRY.get(owner.paths.data) is owner:
+            del _REGISTRY[owner.paths.data]
+        owner.shutdown()
+
+
+def cannot_own_reason(paths: SharePaths) -> str | None:
+    return _CANNOT_OWN.get(paths.data)
+
+
+def _shutdown_all() -> None:
+    for owner in list(_REGISTRY.values()):
+        with contextlib.suppress(Exception):
+            owner.shutdown(drain_timeout=5.0)
+    _REGISTRY.clear()
+
+
+def _after_fork_in_child() -> None:
+    for owner in list(_REGISTRY.values()):
+        owner._forget_after_fork()
+        # the child inherited a copy of a running chDB without its threads: never reopen it
+        _CANNOT_OWN[owner.paths.data] = "forked from the engine owner process"
+    _REGISTRY.clear()
+
+
+atexit.register(_shutdown_all)
+os.register_at_fork(after_in_child=_after_fork_in_child)
