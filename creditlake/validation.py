@@ -96,27 +96,31 @@ def validate(df: pl.DataFrame) -> Validated:
         pl.when(pl.col("check") == IDENTITY_CHECK)
         .then(pl.lit("identity: no usable email, phone or user_id"))
         .otherwise(pl.format("{}: {} failed for '{}'", "column", "check", "failure_case"))
-        .alias("message"),
-        (pl.col("check") == IDENTITY_CHECK).alias("fatal"),
-    )
-    per_row = failures.group_by("index").agg(
-        pl.col("message"), pl.col("fatal").any(),
-        pl.col("column").filter(~pl.col("fatal")).alias("bad_columns"))
-    df = df.join(per_row, left_on=ROW, right_on="index", how="left").with_columns(
-        pl.col("fatal").fill_null(False),
-        pl.col("message").fill_null(pl.lit([], pl.List(pl.String))),
-        pl.col("bad_columns").fill_null(pl.lit([], pl.List(pl.String))),
-    )
-    errors = pl.concat_list([pl.col("message"), pl.col(WARNINGS)])
+        .alias("message"))
+    # Failures are few compared to rows: build per-row messages on the failures only, then
+    # join; per-field flags are hash-membership tests on row indexes.
+    messages = failures.group_by("index").agg(pl.col("message"))
+    fatal_rows = failures.filter(pl.col("check") == IDENTITY_CHECK).get_column("index")
+    bad = {f: failures.filter(pl.col("column") == f).get_column("index").implode()
+           for f in SCORED_FIELDS}
     present = [
-        (pl.col(f).is_not_null() & (pl.col(f) != "unknown" if f == "status" else pl.lit(True))
-         & ~pl.col("bad_columns").list.contains(f)).cast(pl.Float32)
+        (pl.col(f).is_not_null()
+         & ((pl.col(f) != "unknown") if f == "status" else pl.lit(True))
+         & ~pl.col(ROW).is_in(bad[f].explode())).cast(pl.Float32)
         for f in SCORED_FIELDS
     ]
-    score = pl.sum_horizontal(present) / len(SCORED_FIELDS)
-    df = df.with_columns(errors.alias("validation_errors"),
-                         score.cast(pl.Float32).alias("data_quality_score"))
-    rejected = df.filter(pl.col("fatal")).select(
+    df = df.with_columns(
+        (pl.sum_horizontal(present) / len(SCORED_FIELDS)).cast(pl.Float32)
+        .alias("data_quality_score"),
+        pl.col(ROW).is_in(fatal_rows.implode().explode()).alias("_fatal"))
+    if messages.height:
+        df = df.join(messages, left_on=ROW, right_on="index", how="left")
+        errors = pl.when(pl.col("message").is_null()).then(pl.col(WARNINGS)).otherwise(
+            pl.concat_list([pl.col("message"), pl.col(WARNINGS)]))
+        df = df.with_columns(errors.alias("validation_errors")).drop("message")
+    else:
+        df = df.with_columns(pl.col(WARNINGS).alias("validation_errors"))
+    rejected = df.filter(pl.col("_fatal")).select(
         "source_row", pl.col("validation_errors").alias("reasons"))
-    valid = df.filter(~pl.col("fatal")).drop(ROW, "fatal", "message", "bad_columns", WARNINGS)
+    valid = df.filter(~pl.col("_fatal")).drop(ROW, "_fatal", WARNINGS)
     return Validated(valid=valid, rejected=rejected)

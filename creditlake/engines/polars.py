@@ -7,6 +7,7 @@ Everything here is vectorized; no per-row Python. The output feeds Pandera valid
 from __future__ import annotations
 
 import polars as pl
+import polars.selectors  # noqa: F401
 
 from creditlake.readers.base import SOURCE_ROW
 from creditlake.rules import vocab
@@ -18,17 +19,21 @@ E164_PATTERN = r"^\+[1-9][0-9]{7,14}$"
 WARNINGS = "_warnings"
 
 
-def _text(expr: pl.Expr) -> pl.Expr:
-    """Trim, collapse inner whitespace, and turn null tokens ("N/A", "null", "-") into null."""
-    collapsed = expr.cast(pl.String).str.replace_all(r"\s+", " ").str.strip_chars()
-    return (pl.when(collapsed.str.to_lowercase().is_in(list(vocab.NULL_TOKENS)))
-            .then(None).otherwise(collapsed))
+FREE_TEXT = frozenset({"name", "address", "city"})  # inner whitespace collapsed too
+
+
+def _text(expr: pl.Expr, collapse: bool = True) -> pl.Expr:
+    """Trim (and collapse inner whitespace of free text); null tokens ("N/A", "-") -> null."""
+    text = expr.cast(pl.String)
+    text = (text.str.replace_all(r"\s+", " ") if collapse else text).str.strip_chars()
+    return pl.when(text.is_in(vocab.NULL_TOKEN_SPELLINGS)).then(None).otherwise(text)
 
 
 def _join(cols: list[str], sep: str) -> pl.Expr:
-    parts = [_text(pl.col(c)) for c in cols]
-    joined = pl.concat_str(parts, separator=sep, ignore_nulls=True)
-    return pl.when(joined.str.len_chars() > 0).then(joined).otherwise(None)
+    """Join parts; blanks/null tokens are dropped later by clean() on the joined text."""
+    parts = [pl.col(c).cast(pl.String).str.strip_chars() for c in cols]
+    parts = [pl.when(p.str.len_bytes() > 0).then(p) for p in parts]
+    return pl.concat_str(parts, separator=sep, ignore_nulls=True)
 
 
 def map_columns(df: pl.DataFrame, mapping: ColumnMapping, source_file: str) -> pl.DataFrame:
@@ -45,7 +50,8 @@ def map_columns(df: pl.DataFrame, mapping: ColumnMapping, source_file: str) -> p
             line1 = t.get("address.line1", [])
             line2 = t.get("address.line2", [])
             street = _join(number + line1, " ") if number or line1 else pl.lit(None, pl.String)
-            rest = [_text(pl.col(c)) for c in line2]
+            rest = [pl.col(c).cast(pl.String).str.strip_chars() for c in line2]
+            rest = [pl.when(r.str.len_bytes() > 0).then(r) for r in rest]
             exprs.append(pl.concat_str([street, *rest], separator=", ", ignore_nulls=True)
                          .alias("address"))
         elif field in t:
@@ -63,6 +69,23 @@ def map_columns(df: pl.DataFrame, mapping: ColumnMapping, source_file: str) -> p
     return df.select(exprs)
 
 
+def parse_dates(s: pl.Series, date_format: str | None = None) -> pl.Series:
+    """First format that parses wins. Each format only sees the values still unparsed, so a
+    column in one format costs one pass instead of one per known format."""
+    s = s.str.replace(r"^(\d{4}-\d{2}-\d{2})[T ].*$", "$1")  # ISO datetimes: the date part
+    out = pl.Series(s.name, [None] * len(s), pl.Date)
+    todo = s.is_not_null()
+    for fmt in (date_format,) if date_format else vocab.DATE_FORMATS:
+        if not todo.any():
+            break
+        idx = todo.arg_true()
+        got = s.gather(idx).str.strptime(pl.Date, fmt, strict=False, exact=True)
+        hit = got.is_not_null()
+        out = out.scatter(idx.filter(hit), got.filter(hit))
+        todo = todo.scatter(idx.filter(hit), False)
+    return out
+
+
 def _warn(cond: pl.Expr, message: pl.Expr | str) -> pl.Expr:
     msg = pl.lit(message) if isinstance(message, str) else message
     return pl.when(cond).then(msg).otherwise(None)
@@ -77,81 +100,74 @@ def clean(df: pl.DataFrame, *, default_country: str | None = None,
     code_to_region = {code: region for region, code in sorted(codes.items(), reverse=True)}
     code_to_region.update({"1": "US", "44": "GB", "7": "RU", "61": "AU", "39": "IT"})
 
-    df = df.with_columns([_text(pl.col(c)).alias(c) for c in TEXT_FIELDS])
+    df = df.with_columns([_text(pl.col(c), c in FREE_TEXT).alias(c) for c in TEXT_FIELDS])
 
-    # country: any spelling -> ISO alpha-2
+    # Each expensive value is materialized once as a helper column: Polars would otherwise
+    # re-evaluate shared sub-expressions in every branch of the when/then chains below.
     raw_country = pl.col("country")
     country_key = raw_country.str.to_lowercase().str.replace_all(r"[^0-9a-zà-ÿ]+", "")
     iso = country_key.replace_strict(countries, default=None, return_dtype=pl.String)
     if default_country:
         iso = pl.when(raw_country.is_null()).then(pl.lit(default_country)).otherwise(iso)
-
-    # email
     email = (pl.col("email").str.to_lowercase().str.strip_prefix("mailto:")
              .str.strip_chars("<>\"' "))
-
-    # phone: E.164 when the country (given or inferred) is known
     raw_phone = pl.col("phone").str.replace(r"(?i)\s*(ext\.?|x|#)\s*\d{1,6}$", "")
-    digits = raw_phone.str.replace_all(r"\D", "")
-    has_plus = raw_phone.str.strip_chars().str.starts_with("+")
-    intl = has_plus | digits.str.starts_with("00")
-    intl_digits = pl.when(has_plus).then(digits).otherwise(digits.str.slice(2))
-    df = df.with_columns(iso.alias("_iso"), email.alias("email"), digits.alias("_digits"),
-                         intl.alias("_intl"), intl_digits.alias("_intl_digits"),
-                         raw_country.alias("_raw_country"))
+    s = pl.col("created_date")
+    parsed = parse_dates(df.get_column("created_date"), date_format)
+    df = df.with_columns(
+        iso.alias("_iso"), email.alias("email"), raw_country.alias("_raw_country"),
+        raw_phone.str.replace_all(r"\D", "").alias("_digits"),
+        raw_phone.str.strip_chars().str.starts_with("+").alias("_plus"),
+        parsed.alias("_parsed"), s.alias("_raw_date"),
+        pl.col("status").str.to_lowercase().alias("_status_key"),
+    )
+    d = pl.col("_digits")
+    df = df.with_columns(
+        (pl.col("_plus") | d.str.starts_with("00")).alias("_intl"),
+        pl.when(pl.col("_plus")).then(d).otherwise(d.str.slice(2)).alias("_intl_digits"),
+        d.str.len_chars().alias("_dlen"),
+    )
     # infer country from an international prefix when the source has none
     prefix_region = pl.coalesce(
         [pl.col("_intl_digits").str.slice(0, n).replace_strict(code_to_region, default=None,
                                                                return_dtype=pl.String)
          for n in (3, 2, 1)])
-    inferred = pl.col("_iso").is_null() & pl.col("_raw_country").is_null() & pl.col("_intl") \
-        & prefix_region.is_not_null()
+    needs_inference = pl.col("_iso").is_null() & pl.col("_raw_country").is_null() \
+        & pl.col("_intl")
     df = df.with_columns(
-        pl.when(inferred).then(prefix_region).otherwise(pl.col("_iso")).alias("_iso"),
-        inferred.alias("_country_inferred"))
-    cc = pl.col("_iso").replace_strict(codes, default=None, return_dtype=pl.String)
-    d = pl.col("_digits")
-    keep_zero = pl.col("_iso").is_in(list(vocab.KEEP_LEADING_ZERO))
-    national = pl.when(keep_zero).then(d).otherwise(d.str.strip_prefix("0"))
+        pl.when(needs_inference).then(prefix_region).otherwise(None).alias("_inferred"))
+    df = df.with_columns(pl.coalesce("_iso", "_inferred").alias("_iso"))
+    df = df.with_columns(
+        pl.col("_iso").replace_strict(codes, default=None, return_dtype=pl.String).alias("_cc"),
+        pl.col("_iso").is_in(list(vocab.KEEP_LEADING_ZERO)).alias("_keep0"))
+    cc, dlen = pl.col("_cc"), pl.col("_dlen")
+    national = pl.when(pl.col("_keep0")).then(d).otherwise(d.str.strip_prefix("0"))
     phone = (
-        pl.when(d.is_null() | (d.str.len_chars() == 0)).then(None)
+        pl.when(d.is_null() | (dlen == 0)).then(None)
         .when(pl.col("_intl")).then(pl.lit("+") + pl.col("_intl_digits"))
-        .when((cc == "1") & (d.str.len_chars() == 11) & d.str.starts_with("1"))
-        .then(pl.lit("+") + d)
-        .when(cc.is_not_null() & (d.str.len_chars() > 10) & d.str.starts_with(cc))
-        .then(pl.lit("+") + d)
+        .when((cc == "1") & (dlen == 11) & d.str.starts_with("1")).then(pl.lit("+") + d)
+        .when(cc.is_not_null() & (dlen > 10) & d.str.starts_with(cc)).then(pl.lit("+") + d)
         .when(cc.is_not_null()).then(pl.lit("+") + cc + national)
         .otherwise(d)
     )
-
-    # dates: first format that parses wins; ISO datetimes by their date part
-    s = pl.col("created_date")
-    fmts = (date_format,) if date_format else vocab.DATE_FORMATS
-    parsed = pl.coalesce(
-        [s.str.strptime(pl.Date, f, strict=False, exact=True) for f in fmts]
-        + [s.str.extract(r"^(\d{4}-\d{2}-\d{2})[T ]", 1)
-           .str.strptime(pl.Date, "%Y-%m-%d", strict=False)])
-    in_range = parsed.dt.year().is_between(vocab.DATE_MIN_YEAR, vocab.DATE_MAX_YEAR)
-    created = pl.when(in_range).then(parsed).otherwise(None)
-
-    status_key = pl.col("status").str.to_lowercase()
-    status = status_key.replace_strict(vocab.STATUS_SYNONYMS, default="unknown",
-                                       return_dtype=pl.String)
-
+    year = pl.col("_parsed").dt.year()
+    created = pl.when(year.is_between(vocab.DATE_MIN_YEAR, vocab.DATE_MAX_YEAR)) \
+        .then(pl.col("_parsed")).otherwise(None)
+    status = pl.col("_status_key").replace_strict(vocab.STATUS_SYNONYMS, default="unknown",
+                                                  return_dtype=pl.String)
+    df = df.with_columns(phone.alias("phone"), created.alias("created_date"),
+                         status.alias("status"), pl.col("_iso").alias("country"))
     df = df.with_columns(
-        phone.alias("phone"), created.alias("created_date"), status.alias("status"),
-        pl.col("_iso").alias("country"),
         pl.concat_list([
             _warn(pl.col("_raw_country").is_not_null() & pl.col("_iso").is_null(),
                   pl.format("country: unrecognized '{}'", pl.col("_raw_country"))),
-            _warn(pl.col("_country_inferred"),
+            _warn(pl.col("_inferred").is_not_null(),
                   pl.format("country: inferred {} from phone prefix", pl.col("_iso"))),
-            _warn(s.is_not_null() & created.is_null(),
-                  pl.format("created_date: unparseable '{}'", s)),
-            _warn(pl.col("status").is_not_null()
-                  & ~status_key.is_in(list(vocab.STATUS_SYNONYMS)),
-                  pl.format("status: unrecognized '{}'", pl.col("status"))),
+            _warn(pl.col("_raw_date").is_not_null() & pl.col("created_date").is_null(),
+                  pl.format("created_date: unparseable '{}'", pl.col("_raw_date"))),
+            _warn(pl.col("_status_key").is_not_null()
+                  & ~pl.col("_status_key").is_in(list(vocab.STATUS_SYNONYMS)),
+                  pl.format("status: unrecognized '{}'", pl.col("_status_key"))),
         ]).list.drop_nulls().alias(WARNINGS),
     )
-    return df.drop("_iso", "_digits", "_intl", "_intl_digits", "_raw_country",
-                   "_country_inferred")
+    return df.drop(pl.selectors.starts_with("_") - pl.selectors.by_name(WARNINGS))

@@ -15,7 +15,9 @@ import contextlib
 import hashlib
 import inspect
 import json
+import queue
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -262,7 +264,9 @@ def normalize(engine: Engine, home: Path, key: str, *, overrides: SourceOverride
     rule = (overrides or SourceOverrides()).for_source(m.source_file)
     score_sum = 0.0
     path = staging_dir(home, key) / "landed.arrow"
-    with pa.memory_map(str(path)) as source:
+    # Inserts run on a writer thread so ClickHouse ingests batch i while Polars cleans and
+    # validates batch i+1 (both release the GIL); the queue bounds memory to two batches.
+    with _BackgroundWriter(engine) as writer, pa.memory_map(str(path)) as source:
         for batch in ipc.open_stream(source):
             if batch.num_rows == 0:
                 continue
@@ -273,24 +277,16 @@ def normalize(engine: Engine, home: Path, key: str, *, overrides: SourceOverride
             result = validate(cleaned)
             valid = result.valid.select(LOADED_FIELDS)
             if valid.height:
-                engine.insert_arrow(table, valid.to_arrow())
+                writer.insert(table, valid.to_arrow())
                 m.valid += valid.height
-                score_sum += float(valid.get_column("data_quality_score").sum())
-                bins = (valid.get_column("data_quality_score") * 10).floor().clip(0, 9)
+                scores = valid.get_column("data_quality_score")
+                score_sum += float(scores.sum())
+                bins = (scores * 10).floor().clip(0, 9).cast(pl.Int32)
                 for b, n in bins.value_counts().iter_rows():
                     m.quality_histogram[int(b)] += int(n)
             if result.rejected.height:
-                raw = df.join(result.rejected, on="source_row", how="inner")
-                rej = raw.select(
-                    "source_file", "source_row",
-                    pl.struct([*TEXT_FIELDS]).struct.json_encode().alias("raw_row"),
-                    "reasons")
-                # fold the unmapped columns into raw_row so the whole source row is kept
-                rej = rej.with_columns(
-                    (pl.col("raw_row").str.head(-1) + pl.lit(',"metadata":')
-                     + raw.get_column("metadata") + pl.lit("}")).alias("raw_row"))
-                _insert_rejects(engine, m, "validate", rej.to_arrow())
-                m.validation_rejected += rej.height
+                writer.insert_rejects(m, _rejected_rows(df, result.rejected))
+                m.validation_rejected += result.rejected.height
             if progress:
                 progress(batch.num_rows)
     m.quality_mean = score_sum / m.valid if m.valid else 0.0
@@ -308,6 +304,57 @@ def block(engine: Engine, home: Path, key: str, reason: str) -> Manifest:
     save_manifest(home, m)
     write_log(engine, m)
     return m
+
+
+def _rejected_rows(landed: pl.DataFrame, rejected: pl.DataFrame) -> pa.Table:
+    """The landed (mapped, uncleaned) values of rejected rows as one JSON raw_row each,
+    with the unmapped source columns folded in, so the whole source row is kept."""
+    raw = landed.join(rejected, on="source_row", how="inner")
+    body = pl.struct([*TEXT_FIELDS]).struct.json_encode()
+    return raw.select(
+        "source_file", "source_row",
+        (body.str.head(-1) + pl.lit(',"metadata":') + pl.col("metadata") + pl.lit("}"))
+        .alias("raw_row"),
+        "reasons").to_arrow()
+
+
+class _BackgroundWriter:
+    """One writer thread; errors surface on the next call or at exit."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.q: queue.Queue = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="stage-writer", daemon=True)
+
+    def __enter__(self) -> _BackgroundWriter:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        while (job := self.q.get()) is not None:
+            if self.error is None:
+                try:
+                    job()
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+                    self.error = exc
+
+    def _put(self, job) -> None:
+        if self.error is not None:
+            raise self.error
+        self.q.put(job)
+
+    def insert(self, table: str, data: pa.Table) -> None:
+        self._put(lambda: self.engine.insert_arrow(table, data))
+
+    def insert_rejects(self, m: Manifest, rows: pa.Table) -> None:
+        self._put(lambda: _insert_rejects(self.engine, m, "validate", rows))
+
+    def __exit__(self, *exc) -> None:
+        self.q.put(None)
+        self.thread.join()
+        if self.error is not None and exc[0] is None:
+            raise self.error
 
 
 # ---------------------------------------------------------------- stage 3: load

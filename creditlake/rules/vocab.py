@@ -93,3 +93,7 @@ EMAIL_PATTERN = r"^[a-z0-9._%+'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$"
 # Values that mean "no value" in exports.
 NULL_TOKENS: tuple[str, ...] = ("", "null", "none", "n/a", "na", "nan", "-", "--", "nil",
                                 "\\n", "undefined", "#n/a")
+# The same tokens in the case variants seen in exports (a membership test is cheaper than
+# lower-casing every value first).
+NULL_TOKEN_SPELLINGS: list[str] = sorted({v for t in NULL_TOKENS
+                                          for v in (t, t.upper(), t.title(), t.capitalize())})
