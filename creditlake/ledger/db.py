@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -36,7 +34,9 @@ def make_engine(url: str, **kwargs) -> sa.Engine:
     return sa.create_engine(url, **kwargs)
 
 
-def alembic_config(url: str | None = None) -> Config:
+def alembic_config(url: str | None = None):  # noqa: ANN201 - alembic imported lazily
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url:
@@ -46,6 +46,8 @@ def alembic_config(url: str | None = None) -> Config:
 
 def migrate(engine: sa.Engine, revision: str = "head") -> None:
     """Bring the ledger schema to `revision` (idempotent)."""
+    from alembic import command
+
     cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
