@@ -9,11 +9,16 @@ from litestar.handlers.base import BaseRouteHandler
 
 from api.errors import AdminAuthError, RateLimited
 from api.runtime import in_thread, runtime
+from creditlake.ledger import ApiKeyRevoked
 
 
 async def requires_api_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     rt = runtime(connection)
-    key = await in_thread(rt.ledger.authenticate, connection.headers.get("x-api-key"))
+    try:
+        key = await in_thread(rt.ledger.authenticate, connection.headers.get("x-api-key"))
+    except ApiKeyRevoked as exc:
+        connection.state.user_id = exc.user_id  # log the refused request against its owner
+        raise
     connection.state.api_key = key
     connection.state.user_id = key.user_id
     decision = await rt.limiter.hit(key.id)

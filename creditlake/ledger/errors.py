@@ -36,8 +36,10 @@ class InvalidApiKey(LedgerError):
 
 
 class ApiKeyRevoked(LedgerError):
-    def __init__(self) -> None:
+    def __init__(self, key_id: str | None = None, user_id: str | None = None) -> None:
         super().__init__("API key has been revoked")
+        self.key_id = key_id  # lets the usage log attribute the refused request
+        self.user_id = user_id
 
 
 class InsufficientCredits(LedgerError):

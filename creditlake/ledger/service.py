@@ -377,7 +377,7 @@ class Ledger:
         if row is None:
             raise InvalidApiKey()
         if row.revoked_at is not None:
-            raise ApiKeyRevoked()
+            raise ApiKeyRevoked(row.id, row.user_id)
         return KeyInfo(row.id, row.user_id, row.prefix, row.created_at, row.revoked_at)
 
     # ---- usage --------------------------------------------------------------------------
