@@ -106,33 +106,37 @@ def detect_record_element(path: Path, name: str | None = None) -> tuple[str, int
 
 
 class _Flattener:
-    """Record element -> {column: text}; local names cached per (namespaced) tag."""
+    """Record element -> {column: text}. Column names are cached per (prefix, tag), so the
+    per-element work is a dict lookup, not namespace stripping and string building."""
 
     def __init__(self) -> None:
-        self.names: dict[str, str] = {}
+        self.keys: dict[tuple[str, str], str] = {}
 
-    def local(self, tag: str) -> str:
-        name = self.names.get(tag)
-        if name is None:
-            name = self.names[tag] = tag.rpartition("}")[2]
-        return name
+    def key(self, prefix: str, tag: str) -> str:
+        k = self.keys.get((prefix, tag))
+        if k is None:
+            k = self.keys[(prefix, tag)] = prefix + tag.rpartition("}")[2]
+        return k
 
     def flatten(self, el: etree._Element, prefix: str, out: dict[str, str]) -> None:
-        local = self.local
-        for k, v in el.attrib.items():
-            _put(out, prefix + local(k), v)
+        keys, key = self.keys, self.key
+        for k, v in el.items():
+            _put(out, key(prefix, k), v)
         for child in el:
             tag = child.tag
-            if not isinstance(tag, str):  # comments, processing instructions
+            if tag.__class__ is not str:  # comments, processing instructions
                 continue
-            name = prefix + local(tag) if prefix else local(tag)
+            name = keys.get((prefix, tag)) or key(prefix, tag)
             if len(child):
                 self.flatten(child, name + ".", out)
-            elif child.attrib:
-                for k, v in child.attrib.items():
-                    _put(out, f"{name}.{local(k)}", v)
-                if child.text and child.text.strip():
-                    _put(out, name, child.text)
+                continue
+            attrs = child.items()
+            if attrs:
+                for k, v in attrs:
+                    _put(out, key(name + ".", k), v)
+                text = child.text
+                if text and text.strip():
+                    _put(out, name, text)
             elif name in out:
                 _put(out, name, child.text or "")
             else:
