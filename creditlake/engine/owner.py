@@ -232,7 +232,8 @@ class EngineOwner:
         if not self.gate.acquire(wait):
             raise EngineBusy(
                 f"embedded engine busy: no turn within {wait:.1f}s "
-                f"({self.gate.waiting} calls queued at owner {self.role} pid {os.getpid()})")
+                f"(another call is running, {self.gate.waiting} queued; owner {self.role} "
+                f"pid {os.getpid()})")
         try:
             return fn()
         finally:

@@ -83,7 +83,11 @@ class ProxyEngine:
         self._closed = False
         self._stop = threading.Event()
         self._standby: threading.Thread | None = None
-        self.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+        # like ClickHouseEngine; it also runs the election. Waits up to owner_timeout for its
+        # turn: starting up while an ingest runs should be slow, not fail.
+        self._call(lambda e: e.command(f"CREATE DATABASE IF NOT EXISTS {self.database}"),
+                   {"op": "command", "sql": f"CREATE DATABASE IF NOT EXISTS {self.database}"},
+                   None, lambda h, b: 0, idempotent=True, wait=max(busy_timeout, owner_timeout))
         if mode == "serve" and self._local is None:
             self._standby = threading.Thread(target=self._standby_loop, daemon=True,
                                              name="creditlake-engine-standby")

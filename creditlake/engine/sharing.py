@@ -128,6 +128,9 @@ def _serve(settings: Settings, role: str) -> int:
         signal.signal(sig, lambda signum, _frame: stop.append(signum))
     engine = connect(settings, role=role, mode="serve")
     announced = False
+    if isinstance(engine, ProxyEngine) and not engine.owns:
+        print(json.dumps({"standby": os.getpid(), "client_of": engine.owner_pid, "role": role}),
+              flush=True)
     try:
         while not stop:
             owns = isinstance(engine, OwnerEngine) or getattr(engine, "owns", False)

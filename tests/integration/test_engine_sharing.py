@@ -1,0 +1,328 @@
+"""Sharing the embedded engine between processes, on real chDB.
+
+chDB hosts one data path per process and this pytest process already hosts the session one, so
+every owner here is a SUBPROCESS with its own fresh CREDITLAKE_HOME; the pytest process only
+talks to owners through ProxyEngine(mode="client"), which never opens chDB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from creditlake.config import Settings, load_settings
+from creditlake.engine import EngineError, EngineUnavailable, wire
+from creditlake.engine.owner import SharePaths, read_info
+from creditlake.engine.sharing import EngineBusy, ProxyEngine
+
+pytestmark = pytest.mark.integration
+
+TABLE = "(w UInt32, n UInt64, s String) ENGINE = MergeTree ORDER BY (w, n)"
+
+# A client process: `python -c WORKER home worker_id batches rows` inserts its batches through
+# connect() (it finds the owner, so it is a ProxyEngine), querying between batches.
+WORKER = r"""
+import json, sys
+import numpy as np, pyarrow as pa, pyarrow.compute as pc
+from creditlake.config import load_settings
+from creditlake.engine.sharing import connect
+w, batches, rows = map(int, sys.argv[1:4])
+eng = connect(load_settings(), role="worker")
+seen = []
+for b in range(batches):
+    n = pa.array(np.arange(b * rows, (b + 1) * rows, dtype=np.uint64))
+    t = pa.table({"w": pa.array(np.full(rows, w, dtype=np.uint32)), "n": n,
+                  "s": pc.cast(n, pa.string())})
+    eng.insert_arrow("creditlake.t", t)
+    seen.append(eng.query_rows("SELECT count() FROM creditlake.t WHERE w = {w:UInt32}",
+                               {"w": w})[0][0])
+print(json.dumps({"kind": type(eng).__name__, "seen": seen}))
+eng.close()
+"""
+
+# A process that becomes the owner if nobody is (role "cli", mode "use") and reports the count.
+USE = r"""
+import json
+from creditlake.config import load_settings
+from creditlake.engine.sharing import connect
+eng = connect(load_settings(), role="cli")
+print(json.dumps({"kind": type(eng).__name__, "pid": eng.owner_pid,
+                  "count": eng.query_rows("SELECT count() FROM creditlake.t")[0][0]}))
+eng.close()
+"""
+
+# Opening the owner's chDB path directly, as a process that ignored sharing would.
+DIRECT = r"""
+import sys
+from creditlake.engine.client import ClickHouseEngine
+try:
+    ClickHouseEngine(sys.argv[1], "creditlake")
+except Exception as exc:
+    print(type(exc).__name__)
+else:
+    print("opened")
+"""
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDITLAKE_")}
+    env.update(CREDITLAKE_HOME=str(home), CREDITLAKE_CLICKHOUSE_URL=f"chdb://{home / 'ch'}",
+               CREDITLAKE_CLICKHOUSE_DATABASE="creditlake", PYTHONUNBUFFERED="1")
+    return env
+
+
+def _settings(home: Path) -> Settings:
+    return load_settings(_env(home))
+
+
+class Owner:
+    """`python -m creditlake.engine.sharing serve` in a subprocess; it prints one JSON line when
+    it waits as a standby client and one when it owns."""
+
+    def __init__(self, home: Path, role: str = "serve") -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "creditlake.engine.sharing", "serve", "--role", role],
+            env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: queue.Queue[dict] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.pid: int | None = None
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(json.loads(line))
+
+    def wait_for(self, key: str, timeout: float = 60.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                msg = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                assert self.proc.poll() is None, f"serve exited: {self.stop()}"
+                continue
+            if key in msg:
+                return msg
+        raise AssertionError(f"no {key!r} line from serve within {timeout}s")
+
+    def wait_owning(self, timeout: float = 60.0) -> int:
+        self.pid = self.wait_for("owner", timeout)["owner"]
+        assert self.pid == self.proc.pid
+        return self.pid
+
+    def stop(self, sig: int = signal.SIGTERM) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        return self.proc.stderr.read() if self.proc.stderr else ""
+
+
+def _run(script: str, home: Path, *args: object,
+         timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", script, *map(str, args)], env=_env(home),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _client(home: Path, **kw: object) -> ProxyEngine:
+    return ProxyEngine(_settings(home), role="pytest", mode="client", **kw)
+
+
+@pytest.fixture(scope="module")
+def owned_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One owner subprocess shared by the tests that do not kill it."""
+    home = tmp_path_factory.mktemp("shared_home")
+    owner = Owner(home)
+    owner.wait_owning()
+    yield home
+    err = owner.stop()
+    assert owner.proc.returncode == 0, err
+    assert not SharePaths.for_settings(_settings(home)).info.exists()  # removed on clean exit
+
+
+@pytest.fixture
+def client(owned_home: Path) -> Iterator[ProxyEngine]:
+    eng = _client(owned_home)
+    eng.command("DROP TABLE IF EXISTS creditlake.t")
+    eng.command(f"CREATE TABLE creditlake.t {TABLE}")
+    yield eng
+    eng.close()
+
+
+def test_processes_and_threads_insert_and_query_concurrently(owned_home: Path,
+                                                              client: ProxyEngine) -> None:
+    workers, batches, rows = 3, 8, 5_000
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(w), str(batches), str(rows)],
+                              env=_env(owned_home), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for w in range(workers)]
+    answered: list[list[int]] = [[], []]
+    errors: list[BaseException] = []
+
+    def query_loop(seen: list[int]) -> None:
+        eng = _client(owned_home)
+        try:
+            while any(p.poll() is None for p in procs):
+                seen.append(eng.query_rows("SELECT count() FROM creditlake.t")[0][0])
+                time.sleep(0.005)  # 2 shared cores: leave the workers some CPU
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            eng.close()
+
+    threads = [threading.Thread(target=query_loop, args=(seen,)) for seen in answered]
+    for t in threads:
+        t.start()
+    outs = [p.communicate(timeout=120) for p in procs]
+    for t in threads:
+        t.join(30)
+    assert not errors
+    for p, (out, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+        report = json.loads(out)
+        assert report["kind"] == "ProxyEngine"
+        assert report["seen"] == [rows * (b + 1) for b in range(batches)]  # own writes visible
+    for seen in answered:
+        assert seen and seen == sorted(seen)  # each thread sees counts only grow
+    by_worker = client.query_rows("SELECT w, count(), uniqExact(n) FROM creditlake.t "
+                                  "GROUP BY w ORDER BY w")
+    assert by_worker == [(w, batches * rows, batches * rows) for w in range(workers)]
+
+
+def test_results_and_errors_match_a_direct_engine(client: ProxyEngine, engine) -> None:
+    import datetime as dt
+    import uuid
+
+    sql = ("SELECT {d:Date} AS d, {u:UUID} AS u, {t:Tuple(UInt8, String)} AS t, "
+           "{a:Array(Nullable(Int64))} AS a, toDecimal64(12.5, 3) AS dec, "
+           "toDateTime('2024-05-06 07:08:09') AS ts, map('k', 1) AS m, "
+           "toInt128('170141183460469231731687303715884105727') AS big, "
+           "toIPv4('10.1.2.3') AS ip")
+    params = {"d": dt.date(2024, 2, 29), "u": uuid.uuid4(), "t": (7, "x"), "a": [1, None, 3]}
+    assert client.query_rows(sql, params) == engine.query_rows(sql, params)
+    remote, local = client.query_arrow(sql, params), engine.query_arrow(sql, params)
+    assert remote.equals(local)
+    # written_rows as the direct engine reports it (chDB's summary has none for INSERT…SELECT)
+    ins = "INSERT INTO {db}.t SELECT 9, number, 'x' FROM numbers(10)"
+    engine.command(f"CREATE TABLE {engine.database}.t {TABLE}")
+    assert client.command(ins.format(db="creditlake")) == engine.command(
+        ins.format(db=engine.database))
+    with pytest.raises(EngineError, match="UNKNOWN_TABLE|Unknown table") as info:
+        client.query_rows("SELECT * FROM creditlake.no_such_table")
+    assert not isinstance(info.value, EngineUnavailable)
+    # the connection is still usable after an error
+    assert client.query_rows("SELECT count() FROM creditlake.t WHERE w = 9") == [(10,)]
+
+
+def test_queries_are_answered_while_a_large_insert_streams(owned_home: Path,
+                                                           client: ProxyEngine) -> None:
+    batches, rows = 6, 50_000  # 300K rows, each ~50K-row message split into gate turns
+    proc = subprocess.Popen([sys.executable, "-c", WORKER, "1", str(batches), str(rows)],
+                            env=_env(owned_home), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    latencies: list[float] = []
+    seen: set[int] = set()
+    while proc.poll() is None:
+        t0 = time.perf_counter()
+        seen.add(client.query_rows("SELECT count() FROM creditlake.t WHERE w = 1 AND n < "
+                                   "{n:UInt64}", {"n": len(latencies)})[0][0])
+        latencies.append(time.perf_counter() - t0)
+        time.sleep(0.01)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err
+    latencies.sort()
+    print(f"\n{len(latencies)} queries during a {batches * rows}-row insert: "
+          f"p50 {latencies[len(latencies) // 2] * 1e3:.1f} ms, max {latencies[-1] * 1e3:.1f} ms")
+    assert len(latencies) >= 10  # the insert did not lock queries out
+    assert latencies[-1] < 2.0  # one batch (~30 ms) plus a busy shared machine's noise
+    assert client.query_rows("SELECT count() FROM creditlake.t WHERE w = 1") == [(batches * rows,)]
+
+
+def test_a_busy_owner_answers_busy_within_the_callers_timeout(owned_home: Path,
+                                                              client: ProxyEngine) -> None:
+    impatient = _client(owned_home, busy_timeout=0.3)
+    slow = threading.Thread(target=lambda: client.query_rows("SELECT sleep(2)"))
+    slow.start()
+    time.sleep(0.3)
+    try:
+        t0 = time.perf_counter()
+        with pytest.raises(EngineBusy, match="busy"):
+            impatient.query_rows("SELECT 1")
+        assert time.perf_counter() - t0 < 1.5
+        slow.join(10)
+        assert impatient.query_rows("SELECT 1") == [(1,)]  # same object works again: no close
+    finally:
+        impatient.close()
+
+
+def test_strangers_cannot_use_the_owner(owned_home: Path) -> None:
+    paths = SharePaths.for_settings(_settings(owned_home))
+    info = read_info(paths)
+    assert info is not None and os.stat(paths.info).st_mode & 0o777 == 0o600
+    with socket.create_connection(("127.0.0.1", info["port"]), timeout=5) as sock:
+        wire.send_msg(sock, {"op": "hello", "nonce": b"0" * 16})
+        hello, _ = wire.recv_msg(sock)
+        wire.send_msg(sock, {"op": "auth", "mac": wire.mac("wrong-token", b"C", hello["nonce"])})
+        reply, _ = wire.recv_msg(sock)
+        assert reply["ok"] is False
+        with pytest.raises((EOFError, ConnectionError)):
+            wire.recv_msg(sock)
+    with socket.create_connection(("127.0.0.1", info["port"]), timeout=5) as sock:
+        wire.send_msg(sock, {"op": "command", "sql": "DROP DATABASE creditlake"})
+        with pytest.raises((EOFError, ConnectionError)):  # no handshake, no service
+            wire.recv_msg(sock)
+
+
+def test_connect_never_surfaces_cannot_lock_file(owned_home: Path, client: ProxyEngine) -> None:
+    direct = _run(DIRECT, owned_home, f"chdb://{owned_home / 'ch'}")
+    assert direct.stdout.strip() == "EngineUnavailable"
+    assert "Cannot lock file" in direct.stderr  # what a second direct open runs into
+    client.command("INSERT INTO creditlake.t SELECT 1, number, '' FROM numbers(5)")
+    shared = _run(USE, owned_home)
+    assert shared.returncode == 0, shared.stderr
+    assert json.loads(shared.stdout) == {"kind": "ProxyEngine", "pid": client.owner_pid,
+                                         "count": 5}
+    assert "Cannot lock" not in shared.stderr
+
+
+def test_owner_killed_a_client_takes_over_and_data_survives(tmp_path: Path) -> None:
+    first = Owner(tmp_path, role="first")
+    standby = None
+    try:
+        first.wait_owning()
+        eng = _client(tmp_path, owner_timeout=60)
+        eng.command(f"CREATE TABLE creditlake.t {TABLE}")
+        eng.command("INSERT INTO creditlake.t SELECT 1, number, 'a' FROM numbers(1000)")
+        assert eng.owner_pid == first.pid
+        # a long-running "serve" process waits as a client, then takes over
+        standby = Owner(tmp_path, role="standby")
+        assert standby.wait_for("standby")["client_of"] == first.pid
+        first.stop(signal.SIGKILL)  # no clean-up at all: the kernel drops its locks
+        second = standby.wait_owning()
+        assert eng.query_rows("SELECT count() FROM creditlake.t") == [(1000,)]
+        assert eng.owner_pid == second
+        eng.command("INSERT INTO creditlake.t SELECT 2, number, 'b' FROM numbers(10)")
+        # the standby exits cleanly; the next connect() anywhere becomes the owner
+        err = standby.stop()
+        assert standby.proc.returncode == 0, err
+        assert "Cannot lock" not in err
+        took = _run(USE, tmp_path)
+        assert took.returncode == 0, took.stderr
+        assert json.loads(took.stdout)["kind"] == "OwnerEngine"
+        assert json.loads(took.stdout)["count"] == 1010
+        eng.close()
+    finally:
+        first.stop(signal.SIGKILL)
+        if standby is not None:
+            standby.stop(signal.SIGKILL)
