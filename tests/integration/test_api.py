@@ -148,7 +148,7 @@ def test_credits_endpoint_lists_grants(client, ledger):
     body = client.get("/api/v1/credits", headers={"X-API-Key": key}).json()
     assert body["data"]["balance"] == 17
     assert [(g["reason"], g["remaining"], g["expires_at"]) for g in body["data"]["grants"]] == [
-        ("promo", 7, "2099-01-01T00:00:00"), ("signup", 10, None)]
+        ("promo", 7, "2099-01-01T00:00:00Z"), ("signup", 10, None)]
 
 
 def test_count_prices_the_query_exactly(client, ledger):
