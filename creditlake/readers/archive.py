@@ -77,7 +77,14 @@ def is_compressed(raw: bytes) -> bool:
 
 def detect_container(raw: bytes, head: bytes, path: Path) -> str | None:
     """Detector for readers.detect (same signature as its DETECTORS): the formats of this
-    module and of xml/sql_dump/excel. `raw` = first bytes on disk, `head` = decompressed."""
+    module and of xml/sql_dump/excel. `raw` = first bytes on disk, `head` = decompressed.
+    Binary database dumps we cannot stream are refused with the way to convert them."""
+    if head.startswith(b"PGDMP"):
+        raise ReaderError("PostgreSQL custom-format dump (pg_dump -Fc): convert it with "
+                          "`pg_restore -f dump.sql FILE` (plain SQL) and ingest that")
+    if head.startswith(b"SQLite format 3\x00"):
+        raise ReaderError("SQLite database file: export the tables with `sqlite3 FILE .dump` "
+                          "and ingest the dump")
     if is_zip(raw):
         return "excel" if looks_like_xlsx(raw, path) or _is_ods(path) else "archive"
     if raw.startswith(OLE_MAGIC):

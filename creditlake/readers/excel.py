@@ -29,6 +29,7 @@ from creditlake.rules.mapping import infer_mapping
 ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 HEADER_SCAN_ROWS = 30
+MAX_BATCH_ROWS = 50_000  # cells are Python objects until batched: keep that bounded
 _ENCRYPTED_MARK = "EncryptedPackage".encode("utf-16-le")
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 SERIAL_MIN, SERIAL_MAX = 18_264, 73_051  # 1950-01-01 .. 2099-12-31
@@ -181,7 +182,7 @@ def _read_sheet(wb: cal.CalamineWorkbook, name: str, file: str, opts: ReaderOpti
     merge_rows = bool(merges) and any(b[0] - r0 >= HEADER_SCAN_ROWS for _, b in merges)
     source = itertools.chain(head[h + 1:], (list(r) if merge_rows else r for r in rows_iter))
     yielded = False
-    while rows := list(itertools.islice(source, opts.batch_rows)):
+    while rows := list(itertools.islice(source, min(opts.batch_rows, MAX_BATCH_ROWS))):
         if merge_rows:
             _apply_merges(rows, merges, excel_row - 1, c0)
         width = max(len(names), max(len(r) for r in rows))

@@ -24,6 +24,10 @@ from creditlake.readers.textio import BZ2_MAGIC, GZIP_MAGIC, ZSTD_MAGIC, open_bi
 
 SNIFF_ELEMENTS = 20_000  # elements inspected to detect the record element
 MAX_BATCH_ROWS = 50_000  # records are Python strings until batched: keep that bounded
+# Untrusted input: no DTD entity expansion (billion laughs, XXE file reads), no network.
+# huge_tree lifts libxml2's text-node/depth limits, which real multi-GB exports hit.
+PARSER_OPTIONS = {"huge_tree": True, "resolve_entities": False, "no_network": True,
+                  "load_dtd": False}
 
 
 def looks_like_xml(head: bytes) -> bool:
@@ -67,7 +71,7 @@ def detect_record_element(path: Path, name: str | None = None) -> tuple[str, int
     seen = 0
     src = _source(path)
     try:
-        for event, el in etree.iterparse(src, events=("start", "end"), huge_tree=True):
+        for event, el in etree.iterparse(src, events=("start", "end"), **PARSER_OPTIONS):
             if event == "start":
                 stack.append(_local(el.tag) if isinstance(el.tag, str) else "")
                 continue
@@ -210,7 +214,7 @@ def read(path: Path, opts: ReaderOptions) -> Iterator[pa.RecordBatch]:
     first = 1
     n = 0
     src = _source(path)
-    ctx = etree.iterparse(src, events=("end",), tag=f"{{*}}{record}", huge_tree=True)
+    ctx = etree.iterparse(src, events=("end",), tag=f"{{*}}{record}", **PARSER_OPTIONS)
     try:
         for _, el in ctx:
             if nested and _depth(el) != depth:

@@ -152,3 +152,13 @@ def test_pg_dump(tmp_path: Path, pg_tables: tuple[str, str, list[str]],
     assert notices == [(f"pg.sql#public.{orders}", f"table public.{orders} skipped: no person "
                         "columns (order_id, total, currency)")]
     assert rejects.rows == []
+
+
+def test_pg_dump_custom_format_is_refused_with_a_hint(tmp_path: Path,
+                                                      pg_tables: tuple[str, str, list[str]]
+                                                      ) -> None:
+    people, _, conn_args = pg_tables
+    out = tmp_path / "pg.dump"
+    subprocess.run(["pg_dump", "-Fc", "-t", people, "-f", str(out), *conn_args], check=True)
+    with pytest.raises(readers.ReaderError, match="pg_restore"):
+        readers.detect(out)

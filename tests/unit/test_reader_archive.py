@@ -171,3 +171,17 @@ def test_member_rejects_are_prefixed(tmp_path: Path) -> None:
     rows, _ = collect(p, rejects=rejects)
     assert [r["email"] for r in rows["d.zip/dump.sql#people"]] == ["a@x.com"]
     assert len(rejects.rows) == 1 and rejects.rows[0][2].startswith("d.zip/dump.sql: ")
+
+
+def test_binary_database_dumps_get_a_conversion_hint(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "people.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE people (email TEXT)")
+    with pytest.raises(ReaderError, match="sqlite3 FILE .dump"):
+        readers.detect(db)
+    custom = tmp_path / "pg.dump"
+    custom.write_bytes(b"PGDMP\x01\x0e\x00\x04\x08\x01\x01" + bytes(200))
+    with pytest.raises(ReaderError, match="pg_restore"):
+        readers.detect(custom)

@@ -133,3 +133,20 @@ def test_no_record_element(tmp_path: Path) -> None:
     p.write_text("<root><a>1</a></root>")
     with pytest.raises(ReaderError, match="no record element"):
         list(read(p, ReaderOptions()))
+
+
+def test_entities_are_not_expanded(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET")
+    p = tmp_path / "xxe.xml"
+    p.write_text(f"""<?xml version="1.0"?>
+<!DOCTYPE users [
+  <!ENTITY xxe SYSTEM "file://{secret}">
+  <!ENTITY a "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa">
+  <!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">
+  <!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">
+]>
+<users><user><name>&xxe;</name><bio>&c;</bio></user><user><name>ok</name></user></users>""")
+    rows = rows_of(p)
+    assert len(rows) == 2 and rows[1]["name"] == "ok"
+    assert "TOP-SECRET" not in str(rows) and "aaaa" not in str(rows)
