@@ -1,0 +1,1 @@
+"""Landing sources beyond the local directory (S3)."""
