@@ -24,6 +24,7 @@ from creditlake.readers.textio import BZ2_MAGIC, GZIP_MAGIC, ZSTD_MAGIC, open_bi
 
 SNIFF_ELEMENTS = 20_000  # elements inspected to detect the record element
 MAX_BATCH_ROWS = 50_000  # records are Python strings until batched: keep that bounded
+SWEEP = 1024  # records between removals of processed (emptied) elements from the tree
 # Untrusted input: no DTD entity expansion (billion laughs, XXE file reads), no network.
 # huge_tree lifts libxml2's text-node/depth limits, which real multi-GB exports hit.
 PARSER_OPTIONS = {"huge_tree": True, "resolve_entities": False, "no_network": True,
@@ -109,11 +110,16 @@ def detect_record_element(path: Path, name: str | None = None) -> tuple[str, int
     return pick[-1], len(pick) - 1, len(depths(pick[-1])) > 1
 
 
-class _Flattener:
-    """Record element -> {column: text}. Column names are cached per (prefix, tag), so the
-    per-element work is a dict lookup, not namespace stripping and string building."""
+class _Records:
+    """Flattens record elements straight into column lists (no per-record dicts).
+
+    A column first seen at record i is back-filled with nulls; a column already filled for
+    the current record (a repeated child) spills into "name[2]", "name[3]", ...
+    Column names are cached per (prefix, tag): per element the work is a dict lookup."""
 
     def __init__(self) -> None:
+        self.cols: dict[str, list[str | None]] = {}
+        self.n = 0  # records complete in the current batch
         self.keys: dict[tuple[str, str], str] = {}
 
     def key(self, prefix: str, tag: str) -> str:
@@ -122,39 +128,63 @@ class _Flattener:
             k = self.keys[(prefix, tag)] = prefix + tag.rpartition("}")[2]
         return k
 
-    def flatten(self, el: etree._Element, prefix: str, out: dict[str, str]) -> None:
-        keys, key = self.keys, self.key
+    def put(self, name: str, value: str) -> None:
+        n = self.n
+        col = self.cols.get(name)
+        if col is None:
+            col = self.cols[name] = [None] * n
+        elif len(col) > n:  # already set for this record: a repeated element
+            i = 2
+            while len(self.cols.get(f"{name}[{i}]", ())) > n:
+                i += 1
+            self.put(f"{name}[{i}]", value)
+            return
+        elif len(col) < n:
+            col.extend([None] * (n - len(col)))
+        col.append(value)
+
+    def add(self, el: etree._Element, record: str) -> None:
+        if len(el) == 0 and not el.items():
+            if el.text and el.text.strip():  # a list of scalar records: <emails><email>…
+                self.put(record, el.text)
+        else:
+            self._flatten(el, "")
+        self.n += 1
+
+    def _flatten(self, el: etree._Element, prefix: str) -> None:
+        keys, key, cols, put, n = self.keys, self.key, self.cols, self.put, self.n
         for k, v in el.items():
-            _put(out, key(prefix, k), v)
+            put(key(prefix, k), v)
         for child in el:
             tag = child.tag
-            if tag.__class__ is not str:  # comments, processing instructions
+            if tag.__class__ is not str:  # comments, processing instructions, entities
                 continue
             name = keys.get((prefix, tag)) or key(prefix, tag)
             if len(child):
-                self.flatten(child, name + ".", out)
+                self._flatten(child, name + ".")
                 continue
             attrs = child.items()
             if attrs:
                 for k, v in attrs:
-                    _put(out, key(name + ".", k), v)
+                    put(key(name + ".", k), v)
                 text = child.text
                 if text and text.strip():
-                    _put(out, name, text)
-            elif name in out:
-                _put(out, name, child.text or "")
+                    put(name, text)
+                continue
+            col = cols.get(name)
+            if col is not None and len(col) == n:  # the common case: next value of a column
+                col.append(child.text or "")
             else:
-                out[name] = child.text or ""
+                put(name, child.text or "")
 
-
-def _put(out: dict[str, str], key: str, value: str) -> None:
-    if key not in out:
-        out[key] = value
-        return
-    i = 2
-    while f"{key}[{i}]" in out:
-        i += 1
-    out[f"{key}[{i}]"] = value
+    def batch(self, first: int) -> pa.RecordBatch:
+        for col in self.cols.values():
+            if len(col) < self.n:
+                col.extend([None] * (self.n - len(col)))
+        b = columns_batch(list(self.cols), list(self.cols.values()), first)
+        self.cols = {k: [] for k in self.cols}  # keep every column seen so far
+        self.n = 0
+        return b
 
 
 def _depth(el: etree._Element) -> int:
@@ -175,42 +205,12 @@ def _source(path: Path) -> str | BinaryIO:
     return str(path)
 
 
-class _Columns:
-    """Column lists filled record by record; a column first seen at record i is back-filled
-    with nulls, so memory is one list per column (no per-record dicts kept)."""
-
-    def __init__(self) -> None:
-        self.cols: dict[str, list[str | None]] = {}
-        self.n = 0
-
-    def add(self, row: dict[str, str]) -> None:
-        cols, n = self.cols, self.n
-        for k, v in row.items():
-            col = cols.get(k)
-            if col is None:
-                col = cols[k] = [None] * n
-            elif len(col) < n:
-                col.extend([None] * (n - len(col)))
-            col.append(v)
-        self.n = n + 1
-
-    def batch(self, first: int) -> pa.RecordBatch:
-        for col in self.cols.values():
-            if len(col) < self.n:
-                col.extend([None] * (self.n - len(col)))
-        b = columns_batch(list(self.cols), list(self.cols.values()), first)
-        self.cols = {k: [] for k in self.cols}  # keep every column seen so far
-        self.n = 0
-        return b
-
-
 @register("xml")
 def read(path: Path, opts: ReaderOptions) -> Iterator[pa.RecordBatch]:
     path = Path(path)
     record, depth, nested = detect_record_element(path, opts.record_element)
     batch_rows = min(opts.batch_rows, MAX_BATCH_ROWS)
-    flat = _Flattener()
-    cols = _Columns()
+    cols = _Records()
     first = 1
     n = 0
     src = _source(path)
@@ -219,18 +219,13 @@ def read(path: Path, opts: ReaderOptions) -> Iterator[pa.RecordBatch]:
         for _, el in ctx:
             if nested and _depth(el) != depth:
                 continue  # same name nested inside a record: part of that record
-            row: dict[str, str] = {}
-            flat.flatten(el, "", row)
-            if not row and el.text and el.text.strip():
-                row[record] = el.text  # a list of scalar records: <emails><email>…</email>
-            cols.add(row)
+            cols.add(el, record)
             n += 1
-            # free the parsed record and the already-processed siblings before it
+            # free the parsed record now, and every SWEEP records the emptied siblings
+            # before it (one C-level slice delete instead of a Python loop per record)
             el.clear(keep_tail=False)
-            parent = el.getparent()
-            if parent is not None:
-                while el.getprevious() is not None:
-                    del parent[0]
+            if n % SWEEP == 0 and (parent := el.getparent()) is not None:
+                del parent[: parent.index(el)]
             if cols.n >= batch_rows:
                 yield cols.batch(first)
                 first = n + 1
