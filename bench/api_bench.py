@@ -1,0 +1,205 @@
+"""API benchmark: generated rows in a fresh chDB home, the real server (uvicorn, one process on
+the embedded engine), concurrent clients, p50/p95/p99 and req/s including auth, credits and
+usage logging.
+
+    uv run python bench/api_bench.py --rows 3000000 --clients 8 --seconds 20
+
+Queries are the typical customer query: country + status + created_date range, sorted by
+created_date desc, limit 100 / 1000, with random parameters (so chDB's and the API's caches
+rarely help). Client and server share the machine: on 2 cores the client's own CPU use is
+part of the measured latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+COUNTRIES = ["US", "DE", "FR", "GB", "BR", "IN", "CN", "JP", "CA", "AU", "ES", "IT", "NL", "SE",
+             "MX", "PL", "TR", "ZA", "NG", "AR"]
+STATUSES = ["active", "inactive", "pending", "suspended", "deleted", "unknown"]
+FIRST_DAY = date(2019, 1, 1)
+DAYS = 5 * 365
+CACHE_HIT_METRIC = 'creditlake_queries_total{outcome="cache_hit"}'
+
+
+def generate(home: Path, rows: int) -> float:
+    """Fill {home}/clickhouse with `rows` records (in ClickHouse SQL, no Python per row)."""
+    from creditlake.config import load_settings
+    from creditlake.ddl import migrate
+    from creditlake.engine import open_engine
+    from creditlake.schema import RECORD_FIELDS
+
+    settings = load_settings({"CREDITLAKE_HOME": str(home)})
+    engine = open_engine(settings)
+    migrate(engine)
+    countries = "[" + ",".join(f"'{c}'" for c in COUNTRIES) + "]"
+    statuses = "[" + ",".join(f"'{s}'" for s in STATUSES) + "]"
+    t0 = time.perf_counter()
+    step = 1_000_000
+    for start in range(0, rows, step):
+        n = min(step, rows - start)
+        engine.command(f"""
+            INSERT INTO {engine.database}.records ({", ".join(RECORD_FIELDS)})
+            SELECT generateUUIDv4(number), 'bench.csv', lower(hex(MD5(toString(number)))),
+                   now64(3), toString(number), concat('user', toString(number), '@example.com'),
+                   concat('Person ', toString(number)), concat('+1', toString(2000000000 + number)),
+                   concat(toString(number % 9999), ' Main St'),
+                   concat('City ', toString(number % 500)),
+                   {countries}[(cityHash64(number) % 20) + 1],
+                   toDate('{FIRST_DAY}') + (cityHash64(number, 1) % {DAYS}),
+                   {statuses}[(cityHash64(number, 2) % 6) + 1], '{{}}',
+                   toFloat32((cityHash64(number, 3) % 100) / 100), []
+            FROM numbers({start}, {n})""", settings={"max_insert_threads": 2})
+    engine.command(f"OPTIMIZE TABLE {engine.database}.records FINAL")
+    seconds = time.perf_counter() - t0
+    engine.close()  # releases the chDB path for the server process
+    return seconds
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(home: Path, port: int, env_extra: dict[str, str]) -> subprocess.Popen:
+    env = {**os.environ, "CREDITLAKE_HOME": str(home), "CREDITLAKE_RATE_LIMIT": "100000000/60",
+           **env_extra}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "api.app:app_from_env", "--host",
+         "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        cwd=ROOT, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise SystemExit("server exited during start-up")
+        time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("server did not become healthy")
+
+
+def random_query(rng: random.Random, limit: int) -> dict:
+    start = FIRST_DAY + timedelta(days=rng.randrange(DAYS - 400))
+    end = start + timedelta(days=rng.randrange(180, 400))
+    return {"filters": {"country": rng.choice(COUNTRIES), "status": rng.choice(STATUSES),
+                        "created_date": {"gte": start.isoformat(), "lte": end.isoformat()}},
+            "sort": {"field": "created_date", "order": "desc"}, "limit": limit}
+
+
+async def drive(base: str, key: str, limit: int, clients: int, seconds: float, seed: int
+                ) -> dict:
+    rng = random.Random(seed)
+    latencies: list[float] = []
+    server_ms: list[float] = []
+    errors: dict[int, int] = {}
+    returned = 0
+    stop = time.perf_counter() + seconds
+
+    async def client(c: httpx.AsyncClient) -> None:
+        nonlocal returned
+        while time.perf_counter() < stop:
+            body = random_query(rng, limit)
+            t0 = time.perf_counter()
+            r = await c.post("/api/v1/query", json=body, headers={"X-API-Key": key})
+            latencies.append((time.perf_counter() - t0) * 1000)
+            if r.status_code == 200:
+                meta = r.json()["metadata"]
+                returned += meta["returned"]
+                server_ms.append(meta["query_time_ms"])
+            else:
+                errors[r.status_code] = errors.get(r.status_code, 0) + 1
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    t0 = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as c:
+        await asyncio.gather(*[client(c) for _ in range(clients)])
+    wall = time.perf_counter() - t0
+    q = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {"limit": limit, "clients": clients, "requests": len(latencies),
+            "req_per_s": round(len(latencies) / wall, 1), "p50_ms": round(q[49], 2),
+            "p95_ms": round(q[94], 2), "p99_ms": round(q[98], 2),
+            "server_query_time_p50_ms": round(statistics.median(server_ms), 2) if server_ms
+            else None, "avg_returned": round(returned / max(len(server_ms), 1), 1),
+            "errors": errors}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=3_000_000)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--home", type=Path, default=None, help="reuse a generated home")
+    ap.add_argument("--database-url", default=None, help="ledger DB (default SQLite in home)")
+    ap.add_argument("--json", action="store_true", help="print one JSON document")
+    args = ap.parse_args()
+
+    home = args.home or Path(tempfile.mkdtemp(prefix="creditlake-apibench-"))
+    gen_s = None
+    if not (home / "clickhouse").exists():
+        gen_s = generate(home, args.rows)
+    env_extra = {"CREDITLAKE_DATABASE_URL": args.database_url} if args.database_url else {}
+
+    from creditlake.config import load_settings
+    from creditlake.ledger import Ledger
+
+    ledger = Ledger(args.database_url or load_settings({"CREDITLAKE_HOME": str(home)}
+                                                       ).database_url)
+    user, key = ledger.create_user(f"bench{time.time_ns()}@example.com", 10**12)
+    port = free_port()
+    server = start_server(home, port, env_extra)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        asyncio.run(drive(base, key.api_key, 100, 2, 3, seed=0))  # warm-up
+        results = [asyncio.run(drive(base, key.api_key, limit, args.clients, args.seconds,
+                                     seed=limit)) for limit in (100, 1000)]
+        metrics = httpx.get(f"{base}/metrics").text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    totals = ledger.ledger_totals(user.id)
+    ledger.close()
+    report = {"rows": args.rows, "generate_seconds": round(gen_s, 1) if gen_s else None,
+              "home": str(home), "results": results,
+              "ledger_check": {"debited": totals["debited"],
+                               "usage_credits": totals["usage_credits"],
+                               "consistent": totals["debited"] == totals["usage_credits"]},
+              "cache_hits": next((line.split()[-1] for line in metrics.splitlines()
+                                  if line.startswith(CACHE_HIT_METRIC)), "0")}
+    if args.json:
+        print(json.dumps(report))
+        return
+    print(f"rows={args.rows:,} generated in {report['generate_seconds']} s, home={home}")
+    print(f"{'limit':>6} {'clients':>7} {'reqs':>6} {'req/s':>7} {'p50':>8} {'p95':>8} "
+          f"{'p99':>8} {'srv p50':>8} errors")
+    for r in results:
+        print(f"{r['limit']:>6} {r['clients']:>7} {r['requests']:>6} {r['req_per_s']:>7} "
+              f"{r['p50_ms']:>7}ms {r['p95_ms']:>7}ms {r['p99_ms']:>7}ms "
+              f"{r['server_query_time_p50_ms']:>6}ms {r['errors'] or '-'}")
+    print(f"ledger: debited={totals['debited']} usage credits={totals['usage_credits']} "
+          f"consistent={report['ledger_check']['consistent']}; cache hits={report['cache_hits']}")
+
+
+if __name__ == "__main__":
+    main()
