@@ -399,7 +399,9 @@ class _DumpReader:
     # --- main loop
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         raw = open_binary(self.path)  # gzip/bz2/zstd decompressed transparently
-        with io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="") as fh:
+        # UTF-8; bytes that are not (latin1 dumps, stray cp1252) decode as cp1252, not U+FFFD
+        with io.TextIOWrapper(raw, encoding="utf-8", errors="creditlake_cp1252",
+                              newline="") as fh:
             buf, pos, eof = "", 0, False
             copy_table: _Table | None = None
 

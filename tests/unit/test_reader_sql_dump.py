@@ -208,3 +208,11 @@ def test_garbage_is_not_a_dump(tmp_path: Path) -> None:
 ])
 def test_is_person_table(cols: list[str], person: bool) -> None:
     assert is_person_table(cols) is person
+
+
+def test_latin1_dump_decodes_as_cp1252(tmp_path: Path) -> None:
+    p = tmp_path / "latin1.sql"
+    p.write_bytes("/*!40101 SET NAMES latin1 */;\nINSERT INTO people (email, name) VALUES "
+                  "('m@x.de','Jörg Müller – “q”');\n".encode("cp1252"))
+    rows, _ = collect(p)
+    assert rows["latin1.sql#people"][0]["name"] == "Jörg Müller – “q”"
