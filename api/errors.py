@@ -90,6 +90,9 @@ def classify(exc: BaseException) -> tuple[int, str, str]:
             if isinstance(exc, EngineUnavailable):
                 return status, code, "The query engine is temporarily unavailable; retry later"
             if isinstance(exc, EngineError):
+                if "TIMEOUT_EXCEEDED" in str(exc) or "Timeout exceeded" in str(exc):
+                    return 504, "QUERY_TIMEOUT", ("The query took too long and was stopped; it "
+                                                 "was not charged. Narrow the filters.")
                 return status, code, "The query failed inside the engine; it was not charged"
             return status, code, str(exc)
     if isinstance(exc, ValidationException):

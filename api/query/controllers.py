@@ -19,6 +19,8 @@ QUERY_ERRORS = {
     **AUTH_ERRORS,
     402: error_spec("INSUFFICIENT_CREDITS: nothing was charged"),
     422: error_spec("IDEMPOTENCY_KEY_REUSED: same key, different query"),
+    500: error_spec("QUERY_FAILED: the engine failed; nothing charged"),
+    504: error_spec("QUERY_TIMEOUT: stopped after max_execution_time; nothing charged"),
 }
 
 

@@ -190,3 +190,22 @@ def test_usage_daily_analytics(ledger):
     assert day["requests"] == 5 and day["errors"] == 2 and day["credits_used"] == 2
     assert day["records_returned"] == 120
     assert 1.0 <= day["p50_ms"] <= 40.0 and day["p95_ms"] >= day["p50_ms"]
+
+
+def test_sqlite_threads_never_overspend(ledger):
+    from concurrent.futures import ThreadPoolExecutor
+
+    user, _ = ledger.create_user("t@example.com", 50)
+
+    def attempt(_: int) -> bool:
+        try:
+            ledger.charge(user.id, 3, usage(user.id))
+            return True
+        except InsufficientCredits:
+            return False
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        ok = sum(pool.map(attempt, range(50)))
+    assert ok == 16
+    t = ledger.ledger_totals(user.id)
+    assert t["balance"] == 2 and t["debited"] == t["usage_credits"] == 48
