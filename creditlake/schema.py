@@ -19,7 +19,7 @@ class Column:
 RECORD_COLUMNS: tuple[Column, ...] = (
     Column("id", "UUID", pa.string(), "Row id (UUIDv4, assigned at load)"),
     Column("source_file", "LowCardinality(String)", pa.string(), "File the row came from"),
-    Column("record_hash", "FixedString(32)", pa.string(),
+    Column("record_hash", "String", pa.string(),
            "MD5 (hex) of the normalized identity fields: the dedup key"),
     Column("ingested_at", "DateTime64(3, 'UTC')", pa.timestamp("ms", "UTC"), "Load time"),
     Column("user_id", "String", pa.string(), "Source system's user id"),

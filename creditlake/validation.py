@@ -101,18 +101,18 @@ def validate(df: pl.DataFrame) -> Validated:
     # join; per-field flags are hash-membership tests on row indexes.
     messages = failures.group_by("index").agg(pl.col("message"))
     fatal_rows = failures.filter(pl.col("check") == IDENTITY_CHECK).get_column("index")
-    bad = {f: failures.filter(pl.col("column") == f).get_column("index").implode()
+    bad = {f: failures.filter(pl.col("column") == f).get_column("index").cast(pl.UInt32)
            for f in SCORED_FIELDS}
     present = [
         (pl.col(f).is_not_null()
          & ((pl.col(f) != "unknown") if f == "status" else pl.lit(True))
-         & ~pl.col(ROW).is_in(bad[f].explode())).cast(pl.Float32)
+         & ~pl.col(ROW).is_in(bad[f].implode())).cast(pl.Float32)
         for f in SCORED_FIELDS
     ]
     df = df.with_columns(
         (pl.sum_horizontal(present) / len(SCORED_FIELDS)).cast(pl.Float32)
         .alias("data_quality_score"),
-        pl.col(ROW).is_in(fatal_rows.implode().explode()).alias("_fatal"))
+        pl.col(ROW).is_in(fatal_rows.cast(pl.UInt32).implode()).alias("_fatal"))
     if messages.height:
         df = df.join(messages, left_on=ROW, right_on="index", how="left")
         errors = pl.when(pl.col("message").is_null()).then(pl.col(WARNINGS)).otherwise(

@@ -259,7 +259,7 @@ def normalize(engine: Engine, home: Path, key: str, *, overrides: SourceOverride
         write_log(engine, m)
         return m
     engine.command(
-        f"CREATE TABLE {table} ({STAGE_COLUMNS}, record_hash FixedString(32) "
+        f"CREATE TABLE {table} ({STAGE_COLUMNS}, record_hash String "
         f"DEFAULT {clickhouse_hash_sql()}) ENGINE = MergeTree ORDER BY source_row")
     rule = (overrides or SourceOverrides()).for_source(m.source_file)
     score_sum = 0.0

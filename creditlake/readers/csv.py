@@ -63,7 +63,8 @@ def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
         transcode = True
     else:
         transcode = encoding != "utf-8"
-    head = head_bytes.decode(encoding if encoding != "utf-8" else "utf-8", errors="replace")
+    head = head_bytes.decode(encoding, errors="creditlake_cp1252" if encoding == "utf-8"
+                             else "replace")
     head = head.lstrip("\ufeff")
     delimiter = opts.delimiter or sniff_dialect(head)
     names = _header(head, delimiter)

@@ -25,11 +25,7 @@ def _parquet(raw: bytes, head: bytes, path: Path) -> str | None:
 
 def _text(head: bytes) -> str | None:
     enc = sniff_encoding(head)
-    try:
-        text = head.decode(enc if enc != "cp1252" else "cp1252", errors="strict")
-    except UnicodeDecodeError:
-        text = head.decode("cp1252", errors="replace")
-    return text.lstrip("\ufeff")
+    return head.decode(enc, errors="replace").lstrip("\ufeff")
 
 
 def _json(raw: bytes, head: bytes, path: Path) -> str | None:
@@ -62,8 +58,10 @@ def _csv(raw: bytes, head: bytes, path: Path) -> str | None:
         return None
     if len(lines) == 1:
         return "csv"  # header-only file
-    # Some delimiter must appear on the header line; quoted multi-line values are fine.
+    # Delimited text, or a single-column file (no delimiter at all) whose lines are printable.
     if any(d in lines[0] for d in ",;\t|"):
+        return "csv"
+    if all(ln.isprintable() for ln in lines[:50]) and len(lines[0]) <= 256:
         return "csv"
     return None
 

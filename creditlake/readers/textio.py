@@ -37,7 +37,8 @@ def read_head(path: Path, size: int = 1 << 20) -> bytes:
         out = bytearray()
         try:
             while len(out) < size:
-                chunk = f.read(size - len(out))
+                # small reads: a truncated stream still yields the part before the cut
+                chunk = f.read(min(65536, size - len(out)))
                 if not chunk:
                     break
                 out += chunk
@@ -47,16 +48,14 @@ def read_head(path: Path, size: int = 1 << 20) -> bytes:
 
 
 def sniff_encoding(head: bytes) -> str:
-    """'utf-8', 'utf-8-sig', 'utf-16' or 'cp1252' (Latin-1 superset, decodes every byte)."""
+    """'utf-8-sig' or 'utf-16' when a BOM says so, else 'utf-8'. Latin-1/Windows-1252 bytes
+    are not valid UTF-8 sequences in real text, so reading as UTF-8 and decoding only the
+    invalid bytes as cp1252 (Utf8Stream) handles Latin-1 files and files mixing both."""
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        return "utf-8"
-    except UnicodeDecodeError:
-        return "cp1252"
+    return "utf-8"
 
 
 def _cp1252_fallback(err: UnicodeDecodeError) -> tuple[str, int]:

@@ -26,7 +26,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
               "cellphone", "phoneno", "msisdn", "contactnumber", "mobileno", "telefon",
               "telephonenumber", "mobilenumber", "cellnumber", "primaryphone"),
     "user_id": ("userid", "id", "uid", "customerid", "accountid", "memberid", "externalid",
-                "recid", "clientid", "personid", "contactid", "customerno", "accountnumber"),
+                "recid", "clientid", "personid", "contactid", "customerno", "accountnumber",
+                "accountno", "userno", "memberno", "clientno", "customernumber"),
     "address": ("address", "streetaddress", "addr", "fulladdress", "postaladdress",
                 "mailingaddress"),
     "address.street_number": ("streetnumber", "housenumber", "streetno", "houseno",
@@ -44,7 +45,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
                      "joined", "creationdate", "createdon", "memberSince".lower(),
                      "customersince", "since", "dateadded", "signupat"),
     "status": ("status", "accountstatus", "userstatus", "customerstatus", "memberstatus",
-               "active", "isactive", "state_of_account"),
+               "active", "isactive", "stateofaccount", "accountstate"),
 }
 # Address parts are joined in this order into `address`.
 ADDRESS_PARTS = ("address.street_number", "address.line1", "address.line2")

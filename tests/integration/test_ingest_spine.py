@@ -1,0 +1,209 @@
+"""End to end through the Dagster assets and checks on real chDB (a fresh database per test):
+every format of the spine, duplicates within and across files, bad rows, idempotency,
+quarantine, the landing sensor and the blocking failure-rate check."""
+
+import gzip
+import json
+import time
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from creditlake import samples
+from creditlake.ingest.runner import ingest_with_dagster
+from creditlake.quality import duplicate_hashes, reconciliation
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as inst:
+        yield inst
+
+
+def people(n: int, offset: int = 0) -> pl.DataFrame:
+    return samples.people(n, seed=offset + 1, id_offset=offset, invalid_rate=0,
+                          duplicate_rate=0)
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Path:
+    """CSV, JSON, JSONL (gzip), Parquet with different header styles, overlapping people,
+    in-file duplicates and a few unusable rows."""
+    d = tmp_path / "in"
+    base = people(400)
+    samples.write(samples.styled(base.slice(0, 200), "crm"), d / "crm.csv", "csv")
+    samples.write(samples.styled(base.slice(150, 150), "app"), d / "app.json", "json")
+    samples.write(samples.styled(base.slice(250, 150), "legacy"), d / "legacy.parquet",
+                  "parquet")
+    # JSONL: 100 new people + 20 copies of CSV people + 5 in-file duplicates + 2 unusable rows
+    rows = people(100, 10_000).rows(named=True)
+    rows += base.slice(0, 20).rows(named=True) + rows[:5]
+    rows += [{"email": "nope", "first_name": "X"}, {"first_name": "Nobody", "city": "Rome"}]
+    (d / "events.jsonl.gz").write_bytes(gzip.compress(
+        "\n".join(json.dumps(r) for r in rows).encode()))
+    return d
+
+
+def totals(results) -> dict[str, int]:
+    keys = ("rows_read", "loaded", "duplicates", "rejected")
+    return {k: sum(r.as_dict()[k] for r in results) for k in keys}
+
+
+def test_directory_ingest_counts_and_reconciliation(settings, engine, instance, landing):
+    results = ingest_with_dagster(settings, [landing], instance=instance, max_failure_rate=0.05)
+    by_file = {r.manifest.source_file: r.as_dict() for r in results}
+    assert set(by_file) == {"app.json", "crm.csv", "events.jsonl.gz", "legacy.parquet"}
+    assert {f: r["format"] for f, r in by_file.items()} == {
+        "app.json": "json", "crm.csv": "csv", "events.jsonl.gz": "jsonl",
+        "legacy.parquet": "parquet"}
+    assert all(r.run_ok for r in results), [r.as_dict() for r in results]
+    t = totals(results)
+    assert t["rows_read"] == 200 + 150 + 150 + 127
+    # 400 distinct people from base + 100 new; everything else is a duplicate or rejected
+    assert t["loaded"] == 500
+    assert t["rejected"] == 2
+    assert t["duplicates"] == t["rows_read"] - 500 - 2
+    assert by_file["events.jsonl.gz"]["duplicates"] == 25
+    assert engine.query_rows(f"SELECT count() FROM {engine.database}.records")[0][0] == 500
+    assert reconciliation(engine).passed
+    assert duplicate_hashes(engine).passed
+    rej = engine.query_rows(f"SELECT source_file, source_row, raw_row, reasons "
+                            f"FROM {engine.database}.rejected_records ORDER BY source_row")
+    assert [r[1] for r in rej] == [126, 127]
+    assert "Nobody" in rej[1][2] and any("identity" in x for x in rej[1][3])
+    log = engine.query_rows(f"SELECT source_file, rows_read, loaded, duplicates, rejected, "
+                            f"status FROM {engine.database}.ingestion_log FINAL")
+    assert len(log) == 4 and all(r[5] == "loaded" for r in log)
+
+
+def test_normalized_values_land_in_clickhouse(settings, engine, instance, tmp_path):
+    f = tmp_path / "one.csv"
+    f.write_text("E-Mail,Full Name,Mobile,Country,Created,Status,Loyalty Tier\n"
+                 " ANN@X.COM ,  Ann   Lee ,020 7123 4567,England,31/12/2019,Enabled,gold\n")
+    ingest_with_dagster(settings, [f], instance=instance)
+    row = engine.query_arrow(
+        f"SELECT email, name, phone, country, created_date, status, metadata, "
+        f"validation_errors, data_quality_score, record_hash FROM {engine.database}.records"
+    ).to_pylist()[0]
+    assert row["email"] == "ann@x.com" and row["name"] == "Ann Lee"
+    assert row["phone"] == "+442071234567" and row["country"] == "GB"
+    assert str(row["created_date"]) == "2019-12-31" and row["status"] == "active"
+    assert json.loads(row["metadata"]) == {"Loyalty Tier": "gold"}
+    assert row["validation_errors"] == [] and 0 < row["data_quality_score"] <= 1
+    from creditlake.rules.identity import python_hash
+    assert row["record_hash"] == python_hash(
+        {"email": "ann@x.com", "phone": "+442071234567", "name": "Ann Lee"})
+
+
+def test_rerun_is_idempotent_and_same_content_is_one_partition(settings, engine, instance,
+                                                               landing):
+    first = ingest_with_dagster(settings, [landing], instance=instance, max_failure_rate=0.05)
+    again = ingest_with_dagster(settings, [landing], instance=instance, max_failure_rate=0.05)
+    assert [r.as_dict()["partition_key"] for r in first] == \
+        [r.as_dict()["partition_key"] for r in again]
+    strip = [{k: v for k, v in r.as_dict().items() if k not in ("seconds", "run_id")}
+             for r in again]
+    assert strip == [{k: v for k, v in r.as_dict().items() if k not in ("seconds", "run_id")}
+                     for r in first]
+    assert engine.query_rows(f"SELECT count() FROM {engine.database}.records")[0][0] == 500
+    assert len(instance.get_dynamic_partitions("landing_files")) == 4
+    assert reconciliation(engine).passed
+
+
+def test_changed_file_is_a_new_partition(settings, engine, instance, tmp_path):
+    f = tmp_path / "a.csv"
+    f.write_text("email\na@x.co\n")
+    k1 = ingest_with_dagster(settings, [f], instance=instance)[0].manifest.key
+    f.write_text("email\na@x.co\nb@x.co\n")
+    r2 = ingest_with_dagster(settings, [f], instance=instance)[0].as_dict()
+    assert r2["partition_key"] != k1 and (r2["loaded"], r2["duplicates"]) == (1, 1)
+
+
+@pytest.mark.parametrize("name,content,reason", [
+    ("garbage.csv", bytes(range(256)) * 50, "unrecognized"),
+    ("empty.csv", b"", "empty"),
+])
+def test_unreadable_files_are_quarantined_with_a_reason(settings, engine, instance, tmp_path,
+                                                        name, content, reason):
+    (tmp_path / name).write_bytes(content)
+    (tmp_path / "good.csv").write_text("email\nok@x.co\n")
+    res = {r.manifest.source_file: r for r in
+           ingest_with_dagster(settings, [tmp_path], instance=instance)}
+    assert res["good.csv"].manifest.status == "loaded"  # the bad file does not stop others
+    bad = res[name].manifest
+    assert bad.status == "quarantined" and reason in bad.message
+    log = engine.query_rows(f"SELECT status, message, rows_read FROM {engine.database}"
+                            ".ingestion_log FINAL WHERE source_file = {f:String}", {"f": name})
+    assert log[0][0] == "quarantined" and reason in log[0][1]
+    assert (settings.home / "quarantine" / name).exists()
+
+
+def test_blocking_failure_rate_check_holds_the_file_back(settings, engine, instance, tmp_path):
+    f = tmp_path / "bad.csv"
+    f.write_text("email,name\n" + "".join(f"u{i}@x.co,U\n" for i in range(90))
+                 + "junk,NoId\n" * 10)
+    r = ingest_with_dagster(settings, [f], instance=instance)[0]
+    assert r.manifest.status == "blocked" and "failure_rate" in r.failed_checks
+    assert engine.query_rows(f"SELECT count() FROM {engine.database}.records")[0][0] == 0
+    log = engine.query_rows(f"SELECT status, rejected FROM {engine.database}.ingestion_log "
+                            "FINAL")
+    assert log == [("blocked", 10)]
+    # an operator who accepts the rejects loads the file anyway
+    r = ingest_with_dagster(settings, [f], instance=instance, max_failure_rate=0.2)[0]
+    assert (r.manifest.status, r.manifest.loaded, r.manifest.rejected) == ("loaded", 90, 10)
+
+
+def test_ragged_csv_rows_are_rejected_not_lost(settings, engine, instance, tmp_path):
+    f = tmp_path / "ragged.csv"
+    f.write_text("email,name\n" + "".join(f"u{i}@x.co,U{i}\n" for i in range(3000))
+                 + "x@y.co,too,many\n")
+    m = ingest_with_dagster(settings, [f], instance=instance)[0].manifest
+    assert (m.rows_read, m.loaded, m.rejected) == (3001, 3000, 1)
+    raw = engine.query_rows(f"SELECT raw_row, stage FROM {engine.database}.rejected_records")
+    assert raw == [("x@y.co,too,many", "read")]
+
+
+def test_landing_sensor_registers_partitions_once(settings, instance, tmp_path):
+    from definitions import make_definitions
+
+    settings.landing_dir.mkdir(parents=True, exist_ok=True)
+    (settings.landing_dir / "a.csv").write_text("email\na@x.co\n")
+    (settings.landing_dir / "sub").mkdir()
+    (settings.landing_dir / "sub" / "b.jsonl").write_text('{"email": "b@x.co"}\n')
+    (settings.landing_dir / "c.csv.part").write_text("email\n")  # still uploading
+    past = time.time() - 60
+    for p in settings.landing_dir.rglob("*"):
+        if p.is_file():
+            import os
+            os.utime(p, (past, past))
+    defs = make_definitions(settings)
+    sensor = defs.resolve_sensor_def("landing_sensor")
+    with dg.build_sensor_context(instance=instance, resources={"home": defs.resources["home"]}
+                                 ) as ctx:
+        result = sensor(ctx)
+    keys = sorted(r.partition_key for r in result.run_requests)
+    assert [k.split("@")[0] for k in keys] == ["a.csv", "sub/b.jsonl"]
+    fmts = {r.partition_key.split("@")[0]: r.asset_selection[0].path[-1]
+            for r in result.run_requests}
+    assert fmts == {"a.csv": "csv", "sub/b.jsonl": "jsonl"}
+    instance.add_dynamic_partitions("landing_files", keys)
+    with dg.build_sensor_context(instance=instance, cursor=result.cursor,
+                                 resources={"home": defs.resources["home"]}) as ctx:
+        assert sensor(ctx).run_requests == []  # the same files are not ingested twice
+
+
+def test_definitions_load_with_assets_checks_and_sensor(settings):
+    from definitions import make_definitions
+
+    defs = make_definitions(settings)
+    graph = defs.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {"landing/csv", "landing/json", "landing/jsonl", "landing/parquet",
+            "normalize/contacts", "dedup/records"} <= keys
+    checks = {c.name for c in graph.asset_check_keys}
+    assert {"failure_rate", "quality_score", "reconciliation", "hash_uniqueness"} <= checks
+    assert defs.resolve_sensor_def("landing_sensor")

@@ -1,0 +1,149 @@
+"""CSV / JSON / JSONL / Parquet readers and content detection, including the ugly cases."""
+
+import gzip
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from creditlake import readers
+from creditlake.readers import ReaderError, ReaderOptions, ReaderRejects, detect, get_reader
+
+
+def read_all(path: Path, fmt: str | None = None, **opts) -> tuple[list[dict], ReaderRejects]:
+    fmt = fmt or detect(path)
+    rejects = ReaderRejects()
+    reader = get_reader(fmt)
+    try:
+        batches = list(reader(path, ReaderOptions(**opts), rejects=rejects))
+    except TypeError:
+        batches = list(reader(path, ReaderOptions(**opts)))
+    rows = [r for b in batches for r in b.to_pylist()]
+    return rows, rejects
+
+
+def write(tmp_path: Path, name: str, data: bytes | str) -> Path:
+    p = tmp_path / name
+    p.write_bytes(data.encode() if isinstance(data, str) else data)
+    return p
+
+
+def test_csv_everything_is_text_and_rows_are_numbered(tmp_path):
+    p = write(tmp_path, "a.csv", "id,zip,email\n007,01234,a@b.co\n8,,c@d.co\n")
+    rows, _ = read_all(p)
+    assert rows == [{"id": "007", "zip": "01234", "email": "a@b.co", "source_row": 1},
+                    {"id": "8", "zip": None, "email": "c@d.co", "source_row": 2}]
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_csv_delimiter_sniffed(tmp_path, sep):
+    p = write(tmp_path, "a.txt", f"name{sep}email\nAnn, Lee{sep}a@b.co\n")
+    rows, _ = read_all(p)
+    assert rows[0]["name"] == "Ann, Lee" and rows[0]["email"] == "a@b.co"
+
+
+def test_csv_utf8_bom_and_latin1_and_utf16(tmp_path):
+    bom = write(tmp_path, "bom.csv", "\ufeffname,email\nZoë,z@x.co\n".encode("utf-8-sig"))
+    latin = write(tmp_path, "latin.csv", "name,email\nJosé Müller,j@x.co\n".encode("latin-1"))
+    u16 = write(tmp_path, "u16.csv", "name,email\nSøren,s@x.co\n".encode("utf-16"))
+    assert read_all(bom)[0][0]["name"] == "Zoë"
+    assert "name" in read_all(bom)[0][0]  # BOM not glued to the first header
+    assert read_all(latin)[0][0]["name"] == "José Müller"
+    assert read_all(u16)[0][0]["name"] == "Søren"
+
+
+def test_csv_mixed_encoding_deep_in_file_is_repaired_not_fatal(tmp_path):
+    body = "name,email\n" + "Ann,a@x.co\n" * 50_000
+    data = body.encode() + "Renée,r@x.co\n".encode("latin-1") + "Zoë,z@x.co\n".encode()
+    rows, _ = read_all(write(tmp_path, "mixed.csv", data))
+    assert len(rows) == 50_002
+    assert rows[-2]["name"] == "Renée" and rows[-1]["name"] == "Zoë"
+
+
+def test_csv_embedded_newlines_and_quotes(tmp_path):
+    p = write(tmp_path, "q.csv", 'name,note\n"Ann ""The Hammer"" Lee","line1\nline2"\nBob,x\n')
+    rows, _ = read_all(p)
+    assert rows[0] == {"name": 'Ann "The Hammer" Lee', "note": "line1\nline2", "source_row": 1}
+    assert rows[1]["name"] == "Bob"
+
+
+def test_csv_ragged_rows_are_rejected_with_line_numbers(tmp_path):
+    p = write(tmp_path, "r.csv", "a,b,c\n1,2,3\n4,5\n6,7,8,9\n10,11,12\n")
+    rows, rejects = read_all(p)
+    assert [r["a"] for r in rows] == ["1", "10"]
+    assert [(line, raw) for line, raw, _ in rejects.rows] == [(3, "4,5"), (4, "6,7,8,9")]
+    assert "expected 3 fields, got 2" in rejects.rows[0][2]
+
+
+def test_csv_header_only_and_empty(tmp_path):
+    rows, rejects = read_all(write(tmp_path, "h.csv", "email,name\n"))
+    assert rows == [] and rejects.rows == []
+    with pytest.raises(ReaderError, match="empty"):
+        detect(write(tmp_path, "e.csv", b""))
+
+
+def test_csv_duplicate_and_blank_headers_keep_every_column(tmp_path):
+    rows, _ = read_all(write(tmp_path, "d.csv", "email,,email\na@b.co,x,c@d.co\n"))
+    assert rows[0] == {"email": "a@b.co", "col_2": "x", "email_2": "c@d.co", "source_row": 1}
+
+
+def test_gzip_is_transparent_and_truncated_gzip_is_reported(tmp_path):
+    body = ("email,name\n" + "".join(f"u{i}@x.co,N{i}\n" for i in range(20_000))).encode()
+    gz = write(tmp_path, "a.csv.gz", gzip.compress(body))
+    assert detect(gz) == "csv"
+    assert len(read_all(gz)[0]) == 20_000
+    cut = write(tmp_path, "cut.csv.gz", gzip.compress(body)[: len(gzip.compress(body)) // 2])
+    with pytest.raises(ReaderError, match="truncated|ends unexpectedly"):
+        read_all(cut)
+
+
+def test_jsonl_nested_objects_lists_and_bad_lines(tmp_path):
+    lines = [json.dumps({"email": "a@b.co", "contact": {"phone": "1", "geo": {"city": "X"}},
+                         "tags": ["a", "b"]}),
+             "", "{not json", json.dumps([1, 2]), json.dumps({"email": "c@d.co", "age": 4})]
+    p = write(tmp_path, "a.jsonl", "\n".join(lines) + "\n")
+    assert detect(p) == "jsonl"
+    rows, rejects = read_all(p)
+    assert rows[0]["contact.phone"] == "1" and rows[0]["contact.geo.city"] == "X"
+    assert json.loads(rows[0]["tags"]) == ["a", "b"]
+    assert rows[1]["email"] == "c@d.co" and rows[1]["age"] == "4"
+    assert [r[0] for r in rejects.rows] == [2, 3]  # blank line is not a record
+    assert {r[1] for r in rejects.rows} == {"{not json", "[1, 2]"}
+
+
+def test_json_array_and_wrapped_records(tmp_path):
+    arr = write(tmp_path, "a.json", json.dumps([{"email": "a@b.co"}, 5, {"email": "c@d.co"}]))
+    assert detect(arr) == "json"
+    rows, rejects = read_all(arr)
+    assert [r["source_row"] for r in rows] == [1, 3] and rejects.rows[0][0] == 2
+    wrapped = write(tmp_path, "w.json", json.dumps({"meta": {"n": 1},
+                                                    "users": [{"email": "a@b.co"}]}, indent=2))
+    assert detect(wrapped) == "json"
+    assert read_all(wrapped)[0][0]["email"] == "a@b.co"
+    with pytest.raises(ReaderError, match="invalid JSON"):
+        read_all(write(tmp_path, "bad.json", "[{\"a\": 1}, {"), "json")
+
+
+def test_parquet_types_become_text(tmp_path):
+    p = tmp_path / "a.parquet"
+    pl.DataFrame({"id": [1, 2], "email": ["a@b.co", None], "score": [1.5, 2.0],
+                  "when": [None, None]}).with_columns(
+        pl.date(2020, 1, 2).alias("created")).write_parquet(p)
+    assert detect(p) == "parquet"
+    rows, _ = read_all(p)
+    assert rows[0]["id"] == "1" and rows[0]["created"] == "2020-01-02"
+    assert rows[1]["email"] is None
+
+
+def test_binary_garbage_and_wrong_extension(tmp_path):
+    garbage = write(tmp_path, "data.csv", bytes(range(256)) * 64)
+    with pytest.raises(ReaderError, match="unrecognized"):
+        detect(garbage)
+    disguised = tmp_path / "really_parquet.csv"
+    pl.DataFrame({"email": ["a@b.co"]}).write_parquet(disguised)
+    assert detect(disguised) == "parquet"
+
+
+def test_every_core_format_registered():
+    assert {"csv", "json", "jsonl", "parquet"} <= set(readers.formats())
