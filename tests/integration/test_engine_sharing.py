@@ -225,6 +225,24 @@ def test_results_and_errors_match_a_direct_engine(client: ProxyEngine, engine) -
     assert client.query_rows("SELECT count() FROM creditlake.t WHERE w = 9") == [(10,)]
 
 
+def test_inserts_match_columns_by_name_and_fill_defaults(client: ProxyEngine) -> None:
+    import pyarrow as pa
+
+    client.command("CREATE TABLE creditlake.d (n UInt64, s String, tag String DEFAULT 'def', "
+                   "l Array(String), c LowCardinality(String)) ENGINE = MergeTree ORDER BY n")
+    data = pa.table({"c": ["x", None], "l": [["a"], None], "n": pa.array([2, 1], pa.uint64()),
+                     "s": pa.array(["é", "b"], pa.large_string())})  # reordered, no `tag`
+    assert client.insert_arrow("creditlake.d", data) == 2
+    with_settings = pa.table({"n": pa.array([3], pa.uint64()), "s": ["c"]})
+    assert client.insert_arrow("creditlake.d", with_settings,
+                               settings={"insert_null_as_default": 1}) == 1  # insert_arrow path
+    assert client.insert_arrow("creditlake.d", data.slice(0, 0)) == 0
+    assert client.query_rows("SELECT n, s, tag, l, c FROM creditlake.d ORDER BY n") == [
+        (1, "b", "def", [], ""), (2, "é", "def", ["a"], "x"), (3, "c", "def", [], "")]
+    with pytest.raises(EngineError, match="(?i)unknown_table|doesn't exist|does not exist"):
+        client.insert_arrow("creditlake.no_such_table", data)
+
+
 def test_queries_are_answered_while_a_large_insert_streams(owned_home: Path,
                                                            client: ProxyEngine) -> None:
     batches, rows = 6, 50_000  # 300K rows, each ~50K-row message split into gate turns
