@@ -100,7 +100,8 @@ def entity_ddl(database: str) -> dict[str, str]:
         # Id lists an incremental run hands to ClickHouse for joins (instead of huge IN lists).
         "entity_stage": (
             f"CREATE TABLE IF NOT EXISTS {database}.entity_stage (\n"
-            "    run_id String,\n    record_id String\n) ENGINE = MergeTree ORDER BY (run_id, record_id)"
+            "    run_id String,\n    record_id String\n)"
+            " ENGINE = MergeTree ORDER BY (run_id, record_id)"
         ),
         "entity_runs": (
             f"CREATE TABLE IF NOT EXISTS {database}.entity_runs (\n    {_cols(RUN_COLUMNS)}\n)"

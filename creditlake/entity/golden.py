@@ -1,102 +1,110 @@
-"""Golden records: one row per entity, each field chosen by a survivorship rule.
+"""Golden records: one row per entity, each field chosen by a survivorship rule, in ClickHouse.
 
-Rules (per field, ties broken by the next key, finally by record id for determinism):
-  most_frequent  email, phone, user_id      value most members share, then most recent
-  most_complete  name                       longest value ("Jonathan Smith" over "J Smith")
-  most_recent    address, city, country,    latest created_date / ingested_at: people move
+Rules (per field; a non-empty value always beats an empty one):
+  most_frequent  email, phone, user_id   value most members share, then most recent
+  most_complete  name                    longest value ("Jonathan Smith" over "J Smith")
+  most_recent    address, city, country, latest created_date, then ingested_at: people move
                  status
-  earliest       created_date               first time the entity appeared
-`sources` records, per field, the id of the record whose value was chosen.
-One DuckDB statement over Arrow tables: no per-row Python.
+  earliest       created_date            first time the entity appeared
+`sources` (JSON) records, per field, the id of the record whose value was chosen; `id` is the
+member with the most non-empty fields (the representative).
+
+Computed by one INSERT ... SELECT inside ClickHouse (entities JOIN records): nothing crosses
+into Python, and the same SQL runs on chDB and on a server. One-record entities (most of
+them) skip the aggregation.
 """
 
 from __future__ import annotations
 
-import duckdb
-import pyarrow as pa
+from datetime import datetime
 
-RECENT = "created_date DESC NULLS LAST, ingested_at DESC NULLS LAST, id"
+from creditlake.engine.base import Engine
+from creditlake.entity.ddl import GOLDEN_COLUMNS
+
+RECENT = "ifNull(created_date, toDate('1970-01-01')), ingested_at"
 RULES: dict[str, tuple[str, str]] = {
-    # field: (rule name, ORDER BY inside the entity)
-    "email": ("most_frequent", "__freq_email DESC, " + RECENT),
-    "phone": ("most_frequent", "__freq_phone DESC, " + RECENT),
-    "user_id": ("most_frequent", "__freq_user_id DESC, " + RECENT),
-    "name": ("most_complete", "length(name) DESC, __freq_name DESC, " + RECENT),
-    "address": ("most_recent", RECENT),
-    "city": ("most_recent", RECENT),
-    "country": ("most_recent", RECENT),
-    "status": ("most_recent", RECENT),
-    "created_date": ("earliest", "created_date ASC, id"),
+    # field: (rule, argMax ordering tuple body; larger wins)
+    "email": ("most_frequent", f"email != '', f_email, {RECENT}"),
+    "phone": ("most_frequent", f"phone != '', f_phone, {RECENT}"),
+    "user_id": ("most_frequent", f"user_id != '', f_user_id, {RECENT}"),
+    "name": ("most_complete", f"name != '', length(name), f_name, {RECENT}"),
+    "address": ("most_recent", f"address != '', {RECENT}"),
+    "city": ("most_recent", f"city != '', {RECENT}"),
+    "country": ("most_recent", f"country != '', {RECENT}"),
+    "status": ("most_recent", f"status != '', {RECENT}"),
 }
 FREQ_FIELDS = ("email", "phone", "user_id", "name")
-GOLDEN_INPUT_COLUMNS = (
-    "id", "user_id", "email", "name", "phone", "address", "city", "country", "created_date",
-    "status", "source_file", "ingested_at", "data_quality_score",
-)
+STRING_FIELDS = tuple(RULES)
+COMPLETENESS = " + ".join(f"({f} != '')" for f in STRING_FIELDS) + " + isNotNull(created_date)"
 
 
-def golden_sql(members: str) -> str:
-    """`members`: relation with GOLDEN_INPUT_COLUMNS + entity_id, cluster_size,
-    model_version. Returns one golden row per entity_id (without resolved_at)."""
-    freq = ",\n        ".join(
-        f"count(*) OVER (PARTITION BY entity_id, {f}) AS __freq_{f}" for f in FREQ_FIELDS
-    )
-    picks = []
-    for field, (_, order) in RULES.items():
-        present = (f"{field} IS NOT NULL" if field == "created_date"
-                   else f"coalesce({field}, '') <> ''")
-        picks.append(
-            f"first(struct_pack(v := {field}, src := id) ORDER BY {order})"
-            f" FILTER (WHERE {present}) AS __p_{field}"
-        )
-    picks_sql = ",\n        ".join(picks)
-    fields = list(RULES)
-    srcs = ", ".join(f"__p_{f}.src" for f in fields)
-    sources = ", ".join(f"{f} := __p_{f}.src" for f in fields)
-    values = ",\n    ".join(
-        f"__p_{f}.v AS {f}" if f == "created_date" else f"coalesce(__p_{f}.v, '') AS {f}"
-        for f in fields
-    )
+def _members_sql(db: str, entity_filter: str) -> str:
+    where = f"WHERE {entity_filter}" if entity_filter else ""
     return f"""
-WITH m AS (
-    SELECT *,
-        {freq}
-    FROM {members}
-), g AS (
+        SELECT e.entity_id AS entity_id, e.cluster_size AS cluster_size,
+               e.model_version AS model_version, toString(r.id) AS id, r.user_id AS user_id,
+               r.email AS email, r.name AS name, r.phone AS phone, r.address AS address,
+               r.city AS city, toString(r.country) AS country, r.created_date AS created_date,
+               toString(r.status) AS status, toString(r.source_file) AS source_file,
+               r.ingested_at AS ingested_at, r.data_quality_score AS data_quality_score
+        FROM {db}.entities AS e FINAL
+        INNER JOIN {db}.records AS r ON toString(r.id) = e.record_id
+        {where}"""
+
+
+def golden_insert_sql(db: str, resolved_at: datetime, entity_filter: str = "") -> str:
+    """INSERT golden rows for the entities matching `entity_filter` (SQL on alias e)."""
+    ts = f"toDateTime64('{resolved_at.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]}', 3, 'UTC')"
+    cols = [c for c, _ in GOLDEN_COLUMNS]
+    common = {"resolved_at": ts, "is_deleted": "toUInt8(0)",
+              "cluster_size": "toUInt32(cluster_size)"}
+    single = {c: c for c in cols} | common | {
+        "record_ids": "[id]",
+        "sources": "toJSONString(map(" + ", ".join(
+            f"'{f}', if({f} != '', id, '')" for f in STRING_FIELDS)
+        + ", 'created_date', if(isNotNull(created_date), id, '')))",
+    }
+    multi = {c: c for c in cols} | common | {f: f"p_{f}.1" for f in STRING_FIELDS} | {
+        "id": "rep_id", "created_date": "p_created.1", "cluster_size": "toUInt32(g_size)",
+        "model_version": "g_version", "record_ids": "g_ids", "source_file": "g_source_file",
+        "ingested_at": "g_ingested_at", "data_quality_score": "g_quality",
+        "sources": "toJSONString(map(" + ", ".join(
+            f"'{f}', if(p_{f}.1 != '', p_{f}.2, '')" for f in STRING_FIELDS)
+        + ", 'created_date', ifNull(p_created.2, '')))",
+    }
+    freq = ",\n               ".join(
+        f"count() OVER (PARTITION BY entity_id, {f}) AS f_{f}" for f in FREQ_FIELDS)
+    picks = ",\n            ".join(
+        f"argMax(tuple({f}, id), tuple({order})) AS p_{f}" for f, (_, order) in RULES.items())
+    members = _members_sql(db, entity_filter)
+    return f"""
+INSERT INTO {db}.golden_records ({", ".join(cols)})
+SELECT {", ".join(f"{single[c]} AS {c}" for c in cols)}
+FROM ({members}) WHERE cluster_size = 1
+UNION ALL
+SELECT {", ".join(f"{multi[c]} AS {c}" for c in cols)}
+FROM (
     SELECT entity_id,
-        any_value(cluster_size) AS cluster_size,
-        any_value(model_version) AS model_version,
-        list(id ORDER BY id) AS record_ids,
-        max(ingested_at) AS ingested_at,
-        max(data_quality_score) AS data_quality_score,
-        first(source_file ORDER BY {RECENT}) AS source_file,
-        first(id ORDER BY length(coalesce(name, '')) + length(coalesce(email, ''))
-              + length(coalesce(phone, '')) + length(coalesce(address, '')) DESC, id)
-            AS most_complete_id,
-        {picks_sql}
-    FROM m GROUP BY entity_id
+        any(cluster_size) AS g_size,
+        any(model_version) AS g_version,
+        arraySort(groupArray(id)) AS g_ids,
+        argMax(id, tuple({COMPLETENESS}, {RECENT}, id)) AS rep_id,
+        argMax(source_file, tuple({RECENT})) AS g_source_file,
+        max(ingested_at) AS g_ingested_at,
+        max(data_quality_score) AS g_quality,
+        argMinIf(tuple(created_date, id), tuple(created_date, id), isNotNull(created_date))
+            AS p_created,
+        {picks}
+    FROM (
+        SELECT *,
+           {freq}
+        FROM ({members}) WHERE cluster_size > 1
+    )
+    GROUP BY entity_id
 )
-SELECT
-    entity_id,
-    coalesce(list_aggregate(list_filter([{srcs}], lambda s: s IS NOT NULL), 'mode'),
-             most_complete_id) AS id,
-    {values},
-    source_file, ingested_at,
-    CAST(coalesce(data_quality_score, 0) AS FLOAT) AS data_quality_score,
-    CAST(cluster_size AS UINTEGER) AS cluster_size,
-    record_ids,
-    CAST(to_json(struct_pack({sources})) AS VARCHAR) AS sources,
-    model_version,
-    CAST(0 AS UTINYINT) AS is_deleted
-FROM g
 """
 
 
-def golden_records(members: pa.Table, con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:
-    """Golden rows for the entities in `members` (see golden_sql)."""
-    con = con or duckdb.connect()
-    con.register("__members_in", members)
-    try:
-        return con.sql(golden_sql("__members_in")).to_arrow_table()
-    finally:
-        con.unregister("__members_in")
+def write_golden(engine: Engine, resolved_at: datetime, entity_filter: str = "") -> int:
+    """Recompute golden rows (all entities, or those matching `entity_filter`)."""
+    return engine.command(golden_insert_sql(engine.database, resolved_at, entity_filter))

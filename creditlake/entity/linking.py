@@ -10,6 +10,7 @@ import logging
 import time
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 from splink import DuckDBAPI, Linker, block_on
 from splink.clustering import cluster_pairwise_predictions_at_threshold
@@ -21,16 +22,21 @@ log = logging.getLogger(__name__)
 SPLINK_LOG_LEVEL = logging.WARNING
 
 
-def duckdb_api(memory_limit: str | None = None, threads: int | None = None) -> DuckDBAPI:
-    import duckdb
-
+def duckdb_connection(memory_limit: str | None = None,
+                      threads: int | None = None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     con.execute("SET preserve_insertion_order = false")
-    return DuckDBAPI(connection=con)
+    return con
+
+
+def duckdb_api(memory_limit: str | None = None, threads: int | None = None,
+               con: duckdb.DuckDBPyConnection | None = None) -> DuckDBAPI:
+    """Splink on DuckDB; pass `con` to share one connection (and memory limit)."""
+    return DuckDBAPI(connection=con or duckdb_connection(memory_limit, threads))
 
 
 def _to_arrow(df: Any) -> pa.Table:
@@ -81,7 +87,9 @@ def _bounded(splink_dict: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_linker(features: pa.Table | Any, model: EntityModel, db_api: Any) -> Linker:
-    return Linker(db_api.register(features), dict(model.splink), log_level=SPLINK_LOG_LEVEL)
+    """A Linker on `features` (Arrow, or an already registered SplinkDataFrame)."""
+    sdf = features if hasattr(features, "physical_name") else db_api.register(features)
+    return Linker(sdf, dict(model.splink), log_level=SPLINK_LOG_LEVEL)
 
 
 def predict(linker: Linker, model: EntityModel) -> Any:

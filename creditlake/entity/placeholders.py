@@ -15,7 +15,10 @@ NULL_TOKENS: tuple[str, ...] = (
     "nobody", "undefined", "missing", "blank", "0",
 )
 # Email local parts / domains that say "no real address here".
-PLACEHOLDER_EMAIL_LOCAL = r"^(test|testing|noemail|no-?reply|none|null|na|n/?a|unknown|fake|dummy|asdf|example|email|mail|user|abc|xxx+|a)$"
+PLACEHOLDER_EMAIL_LOCAL = (
+    r"^(test|testing|noemail|no-?reply|none|null|na|n/?a|unknown|fake|dummy|asdf|example|"
+    r"email|mail|user|abc|xxx+|a)$"
+)
 PLACEHOLDER_EMAIL_DOMAIN = (
     r"^(test\.com|example\.(com|org|net)|email\.com|mail\.com|noemail\.com|none\.com|"
     r"nomail\.com|fake\.com|invalid|localhost|domain\.com|xxx\.com|test\.test)$"

@@ -67,11 +67,11 @@ def _sql_list(values: Iterable[str]) -> str:
 
 
 def _meta(field: str) -> str:
+    """Value of the first metadata key that normalizes to one of METADATA_KEYS[field]."""
     keys = _sql_list(METADATA_KEYS[field])
-    return (
-        "list_filter(map_entries(meta), lambda e: regexp_replace(lower(e.key), '[^a-z0-9]', '', 'g')"
-        f" IN ({keys}) AND nullif(trim(e.value), '') IS NOT NULL)[1].value"
-    )
+    pos = f"list_position(list_transform(meta_nkeys, lambda k: k IN ({keys})), true)"
+    return (f"CASE WHEN {pos} > 0 THEN nullif(trim(json_extract_string(meta,"
+            f" '$.\"' || replace(meta_keys[{pos}], '\"', '') || '\"')), '') END")
 
 
 def _clean_text(expr: str) -> str:
@@ -80,14 +80,18 @@ def _clean_text(expr: str) -> str:
         f"trim(regexp_replace(regexp_replace(strip_accents(lower(coalesce({expr}, ''))),"
         " '[^a-z0-9 ]', ' ', 'g'), '\\s+', ' ', 'g'))"
     )
-    return f"nullif(CASE WHEN {cleaned} IN ({_sql_list(NULL_TOKENS)}) THEN '' ELSE {cleaned} END, '')"
+    # list_filter over a one-element list evaluates `cleaned` once (a CASE would twice).
+    tokens = _sql_list(NULL_TOKENS)
+    return f"nullif(list_filter([{cleaned}], lambda c: c NOT IN ({tokens}))[1], '')"
 
 
 def _address(expr: str) -> str:
-    out = _clean_text(expr)
-    for short, long in ADDRESS_ABBREVIATIONS:
-        out = f"regexp_replace({out}, '\\b{short}\\b', '{long}', 'g')"
-    return out
+    """Cleaned address with street-type abbreviations expanded, one map lookup per token."""
+    pairs = ", ".join(f"'{short}': '{long}'" for short, long in ADDRESS_ABBREVIATIONS)
+    return (
+        f"nullif(array_to_string(list_transform(string_split(coalesce({_clean_text(expr)}, ''),"
+        f" ' '), lambda t: coalesce(map_extract_value(MAP {{{pairs}}}, t), t)), ' '), '')"
+    )
 
 
 def prepare_sql(source: str, frequent: str | None = None) -> str:
@@ -112,27 +116,32 @@ WITH base AS (
     SELECT
         CAST(id AS VARCHAR) AS unique_id,
         name, email, phone, address, city, user_id,
-        TRY(from_json(CASE WHEN json_valid(metadata) AND starts_with(ltrim(metadata), '{{')
-                           THEN metadata ELSE '{{}}' END,
-                      '"MAP(VARCHAR, VARCHAR)"')) AS meta
+        CASE WHEN json_valid(metadata) AND starts_with(ltrim(metadata), '{{')
+             THEN metadata ELSE '{{}}' END AS meta
     FROM {source}
+), metas AS (
+    SELECT *, json_keys(meta) AS meta_keys,
+        list_transform(json_keys(meta), lambda k: regexp_replace(lower(k), '[^a-z0-9]', '', 'g'))
+            AS meta_nkeys
+    FROM base
 ), names AS (
     SELECT *,
         -- "Surname, Given" puts the surname first; otherwise it is the last token.
         contains(coalesce(name, ''), ',') AS comma_name,
         list_filter(string_split(coalesce({_clean_text("name")}, ''), ' '),
                     lambda t: t <> '' AND t NOT IN ({_sql_list(NULL_TOKENS)})) AS tokens_raw
-    FROM base
+    FROM metas
 ), emails AS (
     SELECT *,
         nullif(lower(trim(coalesce(email, ''))), '') AS email_raw,
         nullif(lower(trim(coalesce(user_id, ''))), '') AS user_id_raw,
-        nullif(right(regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g'), 9), '')
-            AS phone_raw,
+        regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g') AS phone_digits,
         {_meta("dob")} AS dob_raw,
         {_meta("postcode")} AS postcode_raw,
         {_meta("city")} AS city_meta
     FROM names
+), phones AS (
+    SELECT *, nullif(right(phone_digits, 9), '') AS phone_raw FROM emails
 ), feats AS (
     SELECT
         unique_id,
@@ -144,7 +153,7 @@ WITH base AS (
                   OR regexp_matches(split_part(email_raw, '@', 1), '{PLACEHOLDER_EMAIL_LOCAL}')
                   OR regexp_matches(split_part(email_raw, '@', 2), '{PLACEHOLDER_EMAIL_DOMAIN}')
              THEN NULL ELSE email_raw END AS email_c,
-        CASE WHEN phone_raw IS NULL OR regexp_matches(phone_raw, '{PLACEHOLDER_PHONE}')
+        CASE WHEN phone_raw IS NULL OR regexp_matches(phone_digits, '{PLACEHOLDER_PHONE}')
              THEN NULL ELSE phone_raw END AS phone_c,
         coalesce(strftime(try_strptime(trim(dob_raw), {dob_formats}), '%Y-%m-%d'),
                  nullif(regexp_replace(coalesce(dob_raw, ''), '[^0-9]', '', 'g'), '')) AS dob,
@@ -154,7 +163,7 @@ WITH base AS (
             AS postcode,
         {_clean_text("user_id")} AS user_id_c,
         email_raw, phone_raw, user_id_raw
-    FROM emails
+    FROM phones
 )
 SELECT
     unique_id,

@@ -11,6 +11,7 @@ the touched records. Only the affected entities are rewritten; nothing else is r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -28,7 +29,7 @@ from creditlake.engine.base import Engine
 from creditlake.entity import linking
 from creditlake.entity.ddl import migrate_entities
 from creditlake.entity.explain import explain_pairs, size_distribution
-from creditlake.entity.golden import GOLDEN_INPUT_COLUMNS, golden_records
+from creditlake.entity.golden import write_golden
 from creditlake.entity.model import EntityModel
 from creditlake.entity.prepare import FEATURE_COLUMNS, FREQUENT_VALUES_SQL, prepare
 
@@ -86,6 +87,17 @@ def frequent_values(engine: Engine, max_frequency: int) -> pa.Table:
     return engine.query_arrow(FREQUENT_VALUES_SQL.format(table=table, n=int(max_frequency)))
 
 
+INSERT_BATCH = 250_000
+
+
+def _insert(engine: Engine, table: str, data: pa.Table) -> int:
+    """Insert in bounded batches: one huge Arrow insert doubles peak memory on chDB."""
+    written = 0
+    for start in range(0, data.num_rows, INSERT_BATCH):
+        written += engine.insert_arrow(table, data.slice(start, INSERT_BATCH))
+    return written
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -138,30 +150,6 @@ _TYPES = {"model_version": pa.string(), "run_id": pa.string(),
           "resolved_at": pa.timestamp("ms", "UTC")}
 
 
-def _write_golden(engine: Engine, con: duckdb.DuckDBPyConnection, members: pa.Table,
-                  resolved_at: datetime) -> int:
-    golden = golden_records(members, con)
-    golden = golden.append_column(
-        "resolved_at", pa.array([resolved_at] * golden.num_rows, pa.timestamp("ms", "UTC")))
-    engine.insert_arrow(f"{engine.database}.golden_records", golden)
-    return golden.num_rows
-
-
-def _members(con: duckdb.DuckDBPyConnection, records: pa.Table, assign: pa.Table,
-             version: str) -> pa.Table:
-    con.register("__recs", records)
-    con.register("__assign", assign)
-    try:
-        cols = ", ".join(f"r.{c}" for c in GOLDEN_INPUT_COLUMNS)
-        return con.sql(f"""
-            SELECT {cols}, a.entity_id, a.cluster_size, '{version}' AS model_version
-            FROM __recs r JOIN __assign a ON a.record_id = r.id
-        """).to_arrow_table()
-    finally:
-        con.unregister("__recs")
-        con.unregister("__assign")
-
-
 def _finish(engine: Engine, res: ResolveResult, model: EntityModel, pairs: pa.Table,
             t_start: float) -> ResolveResult:
     db = engine.database
@@ -202,22 +190,23 @@ def resolve_full(engine: Engine, model: EntityModel, *, db_api: Any | None = Non
     frequent = frequent_values(engine, model.max_value_frequency)
     res.records_in = records.num_rows
     timer.lap("read")
-    con = duckdb.connect()
+    con = linking.duckdb_connection(memory_limit)
     feats = prepare(records.drop_columns(["status", "data_quality_score"]), frequent, con)
+    del records  # golden records are computed inside ClickHouse
     timer.lap("prepare")
-    db_api = db_api or linking.duckdb_api(memory_limit=memory_limit)
+    db_api = db_api or linking.duckdb_api(con=con)
     pairs, assign = link_features(feats, model, db_api, con)
     res.pairs_scored = res.links = pairs.num_rows
     timer.lap("link_cluster")
     now = _now()
     for table in ("entities", "golden_records", "entity_features"):
         engine.command(f"TRUNCATE TABLE IF EXISTS {db}.{table}")
-    engine.insert_arrow(f"{db}.entities",
+    _insert(engine, f"{db}.entities",
                         _with_cols(assign, model_version=model.version, resolved_at=now))
-    engine.insert_arrow(f"{db}.entity_features", _with_cols(feats, run_id=res.run_id))
-    res.entities_changed = _write_golden(engine, con, _members(con, records, assign,
-                                                               model.version), now)
+    _insert(engine, f"{db}.entity_features", _with_cols(feats, run_id=res.run_id))
     timer.lap("write")
+    res.entities_changed = write_golden(engine, now)
+    timer.lap("golden")
     return _finish(engine, res, model, pairs, t_start)
 
 
@@ -275,14 +264,14 @@ def resolve_incremental(engine: Engine, model: EntityModel, *, db_api: Any | Non
     if new.num_rows == 0:
         return _finish(engine, res, model, pa.table({}), t_start)
     frequent = frequent_values(engine, model.max_value_frequency)
-    con = duckdb.connect()
+    con = linking.duckdb_connection(memory_limit)
     feats = prepare(new.drop_columns(["status", "data_quality_score"]), frequent, con)
-    engine.insert_arrow(f"{db}.entity_features", _with_cols(feats, run_id=res.run_id))
+    _insert(engine, f"{db}.entity_features", _with_cols(feats, run_id=res.run_id))
     cands = engine.query_arrow(candidate_sql(db, res.run_id, blocking_columns(model)))
     res.candidates = cands.num_rows
     timer.lap("read_candidates")
 
-    db_api = db_api or linking.duckdb_api(memory_limit=memory_limit)
+    db_api = db_api or linking.duckdb_api(con=con)
     new_sdf = db_api.register(feats)
     linker = linking.make_linker(new_sdf, model, db_api)
     for col in tf_columns(model):
@@ -326,15 +315,15 @@ def resolve_incremental(engine: Engine, model: EntityModel, *, db_api: Any | Non
     timer.lap("cluster")
 
     now = _now()
-    engine.insert_arrow(f"{db}.entities",
+    _insert(engine, f"{db}.entities",
                         _with_cols(assign, model_version=model.version, resolved_at=now))
     # Golden rows for every affected entity, from all of its members' records.
+    entity_ids = pc.unique(assign["entity_id"].combine_chunks())
     engine.insert_arrow(f"{db}.entity_stage", pa.table({
-        "run_id": [res.run_id + ":m"] * assign.num_rows, "record_id": assign["record_id"]}))
-    member_records = read_records(engine, f"toString(id) IN (SELECT record_id FROM"
-                                           f" {db}.entity_stage WHERE run_id = '{res.run_id}:m')")
-    res.entities_changed = _write_golden(
-        engine, con, _members(con, member_records, assign, model.version), now)
+        "run_id": [res.run_id + ":e"] * len(entity_ids), "record_id": entity_ids}))
+    res.entities_changed = write_golden(
+        engine, now, f"e.entity_id IN (SELECT record_id FROM {db}.entity_stage"
+                     f" WHERE run_id = '{res.run_id}:e')")
     if merged_away:
         engine.insert_arrow(f"{db}.golden_records", _tombstones(merged_away, model.version, now))
     engine.command(f"ALTER TABLE {db}.entity_stage DELETE WHERE run_id LIKE '{res.run_id}%'")
@@ -390,10 +379,8 @@ def _assign_incremental(con: duckdb.DuckDBPyConnection, new_nodes: pa.Table, edg
         return assign, sorted(r[0] for r in merged)
     finally:
         for name in ("__new", "__edges", "__existing", "__clusters", "__assign"):
-            try:
+            with contextlib.suppress(Exception):  # not registered if clustering failed
                 con.unregister(name)
-            except Exception:  # noqa: BLE001 - not registered if clustering failed
-                pass
 
 
 def _tombstones(entity_ids: list[str], version: str, now: datetime) -> pa.Table:

@@ -16,7 +16,12 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pyarrow as pa
 
-FIRST = (
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+FIRST = _words(
     "james john robert michael william david richard joseph thomas charles christopher daniel "
     "matthew anthony mark donald steven paul andrew joshua kenneth kevin brian george timothy "
     "ronald edward jason jeffrey ryan jacob gary nicholas eric jonathan stephen larry justin "
@@ -28,27 +33,32 @@ FIRST = (
     "elizabeth barbara susan jessica sarah karen lisa nancy betty margaret sandra ashley "
     "kimberly emily donna michelle carol amanda dorothy melissa deborah stephanie rebecca "
     "sharon laura cynthia kathleen amy angela shirley anna brenda pamela emma nicole helen "
-    "samantha katherine christine debra rachel carolyn janet catherine maria heather diane "
-    "ruth julie olivia joyce virginia victoria kelly lauren christina joan evelyn judith "
-    "megan andrea cheryl hannah jacqueline martha gloria teresa ann sara madison frances "
-    "kathryn janice jean abigail alice judy sophia grace denise amber doris marilyn danielle "
-    "beverly isabella theresa diana natalie brittany charlotte marie kayla alexis lori"
-).split()
+    "samantha katherine christine debra rachel carolyn janet catherine maria heather diane ruth "
+    "julie olivia joyce virginia victoria kelly lauren christina joan evelyn judith megan "
+    "andrea cheryl hannah jacqueline martha gloria teresa ann sara madison frances kathryn "
+    "janice jean abigail alice judy sophia grace denise amber doris marilyn danielle beverly "
+    "isabella theresa diana natalie brittany charlotte marie kayla alexis lori"
+)
 NICK = {"william": "bill", "robert": "bob", "richard": "dick", "james": "jim",
         "michael": "mike", "elizabeth": "liz", "katherine": "kate", "jennifer": "jenny",
         "thomas": "tom", "joseph": "joe", "margaret": "maggie", "christopher": "chris",
         "daniel": "dan", "matthew": "matt", "anthony": "tony", "samantha": "sam",
         "alexander": "alex", "rebecca": "becky", "jonathan": "jon", "patricia": "pat"}
-SYL = ("an ber son ley ton ford well ham ing ris mor gan hal wick lan der ster ville "
-       "mill cot dale wood field brook shaw man ker lock hart crest bell rick sen vin ott "
-       "ard ell ish").split()
-STREET = ("high church station park victoria green manor mill queens kings school north "
-          "south west east london york grange hill lake river forest elm oak maple cedar "
-          "pine willow chestnut meadow spring sunset").split()
+SYL = _words(
+    "an ber son ley ton ford well ham ing ris mor gan hal wick lan der ster ville mill cot dale "
+    "wood field brook shaw man ker lock hart crest bell rick sen vin ott ard ell ish"
+)
+STREET = _words(
+    "high church station park victoria green manor mill queens kings school north south west "
+    "east london york grange hill lake river forest elm oak maple cedar pine willow chestnut "
+    "meadow spring sunset"
+)
 STREET_TYPE = (("street", "st"), ("road", "rd"), ("avenue", "ave"), ("lane", "ln"),
                ("drive", "dr"), ("close", "close"), ("court", "ct"), ("place", "pl"))
-DOMAINS = ("gmail.com yahoo.com hotmail.com outlook.com icloud.com aol.com proton.me "
-           "mail.de web.de orange.fr btinternet.com comcast.net").split()
+DOMAINS = _words(
+    "gmail.com yahoo.com hotmail.com outlook.com icloud.com aol.com proton.me mail.de web.de "
+    "orange.fr btinternet.com comcast.net"
+)
 COUNTRIES = ("US", "GB", "DE", "FR", "AU", "CA")
 PLACEHOLDER_EMAILS = ("test@test.com", "n/a", "noemail@example.com", "unknown")
 PLACEHOLDER_PHONES = ("000-000-0000", "N/A", "1234567890", "999-999-9999")

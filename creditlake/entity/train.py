@@ -5,7 +5,7 @@ $CREDITLAKE_HOME/entity/models/<name>-<UTC timestamp>.json, which `load_model(ho
 then prefers over the repository's shipped model. The shipped model
 (creditlake/entity/models/people-v1.json) is reproduced with:
 
-    uv run python -m creditlake.entity.train --synthetic 60000 --out creditlake/entity/models/people-v1.json
+    uv run python -m creditlake.entity.train --synthetic 60000
 """
 
 from __future__ import annotations
