@@ -2,7 +2,7 @@
 the embedded engine), concurrent clients, p50/p95/p99 and req/s including auth, credits and
 usage logging.
 
-    uv run python bench/api_bench.py --rows 3000000 --clients 8 --seconds 20
+    uv run python bench/api_bench.py --rows 3000000 --clients 1,8 --seconds 15
 
 Queries are the typical customer query: country + status + created_date range, sorted by
 created_date desc, limit 100 / 1000, with random parameters (so chDB's and the API's caches
@@ -148,7 +148,8 @@ async def drive(base: str, key: str, limit: int, clients: int, seconds: float, s
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=3_000_000)
-    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--clients", default="1,8",
+                    help="comma-separated concurrency levels, each run for --seconds")
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--home", type=Path, default=None, help="reuse a generated home")
     ap.add_argument("--database-url", default=None, help="ledger DB (default SQLite in home)")
@@ -172,8 +173,10 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         asyncio.run(drive(base, key.api_key, 100, 2, 3, seed=0))  # warm-up
-        results = [asyncio.run(drive(base, key.api_key, limit, args.clients, args.seconds,
-                                     seed=limit)) for limit in (100, 1000)]
+        levels = [int(c) for c in str(args.clients).split(",")]
+        results = [asyncio.run(drive(base, key.api_key, limit, clients, args.seconds,
+                                     seed=limit * 1000 + clients))
+                   for clients in levels for limit in (100, 1000)]
         metrics = httpx.get(f"{base}/metrics").text
     finally:
         server.terminate()
