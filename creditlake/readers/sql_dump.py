@@ -40,6 +40,8 @@ CHUNK_CHARS = 4 << 20             # read size
 MAX_STATEMENT_CHARS = 64 << 20    # a longer "statement" means broken quoting: give up
 HEAD_BYTES = 64 << 10
 DECODE_ROWS = 50_000
+SLICE_CHARS = 2 << 20             # INSERTs longer than this are tokenized in runs of tuples
+SLICE_TUPLES = 5_000
 
 # --------------------------------------------------------------------------------- detection
 
@@ -114,6 +116,15 @@ _RESYNC = re.compile(
     r"\n(?=(?:INSERT\s|REPLACE\s|COPY\s|CREATE\s|DROP\s|ALTER\s|LOCK\s|UNLOCK\s|SET\s|--|/\*))",
     re.I)
 _IDENT_TOKEN = re.compile(_IDENT)
+
+
+def _tuple_run_regex(backslash: bool) -> re.Pattern[str]:
+    """Up to SLICE_TUPLES whole "(...)," tuples (parentheses only count outside strings)."""
+    sq = r"'[^'\\]*+(?:\\.[^'\\]*+)*+'" if backslash else r"'[^']*+'"
+    tup = rf"\((?:{sq}|[^'()])*+\)"
+    return re.compile(rf"(?:\s*+{tup}\s*+(?:,|\Z)){{1,{SLICE_TUPLES}}}", re.S)
+
+
 _CONSTRAINT_WORDS = {"PRIMARY", "KEY", "UNIQUE", "CONSTRAINT", "INDEX", "FULLTEXT", "SPATIAL",
                      "FOREIGN", "CHECK", "PERIOD", "LIKE", "EXCLUDE"}
 
@@ -241,6 +252,7 @@ class _DumpReader:
         self.dialect, self.backslash = sniff_dialect(head)
         self.stmt_re = _stmt_regex(self.backslash, self.dialect == "mysql")
         self.tok_re = _MY_TOKENS if self.backslash else _PG_TOKENS
+        self.run_re = _tuple_run_regex(self.backslash)
         self.created: dict[str, list[str]] = {}
         self.tables: dict[str, _Table] = {}
         self.current: _Table | None = None
@@ -332,10 +344,29 @@ class _DumpReader:
         yield from out
         if not t.keep:
             return
-        body = stmt[m.end():].rstrip().rstrip(";").rstrip()
+        start, end = m.end(), stmt.rfind(")") + 1
+        if end - start <= SLICE_CHARS:
+            yield from self._values(t, stmt, start, end)
+            return
+        # A huge statement (one INSERT holding a whole table): tokenize it a run of whole
+        # tuples at a time, so the token lists stay small whatever the statement size.
+        run = self.run_re
+        pos = start
+        while pos < end and not self._failed:
+            r = run.match(stmt, pos, end)
+            if r is None or r.end() == pos:
+                self._failed = (f"VALUES of table {t.name} do not parse after character "
+                                f"{pos - start} (earlier rows of the statement were read)")
+                return
+            yield from self._values(t, stmt, pos, r.end())
+            pos = r.end()
+
+    def _values(self, t: _Table, stmt: str, start: int, end: int) -> Iterator[pa.RecordBatch]:
+        """Rows of `stmt[start:end]` = "(v, v, ...), (...)" (a trailing comma is fine)."""
         # tokens: "(" v "," v ... ")" "," "(" ...; with a trailing "," every row is k tokens
-        tokens = self.tok_re.findall(body)
-        tokens.append(",")
+        tokens = self.tok_re.findall(stmt, start, end)
+        if not tokens or tokens[-1] != ",":
+            tokens.append(",")
         ncols = len(t.columns) if t.columns else (tokens.index(")") // 2 if ")" in tokens else 0)
         k = 2 * ncols + 2
         nrows = len(tokens) // k if ncols else 0

@@ -216,3 +216,25 @@ def test_latin1_dump_decodes_as_cp1252(tmp_path: Path) -> None:
                   "('m@x.de','Jörg Müller – “q”');\n".encode("cp1252"))
     rows, _ = collect(p)
     assert rows["latin1.sql#people"][0]["name"] == "Jörg Müller – “q”"
+
+
+def test_huge_insert_is_tokenized_in_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    import creditlake.readers.sql_dump as sd
+
+    monkeypatch.setattr(sd, "SLICE_CHARS", 300)
+    monkeypatch.setattr(sd, "SLICE_TUPLES", 7)
+    tuples = [f"({i},'u{i}@x.com','a (b), c\\'d')" for i in range(100)]
+    values = ",".join(tuples)
+    p = tmp_path / "one.sql"
+    head = "INSERT INTO people (id, email, note) VALUES"
+    p.write_text(f"{head} {values};\n{head} {','.join(tuples[:30])}, oops (1,2,3);\n")
+    rejects = ReaderRejects()
+    rows, _ = collect(p, rejects=rejects)
+    got = rows["one.sql#people"]
+    ids = [int(r["id"]) for r in got]
+    assert ids[:100] == list(range(100))
+    assert all(r["note"] == "a (b), c'd" for r in got)
+    # the broken second statement: the runs before the error are read, the rest rejected
+    assert 0 < len(ids) - 100 < 100 and len(rejects.rows) == 1
+    assert "do not parse after character" in rejects.rows[0][2]
