@@ -447,7 +447,7 @@ class _DumpReader:
             refill()
             while True:
                 if copy_table is not None:  # inside COPY ... FROM stdin data
-                    end, term_len = self._find_copy_end(buf, pos)
+                    end, term_len = self._find_copy_end(buf, pos, eof)
                     if end < 0:
                         if eof:
                             yield from self._copy_rows(copy_table, buf[pos:], self.line)
@@ -533,7 +533,7 @@ class _DumpReader:
     _failed: str | None = None
 
     @staticmethod
-    def _find_copy_end(buf: str, pos: int) -> tuple[int, int]:
+    def _find_copy_end(buf: str, pos: int, eof: bool) -> tuple[int, int]:
         """Index of the '\\.' terminator line of a COPY block (and its length), or -1."""
         i = pos
         while True:
@@ -547,7 +547,7 @@ class _DumpReader:
                 if rest.startswith("\r\n"):
                     return i, 4
                 if i + 2 == len(buf):
-                    return -1, 0  # need more data to be sure
+                    return (i, 2) if eof else (-1, 0)  # at EOF a final "\\." needs no newline
             i += 2
 
     def _statement(self, stmt: str, line: int) -> Iterator[pa.RecordBatch]:

@@ -238,3 +238,19 @@ def test_huge_insert_is_tokenized_in_runs(tmp_path: Path, monkeypatch: pytest.Mo
     # the broken second statement: the runs before the error are read, the rest rejected
     assert 0 < len(ids) - 100 < 100 and len(rejects.rows) == 1
     assert "do not parse after character" in rejects.rows[0][2]
+
+
+def test_copy_terminator_without_final_newline_and_truncated_copy(tmp_path: Path) -> None:
+    p = tmp_path / "noeol.sql"
+    p.write_text("-- PostgreSQL database dump\nCOPY public.t (id, email) FROM stdin;\n"
+                 "1\ta@x.com\n\\.")
+    rows, _ = collect(p)
+    assert rows["noeol.sql#public.t"] == [{"id": "1", "email": "a@x.com", "source_row": 1}]
+    cut = tmp_path / "cut.sql"
+    cut.write_text("-- PostgreSQL database dump\nCOPY public.t (id, email) FROM stdin;\n"
+                   "1\ta@x.com\n2\tb@x.com\n")
+    got = []
+    with pytest.raises(ReaderError, match="not terminated"):
+        for b in read(cut, ReaderOptions()):
+            got += b.column("email").to_pylist() if b.num_rows else []
+    assert got == ["a@x.com", "b@x.com"]
