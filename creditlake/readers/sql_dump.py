@@ -257,6 +257,7 @@ class _DumpReader:
         self.tables: dict[str, _Table] = {}
         self.current: _Table | None = None
         self.errors: list[str] = []
+        self.skipped: list[str] = []  # non-person tables
         self.line = 1
 
     # --- table bookkeeping
@@ -276,6 +277,7 @@ class _DumpReader:
                 keep = False
             elif cols and not wanted and not is_person_table(cols):
                 keep = False
+                self.skipped.append(f"{name} ({', '.join(cols[:12])})")
                 out.append(notice_batch(
                     f"table {name} skipped: no person columns ({', '.join(cols[:12])})", sub))
             else:
@@ -524,6 +526,9 @@ class _DumpReader:
             yield from self._flush(self.current)
         for t in self.tables.values():
             yield from self._flush(t)
+        if self.skipped and not any(t.keep and t.next_row > 1 for t in self.tables.values()):
+            raise ReaderError("no person tables in the dump; skipped (no e-mail, phone or "
+                              f"name columns): {'; '.join(self.skipped[:10])}")
         if self.errors:
             n = len(self.errors)
             raise ReaderError(f"{n} statement(s) in the dump could not be read and were skipped "

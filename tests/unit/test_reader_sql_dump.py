@@ -254,3 +254,11 @@ def test_copy_terminator_without_final_newline_and_truncated_copy(tmp_path: Path
         for b in read(cut, ReaderOptions()):
             got += b.column("email").to_pylist() if b.num_rows else []
     assert got == ["a@x.com", "b@x.com"]
+
+
+def test_dump_without_person_tables_is_an_error(tmp_path: Path) -> None:
+    p = tmp_path / "shop.sql"
+    p.write_text("CREATE TABLE products (id int, name text, price decimal(9,2));\n"
+                 "INSERT INTO products VALUES (1,'Pen',1.50);\n")
+    with pytest.raises(ReaderError, match=r"no person tables.*products \(id, name, price\)"):
+        list(read(p, ReaderOptions()))
