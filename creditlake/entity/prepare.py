@@ -6,6 +6,7 @@ DuckDB and the Spark Splink backends, so both paths link identical inputs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import duckdb
@@ -74,14 +75,27 @@ def _meta(field: str) -> str:
             f" '$.\"' || replace(meta_keys[{pos}], '\"', '') || '\"')), '') END")
 
 
-def _clean_text(expr: str) -> str:
-    """lower, accents stripped, punctuation to spaces, whitespace collapsed, tokens nulled."""
+def _null_tokens() -> list[str]:
+    """NULL_TOKENS as they look after cleaning too ("n/a" -> "n a")."""
+    cleaned = {" ".join(re.sub(r"[^a-z0-9 ]", " ", t).split()) for t in NULL_TOKENS}
+    return sorted(set(NULL_TOKENS) | cleaned)
+
+
+def _clean_text(expr: str, join: str = "") -> str:
+    """lower, accents stripped, punctuation to spaces, whitespace collapsed, tokens nulled.
+
+    Characters in `join` are deleted instead ("O'Brien" -> "obrien" for names).
+    """
+    src = f"strip_accents(lower(coalesce({expr}, '')))"
+    if join:
+        chars = join.replace("'", "''")
+        src = f"regexp_replace({src}, '[{chars}]', '', 'g')"
     cleaned = (
-        f"trim(regexp_replace(regexp_replace(strip_accents(lower(coalesce({expr}, ''))),"
+        f"trim(regexp_replace(regexp_replace({src},"
         " '[^a-z0-9 ]', ' ', 'g'), '\\s+', ' ', 'g'))"
     )
     # list_filter over a one-element list evaluates `cleaned` once (a CASE would twice).
-    tokens = _sql_list(NULL_TOKENS)
+    tokens = _sql_list(_null_tokens())
     return f"nullif(list_filter([{cleaned}], lambda c: c NOT IN ({tokens}))[1], '')"
 
 
@@ -128,7 +142,7 @@ WITH base AS (
     SELECT *,
         -- "Surname, Given" puts the surname first; otherwise it is the last token.
         contains(coalesce(name, ''), ',') AS comma_name,
-        list_filter(string_split(coalesce({_clean_text("name")}, ''), ' '),
+        list_filter(string_split(coalesce({_clean_text("name", join="'`’-")}, ''), ' '),
                     lambda t: t <> '' AND t NOT IN ({_sql_list(NULL_TOKENS)})) AS tokens_raw
     FROM metas
 ), emails AS (

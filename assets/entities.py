@@ -1,0 +1,123 @@
+"""entity/*: entity resolution downstream of dedup/records (Splink on DuckDB, ClickHouse tables).
+
+One multi-asset writes `entities` (record -> entity) and `golden_records` in one step (the
+golden rows are derived from the assignment in the same run). Runs are incremental by
+default; the `entity_full_retrain` job re-trains the model from the data and re-links
+everything. Wire into definitions.py with ENTITY_ASSETS, ENTITY_CHECKS and ENTITY_JOBS.
+"""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from assets.dedup import RECORDS_KEY
+from creditlake.entity.model import load_model
+from creditlake.entity.resolve import ResolveResult, resolve
+from creditlake.entity.suspicious import suspicious_clusters
+from resources import ClickHouseResource, CreditlakeHome
+
+ENTITIES_KEY = dg.AssetKey(["entity", "entities"])
+GOLDEN_KEY = dg.AssetKey(["entity", "golden_records"])
+GROUP = "entity"
+
+
+class EntityRunConfig(dg.Config):
+    """mode: incremental (link only unresolved records) | full (re-link all).
+    retrain: estimate a new model version from the data first (implies full)."""
+
+    mode: str = "incremental"
+    retrain: bool = False
+    memory_limit: str = "3GB"
+
+
+def _json(value: object) -> dg.JsonMetadataValue:
+    return dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
+
+
+def run_metadata(res: ResolveResult, weights: dict) -> dict[str, object]:
+    return {
+        "mode": res.mode,
+        "model_version": res.model_version,
+        "records_in": dg.MetadataValue.int(res.records_in),
+        "candidates": dg.MetadataValue.int(res.candidates),
+        "links": dg.MetadataValue.int(res.links),
+        "entities_changed": dg.MetadataValue.int(res.entities_changed),
+        "entities_merged_away": dg.MetadataValue.int(res.entities_merged_away),
+        "entities_total": dg.MetadataValue.int(res.entities_total),
+        "records_total": dg.MetadataValue.int(res.records_total),
+        "cluster_size_distribution": _json(res.size_distribution),
+        "largest_clusters": _json(res.largest_clusters),
+        "match_weights": _json(weights),
+        "example_matches": _json(res.examples),
+        "timings_seconds": _json(res.timings),
+        "seconds": dg.MetadataValue.float(res.seconds),
+        "dagster/row_count": dg.MetadataValue.int(res.records_total),
+    }
+
+
+@dg.multi_asset(
+    name="entity_resolution",
+    specs=[
+        dg.AssetSpec(ENTITIES_KEY, deps=[RECORDS_KEY], group_name=GROUP, kinds={"clickhouse"},
+                     description="record id -> entity_id, cluster size, match probability "
+                                 "and model version (ClickHouse `entities`)."),
+        dg.AssetSpec(GOLDEN_KEY, deps=[ENTITIES_KEY], group_name=GROUP, kinds={"clickhouse"},
+                     description="One survivorship record per entity, with the source record "
+                                 "of every value (ClickHouse `golden_records`)."),
+    ],
+    pool="clickhouse_load",
+)
+def entity_resolution(context: dg.AssetExecutionContext, config: EntityRunConfig,
+                      clickhouse: ClickHouseResource, home: CreditlakeHome):
+    with clickhouse.open() as engine:
+        model = load_model(home=home.home)
+        if config.retrain:
+            from creditlake.entity.train import retrain
+
+            model, path = retrain(engine, home.home)
+            context.log.info(f"trained model {model.version} -> {path}")
+        mode = "full" if config.retrain else config.mode
+        res = resolve(engine, model, mode, memory_limit=config.memory_limit)
+    context.log.info(f"entity resolution ({res.mode}): {res.records_in} records in, "
+                     f"{res.entities_changed} entities written in {res.seconds}s")
+    meta = run_metadata(res, model.match_weights())
+    yield dg.MaterializeResult(asset_key=ENTITIES_KEY, metadata=meta)
+    yield dg.MaterializeResult(asset_key=GOLDEN_KEY, metadata={
+        "entities_total": dg.MetadataValue.int(res.entities_total),
+        "entities_changed": dg.MetadataValue.int(res.entities_changed),
+        "model_version": res.model_version,
+        "dagster/row_count": dg.MetadataValue.int(res.entities_total),
+    })
+
+
+@dg.asset_check(asset=ENTITIES_KEY, name="suspicious_clusters",
+                description="No cluster larger than the model's max_cluster_size, and no "
+                            "high-confidence cluster spanning more than 2 e-mail domains.")
+def entities_suspicious_clusters(clickhouse: ClickHouseResource,
+                                 home: CreditlakeHome) -> dg.AssetCheckResult:
+    model = load_model(home=home.home)
+    with clickhouse.open() as engine:
+        rep = suspicious_clusters(engine, model.max_cluster_size)
+    return dg.AssetCheckResult(
+        passed=rep.passed, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"entities_checked": dg.MetadataValue.int(rep.entities_checked),
+                  "max_cluster_size": dg.MetadataValue.int(rep.max_cluster_size),
+                  "limit_cluster_size": dg.MetadataValue.int(model.max_cluster_size),
+                  "suspicious": _json(rep.suspicious)})
+
+
+ENTITY_ASSETS = [entity_resolution]
+ENTITY_CHECKS = [entities_suspicious_clusters]
+_SELECTION = dg.AssetSelection.assets(ENTITIES_KEY, GOLDEN_KEY)
+ENTITY_JOBS = [
+    dg.define_asset_job(
+        "entity_resolve", selection=_SELECTION,
+        description="Link records not yet resolved against the resolved entities."),
+    dg.define_asset_job(
+        "entity_full_retrain", selection=_SELECTION,
+        description="Explicit: re-train the Splink model from the data (new model version), "
+                    "then re-link every record.",
+        config={"ops": {"entity_resolution": {"config": {"mode": "full", "retrain": True}}}}),
+]
