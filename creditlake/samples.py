@@ -100,21 +100,26 @@ def people(n: int, seed: int = 7, *, id_offset: int = 0, invalid_rate: float = 0
         pl.col("city"), country_expr.alias("country"), pl.col("zip").cast(pl.String),
         created.alias("signup_date"), pl.col("status"),
     )
-    # invalid rows: no usable identity (bad e-mail, no phone, no id)
-    n_bad = int(n * invalid_rate)
-    if n_bad:
-        bad = rng.choice(n, n_bad, replace=False)
-        mask = pl.Series(np.isin(np.arange(n), bad))
-        out = out.with_columns(
-            pl.when(mask).then(pl.lit("not-an-email")).otherwise(pl.col("email")).alias("email"),
-            pl.when(mask).then(None).otherwise(pl.col("phone")).alias("phone"),
-            pl.when(mask).then(None).otherwise(pl.col("customer_id")).alias("customer_id"))
+    out = with_invalid_rows(out, invalid_rate, seed)
     # exact duplicates (same person exported twice)
     n_dup = int(n * duplicate_rate)
     if n_dup:
         out = pl.concat([out, out.sample(n_dup, seed=seed, with_replacement=True)])
         out = out.sample(fraction=1.0, shuffle=True, seed=seed)
     return out
+
+
+def with_invalid_rows(df: pl.DataFrame, rate: float, seed: int = 7) -> pl.DataFrame:
+    """Turn int(height * rate) rows into unusable ones: bad e-mail, no phone, no id."""
+    n_bad = int(df.height * rate)
+    if not n_bad:
+        return df
+    rng = np.random.default_rng(seed)
+    mask = pl.Series(np.isin(np.arange(df.height), rng.choice(df.height, n_bad, replace=False)))
+    return df.with_columns(
+        pl.when(mask).then(pl.lit("not-an-email")).otherwise(pl.col("email")).alias("email"),
+        pl.when(mask).then(None).otherwise(pl.col("phone")).alias("phone"),
+        pl.when(mask).then(None).otherwise(pl.col("customer_id")).alias("customer_id"))
 
 
 # Column names per export style: the mapping layer must recognize all of them.

@@ -377,7 +377,7 @@ def load(engine: Engine, home: Path, key: str, *, keep_staging: bool = False) ->
             WHERE record_hash NOT IN (
                 SELECT record_hash FROM {db}.records
                 WHERE record_hash IN (SELECT record_hash FROM {table}))
-        """, {"k": key})
+        """, {"k": key}, settings={"optimize_on_insert": 0})  # deduped above already
         m.loaded = int(engine.query_rows(
             f"SELECT count() FROM {db}.records WHERE ingest_key = {{k:String}}", {"k": key})[0][0])
         m.duplicates = m.valid - m.loaded
