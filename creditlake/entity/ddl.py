@@ -35,6 +35,10 @@ GOLDEN_COLUMNS: tuple[tuple[str, str], ...] = (
     ("source_file", "String"),
     ("ingested_at", "DateTime64(3, 'UTC')"),
     ("data_quality_score", "Float32"),
+    # From the representative record, so golden rows carry every master-schema column.
+    ("record_hash", "String"),
+    ("metadata", "String"),
+    ("validation_errors", "Array(String)"),
     ("cluster_size", "UInt32"),
     ("record_ids", "Array(String)"),
     ("sources", "String"),  # JSON: field -> id of the record its value came from

@@ -46,7 +46,9 @@ def _members_sql(db: str, entity_filter: str) -> str:
                r.email AS email, r.name AS name, r.phone AS phone, r.address AS address,
                r.city AS city, toString(r.country) AS country, r.created_date AS created_date,
                toString(r.status) AS status, toString(r.source_file) AS source_file,
-               r.ingested_at AS ingested_at, r.data_quality_score AS data_quality_score
+               r.ingested_at AS ingested_at, r.data_quality_score AS data_quality_score,
+               toString(r.record_hash) AS record_hash, r.metadata AS metadata,
+               r.validation_errors AS validation_errors
         FROM {db}.entities AS e FINAL
         INNER JOIN {db}.records AS r ON toString(r.id) = e.record_id
         {where}"""
@@ -65,7 +67,9 @@ def golden_insert_sql(db: str, resolved_at: datetime, entity_filter: str = "") -
         + ", 'created_date', if(isNotNull(created_date), id, '')))",
     }
     multi = {c: c for c in cols} | common | {f: f"p_{f}.1" for f in STRING_FIELDS} | {
-        "id": "rep_id", "created_date": "p_created.1", "cluster_size": "toUInt32(g_size)",
+        "id": "rep.1", "record_hash": "rep.2", "metadata": "rep.3",
+        "validation_errors": "rep.4", "created_date": "p_created.1",
+        "cluster_size": "toUInt32(g_size)",
         "model_version": "g_version", "record_ids": "g_ids", "source_file": "g_source_file",
         "ingested_at": "g_ingested_at", "data_quality_score": "g_quality",
         "sources": "toJSONString(map(" + ", ".join(
@@ -88,7 +92,8 @@ FROM (
         any(cluster_size) AS g_size,
         any(model_version) AS g_version,
         arraySort(groupArray(id)) AS g_ids,
-        argMax(id, tuple({COMPLETENESS}, {RECENT}, id)) AS rep_id,
+        argMax(tuple(id, record_hash, metadata, validation_errors),
+               tuple({COMPLETENESS}, {RECENT}, id)) AS rep,
         argMax(source_file, tuple({RECENT})) AS g_source_file,
         max(ingested_at) AS g_ingested_at,
         max(data_quality_score) AS g_quality,

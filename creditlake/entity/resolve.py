@@ -392,6 +392,8 @@ def _tombstones(entity_ids: list[str], version: str, now: datetime) -> pa.Table:
         "created_date": pa.array([None] * n, pa.date32()), "status": empty,
         "source_file": empty, "ingested_at": pa.array([now] * n, pa.timestamp("ms", "UTC")),
         "data_quality_score": pa.array([0.0] * n, pa.float32()),
+        "record_hash": empty, "metadata": ["{}"] * n,
+        "validation_errors": pa.array([[]] * n, pa.list_(pa.string())),
         "cluster_size": pa.array([0] * n, pa.uint32()),
         "record_ids": pa.array([[]] * n, pa.list_(pa.string())),
         "sources": ["{}"] * n, "model_version": [version] * n,

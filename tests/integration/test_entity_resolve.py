@@ -68,6 +68,21 @@ def test_full_then_incremental(engine, people) -> None:
     golden = engine.query_rows(
         f"SELECT count(), sum(cluster_size) FROM {db}.golden_records FINAL WHERE is_deleted = 0")
     assert golden[0] == (rows[0][1], 3000)
+    # The API's resolve=entity path: golden rows through the real query compiler.
+    from creditlake.entity.query import compile_golden_query
+    from creditlake.query import parse_request, run_query
+
+    q = compile_golden_query(parse_request(
+        {"fields": ["id", "name", "email"], "sort": {"field": "name"}, "limit": 50}), db)
+    out = run_query(engine, q)
+    data = json.loads(out.data_json)
+    assert out.returned == 50 and out.total_records == rows[0][1]
+    assert set(data[0]) == {"id", "name", "email", "entity_id", "cluster_size"}
+    multi = [d for d in data if d["cluster_size"] > 1]
+    assert all(d["entity_id"] for d in data) and multi
+    country = engine.query_rows(f"SELECT country FROM {db}.records LIMIT 1")[0][0]
+    q = compile_golden_query(parse_request({"filters": {"country": country}, "limit": 10}), db)
+    assert all(r["country"] == country for r in json.loads(run_query(engine, q).data_json))
     # Nothing new: an incremental run is a no-op.
     third = resolve(engine, model, "incremental")
     assert third.records_in == 0 and third.entities_changed == 0
