@@ -16,6 +16,16 @@ class Metrics:
                                registry=self.registry)
         self.queries = Counter("creditlake_queries_total", "Query requests by outcome",
                                ["outcome"], registry=self.registry)
+        fast = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+        self.engine_exec = Histogram("creditlake_engine_query_seconds",
+                                     "Engine time of one API query (data + count)",
+                                     registry=self.registry, buckets=fast)
+        self.engine_wait = Histogram("creditlake_engine_wait_seconds",
+                                     "Time a query waited for the (serialized) engine",
+                                     registry=self.registry, buckets=fast)
+        self.charge = Histogram("creditlake_ledger_charge_seconds",
+                                "Debit + usage-log transaction time", registry=self.registry,
+                                buckets=fast)
         self.records = Counter("creditlake_records_returned_total", "Records sold",
                                registry=self.registry)
 

@@ -108,6 +108,26 @@ def random_query(rng: random.Random, limit: int) -> dict:
             "sort": {"field": "created_date", "order": "desc"}, "limit": limit}
 
 
+def server_cpu_s(pid: int) -> float:
+    """utime + stime of the server process (contention-independent cost per request)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def histogram_means(base: str) -> dict[str, float]:
+    """Mean of each creditlake_*_seconds histogram, in ms, from /metrics."""
+    sums: dict[str, float] = {}
+    counts: dict[str, float] = {}
+    for line in httpx.get(f"{base}/metrics").text.splitlines():
+        for name in ("engine_query", "engine_wait", "ledger_charge"):
+            metric = f"creditlake_{name}_seconds"
+            if line.startswith(metric + "_sum"):
+                sums[name] = float(line.split()[-1])
+            elif line.startswith(metric + "_count"):
+                counts[name] = float(line.split()[-1])
+    return {k: sums[k] / counts[k] * 1000 for k in sums if counts.get(k)}
+
+
 async def drive(base: str, key: str, limit: int, clients: int, seconds: float, seed: int
                 ) -> dict:
     rng = random.Random(seed)
@@ -174,9 +194,19 @@ def main() -> None:
     try:
         asyncio.run(drive(base, key.api_key, 100, 2, 3, seed=0))  # warm-up
         levels = [int(c) for c in str(args.clients).split(",")]
-        results = [asyncio.run(drive(base, key.api_key, limit, clients, args.seconds,
-                                     seed=limit * 1000 + clients))
-                   for clients in levels for limit in (100, 1000)]
+        results = []
+        for clients in levels:
+            for limit in (100, 1000):
+                cpu0 = server_cpu_s(server.pid)
+                before = histogram_means(base)
+                r = asyncio.run(drive(base, key.api_key, limit, clients, args.seconds,
+                                      seed=limit * 1000 + clients))
+                r["server_cpu_ms_per_req"] = round(
+                    (server_cpu_s(server.pid) - cpu0) * 1000 / max(r["requests"], 1), 2)
+                after = histogram_means(base)
+                r["cumulative_means_ms"] = {k: round(v, 2) for k, v in after.items()}
+                del before
+                results.append(r)
         metrics = httpx.get(f"{base}/metrics").text
     finally:
         server.terminate()
@@ -195,11 +225,14 @@ def main() -> None:
         return
     print(f"rows={args.rows:,} generated in {report['generate_seconds']} s, home={home}")
     print(f"{'limit':>6} {'clients':>7} {'reqs':>6} {'req/s':>7} {'p50':>8} {'p95':>8} "
-          f"{'p99':>8} {'srv p50':>8} errors")
+          f"{'p99':>8} {'srv p50':>8} {'cpu/req':>8} errors")
     for r in results:
         print(f"{r['limit']:>6} {r['clients']:>7} {r['requests']:>6} {r['req_per_s']:>7} "
               f"{r['p50_ms']:>7}ms {r['p95_ms']:>7}ms {r['p99_ms']:>7}ms "
-              f"{r['server_query_time_p50_ms']:>6}ms {r['errors'] or '-'}")
+              f"{r['server_query_time_p50_ms']:>6}ms {r['server_cpu_ms_per_req']:>6}ms "
+              f"{r['errors'] or '-'}")
+    print("server means so far (ms):", results[-1]["cumulative_means_ms"])
+    print("load average:", os.getloadavg())
     print(f"ledger: debited={totals['debited']} usage credits={totals['usage_credits']} "
           f"consistent={report['ledger_check']['consistent']}; cache hits={report['cache_hits']}")
 

@@ -78,9 +78,11 @@ class QueryService:
             return (b'{"status":"success","data":' + result.data_json + b',"metadata":'
                     + msgspec.json.encode(meta) + b"}")
 
+        t_charge = time.perf_counter()
         try:
             charged = await in_thread(self.rt.ledger.charge, key.user_id, cost, usage, render,
                                       idem)
+            metrics.charge.observe(time.perf_counter() - t_charge)
         except InsufficientCredits:
             metrics.queries.labels("insufficient_credits").inc()
             raise
@@ -99,14 +101,21 @@ class QueryService:
         if cached is not None:
             self.rt.metrics.queries.labels("cache_hit").inc()
             return cached
+        def timed(engine: Any, compiled: CompiledQuery) -> tuple[QueryResult, float]:
+            t = time.perf_counter()
+            return run_query(engine, compiled), time.perf_counter() - t
+
+        t0 = time.perf_counter()
         try:
-            result = await self.rt.gate.run(run_query, q)
+            result, exec_s = await self.rt.gate.run(timed, q)
         except EngineUnavailable:
             self.rt.metrics.queries.labels("unavailable").inc()
             raise
         except EngineError:
             self.rt.metrics.queries.labels("engine_error").inc()
             raise
+        self.rt.metrics.engine_exec.observe(exec_s)
+        self.rt.metrics.engine_wait.observe(max(time.perf_counter() - t0 - exec_s, 0.0))
         await self.rt.cache.set(q.cache_key, result)
         return result
 
