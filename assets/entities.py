@@ -6,7 +6,6 @@ default; the `entity_full_retrain` job re-trains the model from the data and re-
 everything. Wire into definitions.py with ENTITY_ASSETS, ENTITY_CHECKS and ENTITY_JOBS.
 """
 
-from __future__ import annotations
 
 import json
 
