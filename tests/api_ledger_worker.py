@@ -7,10 +7,12 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from creditlake.ledger import InsufficientCredits, Ledger, UsageRecord
+from creditlake.ledger.db import make_engine
 
 
 def main(url: str, user_id: str, cost: int, n: int) -> int:
-    ledger = Ledger(url, migrate=False)
+    # A small pool: threads queue for connections, PostgreSQL's max_connections stays safe.
+    ledger = Ledger(make_engine(url, pool_size=8, max_overflow=4), migrate=False)
 
     def charge(_: int) -> bool:
         try:
