@@ -148,6 +148,9 @@ def main() -> None:
             res = json.loads(busy.stdout.read())
             print(f"insert + queries:      {res['rows'] / res['seconds']:,.0f} rows/s; "
                   f"queries during it: {_summary(lat)}")
+            after = [_query(eng, k) for k in range(300)]
+            print(f"idle owner afterwards: {_summary(after)} (same queries, "
+                  f"{3 * args.rows + 1000:,} rows)")
             total = eng.query_rows("SELECT count() FROM bench.records")[0][0]
             assert total == 3 * args.rows + 1000, total
             eng.close()

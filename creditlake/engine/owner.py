@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import secrets
+import select
 import socket
 import threading
 import time
@@ -36,11 +37,19 @@ T = TypeVar("T")
 DEFAULT_BATCH_BYTES = 8 << 20  # ~25K wide contact rows: ~30 ms of chDB insert time per gate turn
 MAX_BATCH_ROWS = 1_000_000
 HANDSHAKE_TIMEOUT = 5.0
+IDLE_POLL = 0.2  # how soon idle connection threads notice a shutdown
 
 
 class EngineBusy(EngineUnavailable):
     """The owner is alive but did not give this call a turn in time: retry later (503), and
     keep the engine object (closing it would hand ownership away)."""
+
+
+class OwnerLeaving(EngineUnavailable):
+    """The owner is shutting down and did NOT run the call: safe to retry with the next owner."""
+
+
+RETRY = "Retry"  # wire error kind for OwnerLeaving
 
 
 @dataclass(frozen=True)
@@ -233,11 +242,8 @@ class EngineOwner:
         self.closed = True
         with contextlib.suppress(OSError):
             self._listener.close()
-        with self._conns_lock:
-            conns = list(self._conns)
-        for c in conns:  # wakes idle readers; a call in progress still gets its answer
-            with contextlib.suppress(OSError):
-                c.shutdown(socket.SHUT_RD)
+        # connection threads notice `closed` within IDLE_POLL: a call in progress still gets its
+        # answer, anything later gets a "not run, retry" answer (see _serve_conn)
         deadline = time.monotonic() + drain_timeout
         for t in list(self._threads):
             t.join(max(0.0, deadline - time.monotonic()))
@@ -271,7 +277,7 @@ class EngineOwner:
 
     def run(self, fn: Callable[[], T], wait: float) -> T:
         if self.closed:
-            raise EngineUnavailable("the engine owner is shutting down")
+            raise OwnerLeaving("the engine owner is shutting down; call not run")
         if not self.gate.acquire(wait):
             raise EngineBusy(
                 f"embedded engine busy: no turn within {wait:.1f}s "
@@ -313,15 +319,16 @@ class EngineOwner:
             if not self._handshake(sock):
                 return
             sock.settimeout(None)
-            while True:
+            while self._wait_request(sock):
                 try:
                     header, body = wire.recv_msg(sock)
                 except EOFError:
                     return
+                if self.closed:
+                    break  # arrived during shutdown: answer "not run" below
                 resp, rbody = self._dispatch(header, body)
                 wire.send_msg(sock, resp, rbody)
-                if self.closed:
-                    return
+            self._goodbye(sock)
         except (OSError, EOFError, wire.ProtocolError, ValueError):
             return  # client went away or spoke garbage: drop the connection only
         finally:
@@ -330,6 +337,27 @@ class EngineOwner:
             with contextlib.suppress(OSError):
                 sock.close()
             self._threads.discard(threading.current_thread())
+
+    def _wait_request(self, sock: socket.socket) -> bool:
+        """Wait for the next request; False once the owner is closing and none is pending."""
+        while True:
+            ready, _, _ = select.select([sock], [], [], IDLE_POLL)
+            if ready:
+                return True
+            if self.closed:
+                return False
+
+    def _goodbye(self, sock: socket.socket) -> None:
+        """Tell the client its next request was not run (it retries with the next owner), then
+        read until it hangs up: closing with unread data would send a RST that can wipe the
+        goodbye from the client's receive buffer and leave it unsure what ran."""
+        wire.send_msg(sock, {"ok": False, "error": RETRY,
+                             "message": "the engine owner is shutting down; call not run"})
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(0.5)  # a request racing the goodbye arrives within this
+        with contextlib.suppress(OSError):
+            while sock.recv(1 << 16):
+                pass
 
     def _handshake(self, sock: socket.socket) -> bool:
         hello, _ = wire.recv_msg(sock)
@@ -375,7 +403,8 @@ class EngineOwner:
 
 
 def _error(exc: BaseException) -> dict[str, Any]:
-    kind = ("EngineBusy" if isinstance(exc, EngineBusy) else
+    kind = (RETRY if isinstance(exc, OwnerLeaving) else
+            "EngineBusy" if isinstance(exc, EngineBusy) else
             "EngineUnavailable" if isinstance(exc, EngineUnavailable) else "EngineError")
     msg = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
     return {"ok": False, "error": kind, "message": msg}

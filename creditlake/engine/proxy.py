@@ -23,6 +23,7 @@ from creditlake.engine import wire
 from creditlake.engine.base import EngineError, EngineUnavailable
 from creditlake.engine.owner import (
     DEFAULT_BATCH_BYTES,
+    RETRY,
     EngineBusy,
     OwnerEngine,
     SharePaths,
@@ -194,6 +195,11 @@ class ProxyEngine:
                 if time.monotonic() > deadline:
                     raise EngineUnavailable(f"engine owner pid {conn.pid} went away") from exc
                 continue  # the owner is gone: re-run the election
+            if resp.get("error") == RETRY:  # the owner is leaving and did not run it
+                conn.close()
+                if time.monotonic() > deadline:
+                    raise EngineUnavailable(str(resp.get("message")))
+                continue
             self._checkin(conn)
             if not resp.get("ok"):
                 cls = _ERRORS.get(str(resp.get("error")), EngineError)

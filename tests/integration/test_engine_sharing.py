@@ -163,7 +163,7 @@ def client(owned_home: Path) -> Iterator[ProxyEngine]:
 
 def test_processes_and_threads_insert_and_query_concurrently(owned_home: Path,
                                                               client: ProxyEngine) -> None:
-    workers, batches, rows = 3, 8, 5_000
+    workers, batches, rows = 2, 6, 5_000
     procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(w), str(batches), str(rows)],
                               env=_env(owned_home), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for w in range(workers)]
@@ -245,7 +245,7 @@ def test_inserts_match_columns_by_name_and_fill_defaults(client: ProxyEngine) ->
 
 def test_queries_are_answered_while_a_large_insert_streams(owned_home: Path,
                                                            client: ProxyEngine) -> None:
-    batches, rows = 6, 50_000  # 300K rows, each ~50K-row message split into gate turns
+    batches, rows = 4, 50_000  # 200K rows
     proc = subprocess.Popen([sys.executable, "-c", WORKER, "1", str(batches), str(rows)],
                             env=_env(owned_home), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -312,6 +312,35 @@ def test_connect_never_surfaces_cannot_lock_file(owned_home: Path, client: Proxy
     assert json.loads(shared.stdout) == {"kind": "ProxyEngine", "pid": client.owner_pid,
                                          "count": 5}
     assert "Cannot lock" not in shared.stderr
+
+
+def test_owner_leaving_mid_ingest_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    """The owner exits cleanly while a client streams inserts: calls that had started finish,
+    later ones are answered "not run" and the client (mode "use") takes over and retries them."""
+    first = Owner(tmp_path, role="first")
+    try:
+        first.wait_owning()
+        with _client(tmp_path) as eng:
+            eng.command(f"CREATE TABLE creditlake.t {TABLE}")
+        batches, rows = 20, 5_000
+        worker = subprocess.Popen([sys.executable, "-c", WORKER, "4", str(batches), str(rows)],
+                                  env=_env(tmp_path), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        with _client(tmp_path) as eng:  # wait until the ingest is under way
+            deadline = time.monotonic() + 60
+            while eng.query_rows("SELECT count() FROM creditlake.t")[0][0] < 3 * rows:
+                assert time.monotonic() < deadline and worker.poll() is None
+                time.sleep(0.05)
+        err = first.stop()
+        assert first.proc.returncode == 0, err
+        out, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+        report = json.loads(out)
+        assert report["seen"] == [rows * (b + 1) for b in range(batches)]
+    finally:
+        first.stop(signal.SIGKILL)
+    took = json.loads(_run(USE, tmp_path).stdout)  # the worker owned it last, exited cleanly
+    assert (took["kind"], took["count"]) == ("OwnerEngine", batches * rows)
 
 
 def test_owner_killed_a_client_takes_over_and_data_survives(tmp_path: Path) -> None:
