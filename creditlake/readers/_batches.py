@@ -9,11 +9,11 @@ counted twice; the ingest code can turn each notice into an ingestion_log / Dags
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import pyarrow as pa
 
-from creditlake.readers.base import SOURCE_ROW, subsource_of, tag_subsource
+from creditlake.readers.base import SOURCE_ROW, tag_subsource
 
 NOTICE_KEY = b"creditlake.notice"
 
@@ -28,23 +28,6 @@ def columns_batch(
     rows = range(first_row, first_row + n) if row_numbers is None else row_numbers
     arrays.append(pa.array(rows, pa.uint64()))
     return pa.RecordBatch.from_arrays(arrays, names=[*names, SOURCE_ROW])
-
-
-def rows_batch(
-    names: Sequence[str], rows: list[list[str | None]], first_row: int
-) -> pa.RecordBatch:
-    """Row lists (all the same width as `names`) -> batch; transposed in C by zip()."""
-    cols = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in names]
-    return columns_batch(names, cols, first_row)
-
-
-def dicts_batch(
-    names: Sequence[str], rows: Iterable[dict[str, str]], first_row: int
-) -> pa.RecordBatch:
-    """Dict rows with possibly missing keys -> batch with every column in `names`."""
-    rows = list(rows)
-    cols = [[r.get(k) for r in rows] for k in names]
-    return columns_batch(names, cols, first_row)
 
 
 def unique_names(raw: Sequence[object]) -> list[str]:
@@ -70,10 +53,3 @@ def notice_batch(message: str, subsource: str | None = None) -> pa.RecordBatch:
 def notice_of(batch: pa.RecordBatch) -> str | None:
     raw = (batch.schema.metadata or {}).get(NOTICE_KEY)
     return raw.decode() if raw else None
-
-
-def retag(batch: pa.RecordBatch, outer: str) -> pa.RecordBatch:
-    """Prefix a batch's sub-source with an outer container name (zip member in a zip, ...)."""
-    inner = subsource_of(batch)
-    name = f"{outer}#{inner.split('#', 1)[1]}" if inner and "#" in inner else outer
-    return tag_subsource(batch, name)

@@ -91,6 +91,9 @@ def detect_record_element(path: Path, name: str | None = None) -> tuple[str, int
     except etree.XMLSyntaxError as exc:
         if not counts:
             raise ReaderError(f"not well-formed XML (line {exc.lineno}): {exc.msg}") from None
+    except (EOFError, OSError) as exc:  # truncated compressed stream: the read pass reports
+        if not counts:
+            raise ReaderError(f"compressed XML stream is truncated or corrupt ({exc})") from None
     finally:
         if not isinstance(src, str):
             src.close()

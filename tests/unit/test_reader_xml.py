@@ -150,3 +150,13 @@ def test_entities_are_not_expanded(tmp_path: Path) -> None:
     rows = rows_of(p)
     assert len(rows) == 2 and rows[1]["name"] == "ok"
     assert "TOP-SECRET" not in str(rows) and "aaaa" not in str(rows)
+
+
+def test_truncated_gzip_xml(tmp_path: Path) -> None:
+    import gzip
+
+    data = etree_document(tmp_path / "e.xml").read_bytes()
+    p = tmp_path / "e.xml.gz"
+    p.write_bytes(gzip.compress(data)[:-12])  # drop the gzip trailer
+    with pytest.raises(ReaderError, match="truncated or corrupt"):
+        list(read(p, ReaderOptions()))
