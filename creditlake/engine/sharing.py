@@ -55,12 +55,16 @@ __all__ = ["EngineBusy", "Mode", "OwnerEngine", "ProxyEngine", "connect", "engin
 SERVING_ROLES = frozenset({"api", "serve", "dev", "owner", "demo"})
 
 
+API_BUSY_TIMEOUT = 30.0
+BATCH_BUSY_TIMEOUT = 600.0
+
+
 def default_mode(role: str) -> Mode:
     return "serve" if role in SERVING_ROLES else "use"
 
 
 def connect(settings: Settings, *, role: str, mode: Mode | None = None,
-            busy_timeout: float = 30.0, owner_timeout: float = 30.0,
+            busy_timeout: float | None = None, owner_timeout: float = 30.0,
             call_timeout: float = 600.0, batch_bytes: int = DEFAULT_BATCH_BYTES) -> Engine:
     """The engine for this process: a ClickHouseEngine for a server URL; otherwise the owner
     engine if this process gets (or already has) the lock, else a ProxyEngine to the owner.
@@ -70,13 +74,17 @@ def connect(settings: Settings, *, role: str, mode: Mode | None = None,
     mode: "serve" = own if free, else be a client that takes over when the owner exits;
       "use" = own only when nobody does (a short command prefers being a client);
       "client" = never open chDB here.
-    busy_timeout: how long a query waits for its turn at the owner before EngineUnavailable
-      (the API answers 503); insert batches wait at least 600 s.
+    busy_timeout: how long a call waits for its turn before EngineBusy (an EngineUnavailable:
+      the API answers 503). Default 30 s for role "api", 600 s for everyone else (a Dagster
+      run or CLI ingest must not fail because the engine is busy); insert batches wait at
+      least 600 s whatever the role.
     owner_timeout: how long to wait for an owner to answer (start-up, hand-over).
     """
     if not settings.embedded:
         return open_engine(settings)
     mode = mode or default_mode(role)
+    if busy_timeout is None:
+        busy_timeout = API_BUSY_TIMEOUT if role == "api" else BATCH_BUSY_TIMEOUT
     paths = SharePaths.for_settings(settings)
     if mode != "client":
         try:

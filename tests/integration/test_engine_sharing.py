@@ -75,6 +75,32 @@ else:
 """
 
 
+# An owner that forks (as a multiprocessing "fork" executor would): the child must neither keep
+# the lock nor reuse the parent's chDB, and reaches the engine as a client of its parent.
+FORK = r"""
+import json, os
+from creditlake.config import load_settings
+from creditlake.engine.sharing import connect
+owner = connect(load_settings(), role="cli")
+owner.command("CREATE TABLE creditlake.f (n UInt64) ENGINE = MergeTree ORDER BY n")
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    child = connect(load_settings(), role="cli")
+    child.command("INSERT INTO creditlake.f SELECT number FROM numbers(7)")
+    os.write(w, json.dumps({"kind": type(child).__name__, "pid": child.owner_pid}).encode())
+    child.close()
+    os._exit(0)
+os.waitpid(pid, 0)
+report = json.loads(os.read(r, 4096))
+report["parent"] = os.getpid()
+report["owner_kind"] = type(owner).__name__
+report["count"] = owner.query_rows("SELECT count() FROM creditlake.f")[0][0]
+print(json.dumps(report))
+owner.close()
+"""
+
+
 def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDITLAKE_")}
     env.update(CREDITLAKE_HOME=str(home), CREDITLAKE_CLICKHOUSE_URL=f"chdb://{home / 'ch'}",
@@ -373,3 +399,14 @@ def test_owner_killed_a_client_takes_over_and_data_survives(tmp_path: Path) -> N
         first.stop(signal.SIGKILL)
         if standby is not None:
             standby.stop(signal.SIGKILL)
+
+
+def test_a_forked_child_of_the_owner_becomes_its_client(tmp_path: Path) -> None:
+    run = _run(FORK, tmp_path)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report == {"kind": "ProxyEngine", "pid": report["parent"], "parent": report["parent"],
+                      "owner_kind": "OwnerEngine", "count": 7}
+    # the lock went with the parent: the next process owns the engine again
+    took = json.loads(_run(USE.replace("creditlake.t", "creditlake.f"), tmp_path).stdout)
+    assert (took["kind"], took["count"]) == ("OwnerEngine", 7)

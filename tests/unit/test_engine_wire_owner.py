@@ -10,9 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from creditlake.config import load_settings
+from creditlake.engine import EngineUnavailable
 from creditlake.engine.owner import FairGate, SharePaths, _write_info, iter_slices, read_info
+from creditlake.engine.sharing import connect
 
 
 def test_gate_serves_waiters_in_arrival_order() -> None:
@@ -99,3 +102,11 @@ def test_published_address_is_private_and_validated(tmp_path: Path) -> None:
     assert read_info(p) is None
     p.info.write_text(json.dumps({"port": "x", "token": "t"}))
     assert read_info(p) is None
+
+
+def test_a_server_url_needs_no_coordination(tmp_path: Path) -> None:
+    settings = load_settings({"CREDITLAKE_HOME": str(tmp_path),
+                              "CREDITLAKE_CLICKHOUSE_URL": "http://127.0.0.1:9/"})
+    with pytest.raises(EngineUnavailable, match="cannot reach ClickHouse"):
+        connect(settings, role="cli")  # the plain server client, which cannot reach port 9
+    assert list(tmp_path.iterdir()) == []  # no lock, no address file, no chDB directory
