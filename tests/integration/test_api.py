@@ -28,7 +28,7 @@ def ledger(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def seeded(chdb_path, _shared_engine):
+def seeded(chdb_path):
     with seeded_database(chdb_path, N) as eng:
         yield eng
 

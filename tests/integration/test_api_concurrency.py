@@ -78,8 +78,7 @@ def test_processes_never_overspend(postgres_url):
         ledger.close()
 
 
-def test_concurrent_http_requests_two_instances(tmp_path, chdb_path, _shared_engine,
-                                                pg_ledger):
+def test_concurrent_http_requests_two_instances(tmp_path, chdb_path, pg_ledger):
     with seeded_database(chdb_path, 500) as seeded:
         settings = api_settings(tmp_path / "home", f"chdb://{chdb_path}", seeded.database,
                                 str(pg_ledger.engine.url))

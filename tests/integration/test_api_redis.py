@@ -19,7 +19,7 @@ N = 300
 
 
 @pytest.fixture(scope="module")
-def seeded(chdb_path, _shared_engine):
+def seeded(chdb_path):
     with seeded_database(chdb_path, N) as eng:
         yield eng
 

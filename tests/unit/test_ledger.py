@@ -209,3 +209,18 @@ def test_sqlite_threads_never_overspend(ledger):
     assert ok == 16
     t = ledger.ledger_totals(user.id)
     assert t["balance"] == 2 and t["debited"] == t["usage_credits"] == 48
+
+
+def test_idempotency_key_expires_after_24_hours(ledger):
+    from creditlake.ledger.models import IdempotencyRecord
+
+    user, _ = ledger.create_user("i@example.com", 10)
+    ledger.charge(user.id, 1, usage(user.id), render=lambda rem: b"old", idempotency=("k", "f"))
+    with ledger.engine.begin() as conn:  # the first answer is now 25 hours old
+        conn.execute(sa.update(IdempotencyRecord).values(
+            created_at=utcnow() - timedelta(hours=25)))
+    assert ledger.find_idempotent(user.id, "k", "f") is None
+    fresh = ledger.charge(user.id, 1, usage(user.id), render=lambda rem: b"new",
+                          idempotency=("k", "f"))
+    assert not fresh.replayed and ledger.find_idempotent(user.id, "k", "f").body == b"new"
+    assert ledger.balance(user.id) == 8

@@ -14,7 +14,7 @@ N = 300
 
 
 @pytest.fixture(scope="module")
-def seeded(chdb_path, _shared_engine):
+def seeded(chdb_path):
     """One seeded database for the read-only tests of this module (same session chDB path)."""
     with seeded_database(chdb_path, N) as eng:
         yield eng
