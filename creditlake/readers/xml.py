@@ -18,8 +18,9 @@ from typing import BinaryIO
 import pyarrow as pa
 from lxml import etree
 
-from creditlake.readers._batches import columns_batch
-from creditlake.readers.base import ReaderError, ReaderOptions, register
+from creditlake.readers._batches import columns_batch, notice_batch
+from creditlake.readers.base import ReaderError, ReaderOptions, register, tag_subsource
+from creditlake.readers.sql_dump import is_person_table
 from creditlake.readers.textio import BZ2_MAGIC, GZIP_MAGIC, ZSTD_MAGIC, open_binary
 
 SNIFF_ELEMENTS = 20_000  # elements inspected to detect the record element
@@ -168,6 +169,12 @@ class _Records:
                 continue
             attrs = child.items()
             if attrs:
+                named = _named_field(tag, attrs)
+                if named is not None:  # <field name="email">…</field>, xsi:nil="true"
+                    col_name, nil = named
+                    put(keys.get((prefix, col_name)) or key(prefix, col_name),
+                        None if nil else (child.text or ""))
+                    continue
                 for k, v in attrs:
                     put(key(name + ".", k), v)
                 text = child.text
@@ -190,6 +197,25 @@ class _Records:
         return b
 
 
+XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+# key/value serializations: <field name="email">a@b.c</field> is the column "email"
+_FIELD_TAGS = {"field", "column", "col", "attribute", "attr", "property", "prop", "value",
+               "data", "item", "entry", "cell"}
+
+
+def _named_field(tag: str, attrs: list[tuple[str, str]]) -> tuple[str, bool] | None:
+    """(column, is_null) for a key/value leaf or an xsi:nil leaf; None for other leaves."""
+    nil = any(k == XSI_NIL and v in ("true", "1") for k, v in attrs)
+    if tag.rpartition("}")[2].lower() in _FIELD_TAGS:
+        names = [v for k, v in attrs if k.rpartition("}")[2] in ("name", "Name", "key")]
+        if len(names) == 1 and all(k == XSI_NIL or k.rpartition("}")[2] in ("name", "Name",
+                                   "key") for k, _ in attrs):
+            return names[0], nil
+    if nil and len(attrs) == 1:
+        return tag.rpartition("}")[2], True
+    return None
+
+
 def _depth(el: etree._Element) -> int:
     d = 0
     p = el.getparent()
@@ -208,46 +234,97 @@ def _source(path: Path) -> str | BinaryIO:
     return str(path)
 
 
+def _root_name(path: Path) -> str:
+    src = _source(path)
+    try:
+        for _, el in etree.iterparse(src, events=("start",), **PARSER_OPTIONS):
+            return _local(el.tag)
+    except (etree.XMLSyntaxError, EOFError, OSError):
+        return ""
+    finally:
+        if not isinstance(src, str):
+            src.close()
+    return ""
+
+
 @register("xml")
 def read(path: Path, opts: ReaderOptions) -> Iterator[pa.RecordBatch]:
+    """Records as batches. `mysqldump --xml` / `mariadb-dump --xml` files are read like SQL
+    dumps: <row>s of each <table_data name=…> are the sub-source "<file>#<table>", and
+    tables without person columns are skipped with a notice."""
     path = Path(path)
-    record, depth, nested = detect_record_element(path, opts.record_element)
+    if not opts.record_element and _root_name(path) == "mysqldump":
+        yield from _read_records(path, opts, "row", 3, False, by_table=True)
+    else:
+        record, depth, nested = detect_record_element(path, opts.record_element)
+        yield from _read_records(path, opts, record, depth, nested, by_table=False)
+
+
+def _read_records(path: Path, opts: ReaderOptions, record: str, depth: int, nested: bool,
+                  by_table: bool) -> Iterator[pa.RecordBatch]:
     batch_rows = min(opts.batch_rows, MAX_BATCH_ROWS)
     cols = _Records()
-    first = 1
-    n = 0
+    first, n, total = 1, 0, 0
+    table: str | None = None
+    keep = True
+
+    def out(b: pa.RecordBatch) -> pa.RecordBatch:
+        return tag_subsource(b, f"{path.name}#{table}") if by_table else b
+
     src = _source(path)
     ctx = etree.iterparse(src, events=("end",), tag=f"{{*}}{record}", **PARSER_OPTIONS)
     try:
         for _, el in ctx:
             if nested and _depth(el) != depth:
                 continue  # same name nested inside a record: part of that record
+            if by_table:
+                parent = el.getparent()
+                name = (parent.get("name") if parent is not None else None) or "table"
+                if name != table:  # next <table_data>: its own sub-source and numbering
+                    if cols.n and keep:
+                        yield out(cols.batch(first))
+                    table, cols, first, n, keep = name, _Records(), 1, 0, True
+                    fresh = True
+                else:
+                    fresh = False
             cols.add(el, record)
             n += 1
+            total += 1
+            el.clear(keep_tail=False)
+            if by_table and fresh:
+                wanted = opts.table
+                if wanted:
+                    keep = wanted.lower() == (table or "").lower()
+                elif not is_person_table(list(cols.cols)):
+                    keep = False
+                    yield tag_subsource(notice_batch(
+                        f"table {table} skipped: no person columns "
+                        f"({', '.join(list(cols.cols)[:12])})"), f"{path.name}#{table}")
+            if not keep:
+                cols = _Records()
             # free the parsed record now, and every SWEEP records the emptied siblings
             # before it (one C-level slice delete instead of a Python loop per record)
-            el.clear(keep_tail=False)
-            if n % SWEEP == 0 and (parent := el.getparent()) is not None:
+            if total % SWEEP == 0 and (parent := el.getparent()) is not None:
                 del parent[: parent.index(el)]
             if cols.n >= batch_rows:
-                yield cols.batch(first)
+                yield out(cols.batch(first))
                 first = n + 1
     except etree.XMLSyntaxError as exc:
         if cols.n:
-            yield cols.batch(first)
+            yield out(cols.batch(first))
         raise ReaderError(
             f"XML is truncated or malformed at line {exc.lineno}: {exc.msg} "
-            f"({n} records before it were read)"
+            f"({total} records before it were read)"
         ) from None
     except (EOFError, OSError) as exc:  # truncated compressed stream
         if cols.n:
-            yield cols.batch(first)
+            yield out(cols.batch(first))
         raise ReaderError(f"compressed XML stream is truncated or corrupt ({exc}); "
-                          f"{n} records before it were read") from None
+                          f"{total} records before it were read") from None
     finally:
         if not isinstance(src, str):
             src.close()
-    if n == 0:
+    if total == 0:
         raise ReaderError(f"no <{record}> elements found in the XML document")
     if cols.n:
-        yield cols.batch(first)
+        yield out(cols.batch(first))

@@ -68,8 +68,7 @@ def _mariadb(sql: str) -> None:
                     "test"], input=sql.encode(), check=True, capture_output=True)
 
 
-@pytest.fixture
-def mariadb_tables() -> Iterator[tuple[str, str]]:
+def _need_mariadb() -> None:
     _need("mariadb")
     _need("mariadb-dump")
     ping = subprocess.run(["mariadb-admin", "-uroot", "-h", "127.0.0.1", "ping"],
@@ -78,6 +77,11 @@ def mariadb_tables() -> Iterator[tuple[str, str]]:
         if IN_CI:
             pytest.fail("MariaDB is not reachable (CI=true)", pytrace=False)
         pytest.skip("MariaDB is not reachable")
+
+
+@pytest.fixture
+def mariadb_tables() -> Iterator[tuple[str, str]]:
+    _need_mariadb()
     people, orders = f"h6_people_{uuid.uuid4().hex[:8]}", f"h6_orders_{uuid.uuid4().hex[:8]}"
     values = ",".join("(" + ",".join(sql_literal(v) for v in r) + ", _binary 'PNG\\0\\Zé')"
                       for r in PEOPLE)
@@ -162,3 +166,39 @@ def test_pg_dump_custom_format_is_refused_with_a_hint(tmp_path: Path,
     subprocess.run(["pg_dump", "-Fc", "-t", people, "-f", str(out), *conn_args], check=True)
     with pytest.raises(readers.ReaderError, match="pg_restore"):
         readers.detect(out)
+
+
+def test_mariadb_dump_xml(tmp_path: Path) -> None:
+    """`mariadb-dump --xml`: <table_data name=…><row><field name=…> with xsi:nil for NULL.
+    XML 1.0 cannot carry control characters, and parsers turn \\r\\n into \\n."""
+    _need_mariadb()
+    people, orders = f"h6_xpeople_{uuid.uuid4().hex[:8]}", f"h6_xorders_{uuid.uuid4().hex[:8]}"
+    rows = [r for r in PEOPLE if not any(isinstance(v, str) and "\x1a" in v for v in r)]
+    values = ",".join("(" + ",".join(sql_literal(v) for v in r) + ")" for r in rows)
+    try:
+        _mariadb(f"""
+            CREATE TABLE {people} (id INT PRIMARY KEY, email VARCHAR(200), full_name TEXT,
+              phone VARCHAR(40), note TEXT, created DATE) DEFAULT CHARSET=utf8mb4;
+            INSERT INTO {people} VALUES {values};
+            CREATE TABLE {orders} (order_id INT, total DECIMAL(10,2));
+            INSERT INTO {orders} VALUES (1, 9.99);""")
+        out = tmp_path / "dump.xml"
+        with open(out, "wb") as f:
+            subprocess.run(["mariadb-dump", "-uroot", "-h", "127.0.0.1", "--xml", "test", people,
+                            orders], stdout=f, check=True)
+    finally:
+        _mariadb(f"DROP TABLE IF EXISTS {people}; DROP TABLE IF EXISTS {orders};")
+    assert readers.detect(out) == "xml"
+    got: dict[str, list[dict]] = {}
+    notices = []
+    for b in readers.get_reader("xml")(out, ReaderOptions()):
+        if notice_of(b):
+            notices.append((subsource_of(b), notice_of(b)))
+        else:
+            got.setdefault(subsource_of(b) or "", []).extend(b.to_pylist())
+    want = [{c: (None if v is None else str(v).replace("\r\n", "\n")) for c, v in
+             zip(COLUMNS, r, strict=True)} | {"source_row": i}
+            for i, r in enumerate(rows, start=1)]
+    assert got == {f"dump.xml#{people}": want}
+    assert notices == [(f"dump.xml#{orders}",
+                        f"table {orders} skipped: no person columns (order_id, total)")]

@@ -160,3 +160,16 @@ def test_truncated_gzip_xml(tmp_path: Path) -> None:
     p.write_bytes(gzip.compress(data)[:-12])  # drop the gzip trailer
     with pytest.raises(ReaderError, match="truncated or corrupt"):
         list(read(p, ReaderOptions()))
+
+
+def test_key_value_fields_and_xsi_nil(tmp_path: Path) -> None:
+    p = tmp_path / "kv.xml"
+    p.write_text('<export xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+                 '<record><field name="E-Mail">a@x.com</field><field name="Phone" xsi:nil="true"/>'
+                 '<city xsi:nil="true"/><tag name="vip">yes</tag></record>'
+                 '<record><field name="E-Mail"></field><city>Rome</city></record></export>')
+    assert rows_of(p) == [
+        {"E-Mail": "a@x.com", "Phone": None, "city": None, "tag.name": "vip", "tag": "yes",
+         "source_row": 1},
+        {"E-Mail": "", "Phone": None, "city": "Rome", "tag.name": None, "tag": None,
+         "source_row": 2}]
