@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import os
+from urllib.parse import urlparse
+
 import dagster as dg
 
 from assets.dedup import dedup_records
+from assets.entities import ENTITY_ASSETS, ENTITY_CHECKS, ENTITY_JOBS
 from assets.landing import build_landing_assets
 from assets.normalize import normalize_contacts
 from assets.sensors import build_landing_sensor
@@ -17,17 +21,39 @@ from resources.home import max_failure_rate_from_env
 INGEST_GROUPS = ("landing", "normalize", "dedup")
 
 
+def _s3_landing(job, env: dict[str, str]) -> tuple[list, dict]:
+    """Optional S3 landing: CREDITLAKE_S3_LANDING=s3://bucket/prefix (+ AWS_* credentials,
+    CREDITLAKE_S3_ENDPOINT_URL for S3-compatible stores)."""
+    url = env.get("CREDITLAKE_S3_LANDING")
+    if not url:
+        return [], {}
+    from dagster_aws.s3 import S3Resource
+
+    from assets.sensors_s3 import build_s3_sensor
+
+    parsed = urlparse(url)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ValueError(f"CREDITLAKE_S3_LANDING must look like s3://bucket/prefix, got {url!r}")
+    resource = S3Resource(endpoint_url=env.get("CREDITLAKE_S3_ENDPOINT_URL") or None,
+                          region_name=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
+    sensor = build_s3_sensor(job, bucket=parsed.netloc, prefix=parsed.path.lstrip("/"))
+    return [sensor], {"s3": resource}
+
+
 def make_definitions(settings: Settings, progress: object | None = None,
-                     max_failure_rate: float | None = None) -> dg.Definitions:
+                     max_failure_rate: float | None = None,
+                     env: dict[str, str] | None = None) -> dg.Definitions:
+    env = dict(os.environ if env is None else env)
     ingest_job = dg.define_asset_job(
         "ingest", selection=dg.AssetSelection.groups(*INGEST_GROUPS),
         description="Ingest one landed file: its format's landing asset, normalize, dedup+load.",
         executor_def=dg.in_process_executor)
+    s3_sensors, s3_resources = _s3_landing(ingest_job, env)
     return dg.Definitions(
-        assets=[*build_landing_assets(), normalize_contacts, dedup_records],
-        asset_checks=QUALITY_CHECKS,
-        jobs=[ingest_job],
-        sensors=[build_landing_sensor(ingest_job)],
+        assets=[*build_landing_assets(), normalize_contacts, dedup_records, *ENTITY_ASSETS],
+        asset_checks=[*QUALITY_CHECKS, *ENTITY_CHECKS],
+        jobs=[ingest_job, *ENTITY_JOBS],
+        sensors=[build_landing_sensor(ingest_job), *s3_sensors],
         resources={
             "clickhouse": ClickHouseResource(url=settings.clickhouse_url,
                                              database=settings.clickhouse_database,
@@ -37,6 +63,7 @@ def make_definitions(settings: Settings, progress: object | None = None,
                 max_failure_rate=max_failure_rate if max_failure_rate is not None
                 else max_failure_rate_from_env()),
             "progress": progress if progress is not None else LogProgress(),
+            **s3_resources,
         },
         executor=dg.in_process_executor,
     )
