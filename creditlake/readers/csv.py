@@ -72,16 +72,18 @@ def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
         raise ReaderError("no header row found")
     rejects = rejects if rejects is not None else ReaderRejects()
 
+    ragged: list[tuple[str, str]] = []
+
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        rejects.add(row.number or 0, row.text,
-                    f"ragged row at line {row.number}: expected {row.expected_columns} fields, "
-                    f"got {row.actual_columns}")
+        # multi-threaded parsing gives no line numbers; they are recovered after the read
+        ragged.append((row.text, f"expected {row.expected_columns} fields, "
+                                 f"got {row.actual_columns}"))
         return "skip"
 
     source = open_binary(path)
     stream = Utf8Stream(source, encoding) if transcode else source
     read_opts = pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=opts.batch_rows * 128,
-                                  use_threads=False)  # keeps line numbers of ragged rows
+                                  use_threads=True)
     parse_opts = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
                                     invalid_row_handler=on_invalid)
     conv_opts = pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
@@ -101,3 +103,26 @@ def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
                           f"{exc}") from exc
     except pa.ArrowInvalid as exc:
         raise ReaderError(f"CSV parse error: {exc}") from exc
+    finally:
+        if ragged:
+            lines = _line_numbers(path, [text for text, _ in ragged], transcode, encoding)
+            for (text, why), line in zip(ragged, lines, strict=True):
+                rejects.add(line, text, f"ragged row at line {line}: {why}")
+
+
+def _line_numbers(path: Path, texts: list[str], transcode: bool, encoding: str) -> list[int]:
+    """1-based line numbers of the given row texts, matched in order by a streaming line scan
+    (bounded memory; runs only for files that had ragged rows). 0 when not found."""
+    out = [0] * len(texts)
+    wanted = [t.encode() for t in texts]
+    i = 0
+    raw = open_binary(path)
+    stream = io.BufferedReader(Utf8Stream(raw, encoding)) if transcode else raw
+    with stream as f:
+        for lineno, line in enumerate(f, start=1):
+            if i >= len(wanted):
+                break
+            if line.rstrip(b"\r\n") == wanted[i]:
+                out[i] = lineno
+                i += 1
+    return out
