@@ -31,7 +31,18 @@ def serve(
         return
     from api.app import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    engine = None
+    if settings.embedded:
+        # Own the embedded engine from start-up (or stand by as a client of the current owner)
+        # so Dagster runs and CLI commands on this home become our clients (engine/sharing.py).
+        from creditlake.engine.sharing import connect
+
+        engine = connect(settings, role="api", mode="serve")
+    try:
+        uvicorn.run(create_app(settings, engine), host=host, port=port, log_level=log_level)
+    finally:
+        if engine is not None:
+            engine.close()  # hands the engine over to a waiting client
 
 
 def register(app: typer.Typer) -> None:
