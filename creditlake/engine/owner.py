@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import importlib
 import json
 import os
 import secrets
@@ -230,6 +231,9 @@ class EngineOwner:
             os.close(fd)  # releases the flock (after chDB's own lock, see shutdown)
             raise
         owner._acceptor.start()
+        # chDB's Python() imports pandas on first use: seconds on a busy machine, which would
+        # otherwise be spent holding the gate during the first insert batch
+        threading.Thread(target=_import_quietly, args=("pandas",), daemon=True).start()
         _write_info(paths, {"pid": os.getpid(), "port": owner.port, "token": owner.token,
                             "role": role, "data": str(paths.data), "started": time.time()})
         return owner
@@ -275,8 +279,10 @@ class EngineOwner:
 
     # -- engine calls ---------------------------------------------------------------------------
 
-    def run(self, fn: Callable[[], T], wait: float) -> T:
-        if self.closed:
+    def run(self, fn: Callable[[], T], wait: float, *, continuing: bool = False) -> T:
+        """Run fn at its turn. `continuing`: later parts of a call that already wrote
+        something, which must finish even during shutdown (a "not run" answer would be a lie)."""
+        if self.closed and not continuing:
             raise OwnerLeaving("the engine owner is shutting down; call not run")
         if not self.gate.acquire(wait):
             raise EngineBusy(
@@ -290,9 +296,11 @@ class EngineOwner:
 
     def insert(self, table: str, data: pa.Table, settings: Mapping[str, Any] | None,
                wait: float) -> int:
-        written = 0
+        written, started = 0, False
         for part in iter_slices(data, self.batch_bytes):
-            written += self.run(lambda p=part: self.inserter.insert(table, p, settings), wait)
+            written += self.run(lambda p=part: self.inserter.insert(table, p, settings), wait,
+                                continuing=started)
+            started = True
         return written
 
     # -- serving ----------------------------------------------------------------------------------
@@ -319,7 +327,9 @@ class EngineOwner:
             if not self._handshake(sock):
                 return
             sock.settimeout(None)
-            while self._wait_request(sock):
+            poller = select.poll()  # not select(): it fails on descriptors above 1023
+            poller.register(sock, select.POLLIN)
+            while self._wait_request(poller):
                 try:
                     header, body = wire.recv_msg(sock)
                 except EOFError:
@@ -338,11 +348,10 @@ class EngineOwner:
                 sock.close()
             self._threads.discard(threading.current_thread())
 
-    def _wait_request(self, sock: socket.socket) -> bool:
+    def _wait_request(self, poller: select.poll) -> bool:
         """Wait for the next request; False once the owner is closing and none is pending."""
         while True:
-            ready, _, _ = select.select([sock], [], [], IDLE_POLL)
-            if ready:
+            if poller.poll(IDLE_POLL * 1000):
                 return True
             if self.closed:
                 return False
@@ -400,6 +409,11 @@ class EngineOwner:
             return _error(EngineError(f"unknown operation {op!r}")), None
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller
             return _error(exc), None
+
+
+def _import_quietly(module: str) -> None:
+    with contextlib.suppress(Exception):
+        importlib.import_module(module)
 
 
 def _error(exc: BaseException) -> dict[str, Any]:
