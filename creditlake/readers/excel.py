@@ -22,6 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import python_calamine as cal
 
+from creditlake.readers import _xlsx_stream
 from creditlake.readers._batches import columns_batch, notice_batch, unique_names
 from creditlake.readers.base import ReaderError, ReaderOptions, register, tag_subsource
 from creditlake.rules.mapping import infer_mapping
@@ -29,6 +30,7 @@ from creditlake.rules.mapping import infer_mapping
 ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 HEADER_SCAN_ROWS = 30
+STREAM_SHEET_BYTES = 256 << 20  # sheet XML larger than this is streamed, not loaded by calamine
 MAX_BATCH_ROWS = 50_000  # cells are Python objects until batched: keep that bounded
 _ENCRYPTED_MARK = "EncryptedPackage".encode("utf-16-le")
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)
@@ -158,22 +160,36 @@ def _apply_merges(rows: list[list], merges: list, r0: int, c0: int) -> None:
                     rows[r][c] = value
 
 
-def _read_sheet(wb: cal.CalamineWorkbook, name: str, file: str, opts: ReaderOptions
-                ) -> Iterator[pa.RecordBatch]:
+def _read_sheet(wb: cal.CalamineWorkbook, name: str, file: str, opts: ReaderOptions,
+                stream: _xlsx_stream.XlsxStream | None) -> Iterator[pa.RecordBatch]:
     sub = f"{file}#{name}"
-    try:
-        sheet = wb.get_sheet_by_name(name)
-        if sheet.start is None:
-            yield notice_batch(f"sheet {name!r} is empty", sub)
-            return
-        r0, c0 = sheet.start
-        rows_iter = sheet.iter_rows()
-        head = [list(r) for _, r in zip(range(HEADER_SCAN_ROWS), rows_iter, strict=False)]
-        merges = sheet.merged_cell_ranges or []
-    except cal.PasswordError:
-        raise ReaderError(f"sheet {name!r} is password-protected") from None
-    except Exception as exc:
-        raise ReaderError(f"sheet {name!r} cannot be read: {exc}") from None
+    if stream is not None and stream.sheet_bytes(name) > STREAM_SHEET_BYTES:
+        # calamine holds a whole sheet in memory (~1.5x its XML); huge sheets are streamed
+        r0, c0, rows_iter = stream.rows(name)
+        merges: list = []
+    else:
+        try:
+            sheet = wb.get_sheet_by_name(name)
+            if sheet.start is None:
+                yield notice_batch(f"sheet {name!r} is empty", sub)
+                return
+            # iter_rows() starts at the sheet's row 0 but at its first used column
+            r0, c0 = 0, sheet.start[1]
+            rows_iter = sheet.iter_rows()
+            merges = sheet.merged_cell_ranges or []
+        except cal.PasswordError:
+            raise ReaderError(f"sheet {name!r} is password-protected") from None
+        except Exception as exc:
+            raise ReaderError(f"sheet {name!r} cannot be read: {exc}") from None
+    yield from _sheet_batches(name, sub, r0, c0, rows_iter, merges, opts)
+
+
+def _sheet_batches(name: str, sub: str, r0: int, c0: int, rows_iter: Iterator[list],
+                   merges: list, opts: ReaderOptions) -> Iterator[pa.RecordBatch]:
+    head = [list(r) for _, r in zip(range(HEADER_SCAN_ROWS), rows_iter, strict=False)]
+    if not any(any(v not in ("", None) for v in r) for r in head):
+        yield notice_batch(f"sheet {name!r} is empty", sub)
+        return
     h = detect_header(head)  # before filling merges: a merged title must not look like a header
     _apply_merges(head, merges, r0, c0)
     names = unique_names(head[h])
@@ -208,6 +224,7 @@ def _read_sheet(wb: cal.CalamineWorkbook, name: str, file: str, opts: ReaderOpti
 def read(path: Path, opts: ReaderOptions) -> Iterator[pa.RecordBatch]:
     path = Path(path)
     wb = _open(path)
+    stream = _xlsx_stream.XlsxStream.open(path)
     try:
         sheets = [m.name for m in wb.sheets_metadata
                   if m.typ == cal.SheetTypeEnum.WorkSheet]
@@ -219,6 +236,8 @@ def read(path: Path, opts: ReaderOptions) -> Iterator[pa.RecordBatch]:
         if not sheets:
             raise ReaderError("workbook has no worksheets")
         for name in sheets:
-            yield from _read_sheet(wb, name, path.name, opts)
+            yield from _read_sheet(wb, name, path.name, opts, stream)
     finally:
         wb.close()
+        if stream is not None:
+            stream.close()

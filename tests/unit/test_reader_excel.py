@@ -155,3 +155,41 @@ def test_detect_header() -> None:
     assert detect_header([["Title", "", ""], ["", "", ""], ["a", "b", "c"], [1, 2, 3]]) == 2
     assert detect_header([["a", "b"], [1, 2]]) == 0
     assert detect_header([[1, 2], [3, 4]]) == 0  # no text row: the first non-empty row
+
+
+@pytest.mark.parametrize("constant_memory", [False, True], ids=["shared-strings", "inline"])
+def test_streaming_path_matches_calamine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         constant_memory: bool) -> None:
+    """Huge sheets are streamed with lxml instead of loaded by calamine: same values."""
+    import creditlake.readers.excel as xl
+
+    p = tmp_path / "big.xlsx"
+    wb = xlsxwriter.Workbook(str(p), {"constant_memory": constant_memory})
+    ws = wb.add_worksheet("Data")
+    bold = wb.add_format({"bold": True})
+    date = wb.add_format({"num_format": "yyyy-mm-dd"})
+    stamp = wb.add_format({"num_format": "dd/mm/yy hh:mm"})
+    ws.write(1, 1, "Export title")
+    ws.write_row(3, 1, ["email", "name", "joined", "seen", "score", "vip", "note"])
+    for i in range(40):
+        r = 4 + i + (i >= 20)  # one blank row in the middle
+        ws.write(r, 1, f"u{i}@x.com")
+        if i % 5:
+            ws.write(r, 2, f"Name {i} \"q\" & <t>")
+        ws.write_datetime(r, 3, dt.datetime(2020, 1, 1) + dt.timedelta(days=i), date)
+        ws.write_datetime(r, 4, dt.datetime(2021, 2, 3, 4, 5) + dt.timedelta(hours=i), stamp)
+        ws.write_number(r, 5, i / 4)
+        ws.write_boolean(r, 6, i % 2 == 0)
+        if i == 2:  # constant_memory mode writes rows in order: cells go in with their row
+            ws.write_rich_string(r, 7, "rich ", bold, "text")
+        if i == 3:
+            ws.write_number(r, 7, 4915112345678)
+    wb.close()
+    calamine = [b.to_pylist() for b in read(p, ReaderOptions(batch_rows=16))]
+    monkeypatch.setattr(xl, "STREAM_SHEET_BYTES", -1)
+    streamed = [b.to_pylist() for b in read(p, ReaderOptions(batch_rows=16))]
+    assert streamed == calamine
+    rows = [r for b in calamine for r in b]
+    assert len(rows) == 40 and rows[2]["note"] == "rich text" and rows[0]["name"] is None
+    assert rows[0]["source_row"] == 5 and rows[-1]["source_row"] == 45  # Excel row numbers
+    assert rows[3]["note"] == "4915112345678" and rows[1]["seen"] == "2021-02-03T05:05:00"
