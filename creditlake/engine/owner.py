@@ -145,6 +145,10 @@ class FairGate:
     def waiting(self) -> int:
         return len(self._queue)
 
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
 
 class ArrowInserter:
     """Insert batches with chDB's Python() table function on a second handle of the same
@@ -303,6 +307,10 @@ class EngineOwner:
             started = True
         return written
 
+    def status(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "role": self.role, "busy": self.gate.busy,
+                "queued": self.gate.waiting, "clients": len(self._conns)}
+
     # -- serving ----------------------------------------------------------------------------------
 
     def _accept_loop(self) -> None:
@@ -404,8 +412,7 @@ class EngineOwner:
                 data = wire.ipc_to_arrow(body) if body else pa.table({})
                 return {"ok": True, "written": self.insert(h["table"], data, stg, wait)}, None
             if op == "ping":
-                return {"ok": True, "pid": os.getpid(), "role": self.role,
-                        "queued": self.gate.waiting}, None
+                return {"ok": True, **self.status()}, None
             return _error(EngineError(f"unknown operation {op!r}")), None
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller
             return _error(exc), None
@@ -455,6 +462,10 @@ class OwnerEngine:
     @property
     def owner_pid(self) -> int:
         return os.getpid()
+
+    def ping(self) -> dict[str, Any]:
+        """The owner's state (pid, role, busy, queued calls, connected clients)."""
+        return self._owner.status()
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None,
                 settings: Mapping[str, Any] | None = None) -> int:

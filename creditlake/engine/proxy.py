@@ -138,6 +138,12 @@ class ProxyEngine:
                 lambda h, b: int(h.get("written", 0)), idempotent=False, wait=wait)
         return written
 
+    def ping(self) -> dict[str, Any]:
+        """The owner's state (pid, role, busy, queued calls, connected clients); no gate turn."""
+        return self._call(lambda e: e.ping(), {"op": "ping"}, None,
+                          lambda h, b: {k: v for k, v in h.items() if k != "ok"},
+                          idempotent=True)
+
     def close(self) -> None:
         self._closed = True
         self._stop.set()

@@ -118,8 +118,7 @@ def owner_status(settings: Settings, timeout: float = 2.0) -> dict[str, Any]:
     proxy = None
     try:
         proxy = ProxyEngine(settings, role="status", mode="client", owner_timeout=timeout)
-        status["owner"] = {"pid": proxy.owner_pid, "role": info.get("role"),
-                           "port": info.get("port")}
+        status["owner"] = {**proxy.ping(), "port": info.get("port")}
     except EngineError as exc:
         status["stale"] = {"pid": info.get("pid"), "port": info.get("port"), "error": str(exc)}
     finally:

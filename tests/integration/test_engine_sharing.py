@@ -24,7 +24,7 @@ import pytest
 from creditlake.config import Settings, load_settings
 from creditlake.engine import EngineError, EngineUnavailable, wire
 from creditlake.engine.owner import SharePaths, read_info
-from creditlake.engine.sharing import EngineBusy, ProxyEngine
+from creditlake.engine.sharing import EngineBusy, ProxyEngine, owner_status
 
 pytestmark = pytest.mark.integration
 
@@ -187,6 +187,7 @@ def client(owned_home: Path) -> Iterator[ProxyEngine]:
     eng.close()
 
 
+@pytest.mark.slow
 def test_processes_and_threads_insert_and_query_concurrently(owned_home: Path,
                                                               client: ProxyEngine) -> None:
     workers, batches, rows = 2, 6, 5_000
@@ -269,6 +270,7 @@ def test_inserts_match_columns_by_name_and_fill_defaults(client: ProxyEngine) ->
         client.insert_arrow("creditlake.no_such_table", data)
 
 
+@pytest.mark.slow
 def test_queries_are_answered_while_a_large_insert_streams(owned_home: Path,
                                                            client: ProxyEngine) -> None:
     batches, rows = 4, 50_000  # 200K rows
@@ -298,8 +300,11 @@ def test_a_busy_owner_answers_busy_within_the_callers_timeout(owned_home: Path,
     impatient = _client(owned_home, busy_timeout=0.3)
     slow = threading.Thread(target=lambda: client.query_rows("SELECT sleep(2)"))
     slow.start()
-    time.sleep(0.3)
     try:
+        deadline = time.monotonic() + 10
+        while not impatient.ping()["busy"]:  # wait until the slow query holds the engine
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         t0 = time.perf_counter()
         with pytest.raises(EngineBusy, match="busy"):
             impatient.query_rows("SELECT 1")
@@ -308,6 +313,14 @@ def test_a_busy_owner_answers_busy_within_the_callers_timeout(owned_home: Path,
         assert impatient.query_rows("SELECT 1") == [(1,)]  # same object works again: no close
     finally:
         impatient.close()
+
+
+def test_status_names_the_owner_without_opening_chdb(owned_home: Path) -> None:
+    status = owner_status(_settings(owned_home))
+    assert status["owner"]["role"] == "serve" and status["owner"]["pid"] > 0
+    assert status["owner"]["busy"] is False
+    empty = owner_status(_settings(owned_home / "nobody"))
+    assert empty["owner"] is None
 
 
 def test_strangers_cannot_use_the_owner(owned_home: Path) -> None:
@@ -340,6 +353,7 @@ def test_connect_never_surfaces_cannot_lock_file(owned_home: Path, client: Proxy
     assert "Cannot lock" not in shared.stderr
 
 
+@pytest.mark.slow
 def test_owner_leaving_mid_ingest_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     """The owner exits cleanly while a client streams inserts: calls that had started finish,
     later ones are answered "not run" and the client (mode "use") takes over and retries them."""
@@ -369,6 +383,7 @@ def test_owner_leaving_mid_ingest_loses_and_duplicates_nothing(tmp_path: Path) -
     assert (took["kind"], took["count"]) == ("OwnerEngine", batches * rows)
 
 
+@pytest.mark.slow
 def test_owner_killed_a_client_takes_over_and_data_survives(tmp_path: Path) -> None:
     first = Owner(tmp_path, role="first")
     standby = None
@@ -401,6 +416,7 @@ def test_owner_killed_a_client_takes_over_and_data_survives(tmp_path: Path) -> N
             standby.stop(signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_a_forked_child_of_the_owner_becomes_its_client(tmp_path: Path) -> None:
     run = _run(FORK, tmp_path)
     assert run.returncode == 0, run.stderr
