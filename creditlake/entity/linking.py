@@ -89,7 +89,8 @@ def _bounded(splink_dict: dict[str, Any]) -> dict[str, Any]:
 def make_linker(features: pa.Table | Any, model: EntityModel, db_api: Any) -> Linker:
     """A Linker on `features` (Arrow, or an already registered SplinkDataFrame)."""
     sdf = features if hasattr(features, "physical_name") else db_api.register(features)
-    return Linker(sdf, dict(model.splink), log_level=SPLINK_LOG_LEVEL)
+    settings = model.splink_settings(db_api.sql_dialect.sql_dialect_str)
+    return Linker(sdf, settings, log_level=SPLINK_LOG_LEVEL)
 
 
 def predict(linker: Linker, model: EntityModel) -> Any:

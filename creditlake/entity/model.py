@@ -24,14 +24,18 @@ DEFAULT_MODEL = "people-v1"
 log = logging.getLogger(__name__)
 
 
-def comparisons() -> list[Any]:
+# Date format strings are dialect-specific (strftime vs Java DateTimeFormatter).
+DOB_FORMAT = {"duckdb": "%Y-%m-%d", "spark": "yyyy-MM-dd"}
+
+
+def comparisons(dialect: str = "duckdb") -> list[Any]:
     """One comparison per feature column; each level's m/u is learned, TF where it matters."""
     return [
         cl.JaroWinklerAtThresholds("first_name", [0.92, 0.8]).configure(
             term_frequency_adjustments=True),
         cl.JaroWinklerAtThresholds("surname", [0.92, 0.8]).configure(
             term_frequency_adjustments=True),
-        cl.DateOfBirthComparison("dob", input_is_string=True, datetime_format="%Y-%m-%d",
+        cl.DateOfBirthComparison("dob", input_is_string=True, datetime_format=DOB_FORMAT[dialect],
                                  invalid_dates_as_null=False),
         cl.EmailComparison("email"),
         cl.LevenshteinAtThresholds("phone", [1, 2]),
@@ -62,11 +66,11 @@ def blocking_rules() -> list[Any]:
     ]
 
 
-def settings_creator() -> SettingsCreator:
+def settings_creator(dialect: str = "duckdb") -> SettingsCreator:
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
-        comparisons=comparisons(),
+        comparisons=comparisons(dialect),
         blocking_rules_to_generate_predictions=blocking_rules(),
         retain_matching_columns=True,
         retain_intermediate_calculation_columns=True,
@@ -115,6 +119,37 @@ class EntityModel:
                 levels[label] = round(math.log2(m / u), 3) if m and u else None
             out[comp.get("output_column_name", "?")] = levels
         return out
+
+    def splink_settings(self, dialect: str) -> dict[str, Any]:
+        """The Splink settings for a backend's SQL dialect.
+
+        Saved SQL conditions are dialect-specific (DuckDB quotes identifiers with "", Spark
+        reads that as a string), so for another dialect the comparisons and blocking rules
+        are rebuilt from the code in this module and the trained m/u/prior copied over.
+        """
+        if self.splink.get("sql_dialect", "duckdb") == dialect:
+            return dict(self.splink)
+        fresh = settings_creator(dialect).create_settings_dict(dialect)
+        trained = self.splink["comparisons"]
+        if [c["output_column_name"] for c in fresh["comparisons"]] != [
+                c["output_column_name"] for c in trained]:
+            raise ValueError(f"model {self.version} does not match the comparisons in code")
+        for new, old in zip(fresh["comparisons"], trained, strict=True):
+            labels_new = [lvl.get("label_for_charts") for lvl in new["comparison_levels"]]
+            labels_old = [lvl.get("label_for_charts") for lvl in old["comparison_levels"]]
+            if labels_new != labels_old:
+                raise ValueError(f"levels of {new['output_column_name']} changed in code")
+            for lvl_new, lvl_old in zip(new["comparison_levels"], old["comparison_levels"],
+                                        strict=True):
+                for key in ("m_probability", "u_probability", "tf_adjustment_weight"):
+                    if key in lvl_old:
+                        lvl_new[key] = lvl_old[key]
+        if len(fresh["blocking_rules_to_generate_predictions"]) != len(
+                self.splink["blocking_rules_to_generate_predictions"]):
+            raise ValueError(f"model {self.version} blocking rules differ from the code")
+        fresh["probability_two_random_records_match"] = self.splink[
+            "probability_two_random_records_match"]
+        return fresh
 
     def save(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
