@@ -157,6 +157,28 @@ def write_zip(rows: Sequence[dict], path: Path, formats: Sequence[str] = ("csv",
     return path
 
 
+def write_every_format(rows: Sequence[dict], directory: Path, stem: str = "contacts"
+                       ) -> list[Path]:
+    """The rows split over one file per format of issue 6 (XML, MySQL dump, .xlsx, a .zip
+    of CSV+XML+SQL, and a gzipped XML), for the demo's landing directory."""
+    import gzip
+    import shutil
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    parts = [rows[i::5] for i in range(5)]
+    out = [write_xml(parts[0], directory / f"{stem}.xml"),
+           write_sql_dump(parts[1], directory / f"{stem}.sql"),
+           write_xlsx(parts[2], directory / f"{stem}.xlsx"),
+           write_zip(parts[3], directory / f"{stem}_bundle.zip")]
+    plain = write_xml(parts[4], directory / f"{stem}_gz.xml")
+    gz = directory / f"{stem}_gz.xml.gz"
+    with open(plain, "rb") as f, gzip.open(gz, "wb") as g:
+        shutil.copyfileobj(f, g)
+    plain.unlink()
+    return [*out, gz]
+
+
 # ------------------------------------------------------- large synthetic files (bench, tests)
 
 def _big_rows(start: int, n: int) -> list[tuple[int, str, str, str, str]]:

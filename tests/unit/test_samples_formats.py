@@ -76,3 +76,14 @@ def test_sql_sample_has_a_skipped_non_person_table(tmp_path: Path) -> None:
     subs = [(subsource_of(b), notice_of(b)) for b in readers.get_reader("sql")(p, ReaderOptions())]
     assert subs[0] == ("d.sql#contacts", None)
     assert subs[1][0] == "d.sql#orders" and "skipped" in (subs[1][1] or "")
+
+
+def test_write_every_format(tmp_path: Path) -> None:
+    from creditlake.samples_formats import write_every_format
+
+    data = [{**ROWS[i % 2], "E-Mail Address": f"u{i}@x.com"} for i in range(25)]
+    paths = write_every_format(data, tmp_path / "landing")
+    formats = [readers.detect(p) for p in paths]
+    assert formats == ["xml", "sql", "excel", "archive", "xml"]
+    total = sum(len(read_rows(p)[1]) for p in paths)
+    assert total == 25
