@@ -101,6 +101,7 @@ class QueryService:
         if cached is not None:
             self.rt.metrics.queries.labels("cache_hit").inc()
             return cached
+
         def timed(engine: Any, compiled: CompiledQuery) -> tuple[QueryResult, float]:
             t = time.perf_counter()
             return run_query(engine, compiled), time.perf_counter() - t
