@@ -173,3 +173,12 @@ def test_key_value_fields_and_xsi_nil(tmp_path: Path) -> None:
          "source_row": 1},
         {"E-Mail": "", "Phone": None, "city": "Rome", "tag.name": None, "tag": None,
          "source_row": 2}]
+
+
+def test_utf16_attribute_only_records(tmp_path: Path) -> None:
+    p = tmp_path / "u16.xml"
+    p.write_bytes('<?xml version="1.0" encoding="UTF-16"?><rows><row id="1" email="a@b.c" '
+                  'name="Jörg"/><row id="2" email="d@e.f"/></rows>'.encode("utf-16"))
+    assert readers.detect(p) == "xml"
+    assert rows_of(p) == [{"id": "1", "email": "a@b.c", "name": "Jörg", "source_row": 1},
+                          {"id": "2", "email": "d@e.f", "name": None, "source_row": 2}]
