@@ -46,6 +46,13 @@ class ResultCache:
         log.warning("Redis unavailable for the result cache (%s); caching in-process", exc)
 
     async def get(self, key: str) -> QueryResult | None:
+        raw = await self._get(key)
+        if raw is None:
+            return None
+        c = msgspec.msgpack.decode(raw, type=_Cached)
+        return QueryResult(c.data_json, c.returned, c.total_records, c.next_cursor, c.page, 0.0)
+
+    async def _get(self, key: str) -> bytes | None:
         if self.ttl_s <= 0:
             return None
         raw: bytes | None = None
@@ -58,16 +65,24 @@ class ResultCache:
             hit = self._local.get(key)
             if hit is not None and hit[0] > time.monotonic():
                 raw = hit[1]
-        if raw is None:
-            return None
-        c = msgspec.msgpack.decode(raw, type=_Cached)
-        return QueryResult(c.data_json, c.returned, c.total_records, c.next_cursor, c.page, 0.0)
+        return raw
 
     async def set(self, key: str, r: QueryResult) -> None:
+        await self._put(key, msgspec.msgpack.encode(_Cached(
+            r.data_json, r.returned, r.total_records, r.next_cursor, r.page, r.engine_ms)))
+
+    async def get_count(self, key: str) -> int | None:
+        """A cached total_records for these filters (shared by every page and sort order)."""
+        raw = await self._get(f"n:{key}")
+        return int(raw) if raw is not None else None
+
+    async def set_count(self, key: str, total: int) -> None:
+        if total >= 0:
+            await self._put(f"n:{key}", str(total).encode())
+
+    async def _put(self, key: str, raw: bytes) -> None:
         if self.ttl_s <= 0:
             return
-        raw = msgspec.msgpack.encode(_Cached(r.data_json, r.returned, r.total_records,
-                                             r.next_cursor, r.page, r.engine_ms))
         if self._redis_ok():
             try:
                 await self.redis.set(f"{self.prefix}:qc:{key}", raw,  # type: ignore[union-attr]

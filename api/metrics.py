@@ -26,6 +26,9 @@ class Metrics:
         self.charge = Histogram("creditlake_ledger_charge_seconds",
                                 "Debit + usage-log transaction time", registry=self.registry,
                                 buckets=fast)
+        self.count_cache_hits = Counter("creditlake_count_cache_hits_total",
+                                        "total_records answered from the cache",
+                                        registry=self.registry)
         self.records = Counter("creditlake_records_returned_total", "Records sold",
                                registry=self.registry)
 

@@ -102,9 +102,14 @@ class QueryService:
             self.rt.metrics.queries.labels("cache_hit").inc()
             return cached
 
+        known_total = await self.rt.cache.get_count(q.count_key)
+        if known_total is not None:
+            self.rt.metrics.count_cache_hits.inc()
+
         def timed(engine: Any, compiled: CompiledQuery) -> tuple[QueryResult, float]:
             t = time.perf_counter()
-            return run_query(engine, compiled), time.perf_counter() - t
+            r = run_query(engine, compiled, known_total=known_total)
+            return r, time.perf_counter() - t
 
         t0 = time.perf_counter()
         try:
@@ -118,6 +123,8 @@ class QueryService:
         self.rt.metrics.engine_exec.observe(exec_s)
         self.rt.metrics.engine_wait.observe(max(time.perf_counter() - t0 - exec_s, 0.0))
         await self.rt.cache.set(q.cache_key, result)
+        if known_total is None:
+            await self.rt.cache.set_count(q.count_key, result.total_records)
         return result
 
     async def price(self, key: KeyInfo, req: QueryRequest) -> CountData:

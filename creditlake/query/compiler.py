@@ -52,6 +52,7 @@ class CompiledQuery:
     cache_key: str  # everything that determines the answer
     uses_cursor: bool = False
     normalized: dict[str, Any] = field(default_factory=dict)
+    count_key: str = ""  # what total_records depends on: database + filters
 
 
 class _Params:
@@ -108,11 +109,14 @@ def compile_query(req: QueryRequest, database: str) -> CompiledQuery:
                   "offset": req.offset, "cursor": req.cursor}
     cache_key = hashlib.sha256(
         json.dumps([database, normalized], sort_keys=True, default=str).encode()).hexdigest()
+    count_key = hashlib.sha256(
+        json.dumps([database, normalized_filters], sort_keys=True, default=str).encode()
+    ).hexdigest()
     return CompiledQuery(sql, count_sql, params.values, count_params,
                          f"SELECT count() FROM {table}{where_sql}", page_count_params,
                          fields, req.limit,
                          req.offset, page, keys, key_types, fingerprint, cache_key,
-                         req.cursor is not None, normalized)
+                         req.cursor is not None, normalized, count_key)
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int) -> None:

@@ -25,8 +25,12 @@ class QueryResult:
     engine_ms: float
 
 
-def run_query(engine: Engine, q: CompiledQuery, *, with_total: bool = True) -> QueryResult:
-    """Rows (limit + 1 fetched to detect a next page) and the total count of matching rows."""
+def run_query(engine: Engine, q: CompiledQuery, *, with_total: bool = True,
+              known_total: int | None = None) -> QueryResult:
+    """Rows (limit + 1 fetched to detect a next page) and the total count of matching rows.
+
+    known_total: a count of the same filters from a short-TTL cache (saves the count query
+    on every further page of a cursor walk)."""
     t0 = time.perf_counter()
     table = engine.query_arrow(q.sql, parameters=q.params, settings=QUERY_SETTINGS)
     has_more = table.num_rows > q.limit
@@ -47,6 +51,8 @@ def run_query(engine: Engine, q: CompiledQuery, *, with_total: bool = True) -> Q
         total = -1
     elif not q.uses_cursor and not has_more and (q.offset == 0 or returned):
         total = q.offset + returned  # the page holds the tail of the result: no count needed
+    elif known_total is not None:
+        total = known_total
     else:
         total = count(engine, q)
     return QueryResult(data_json, returned, total, next_cursor, q.page,

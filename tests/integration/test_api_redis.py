@@ -141,3 +141,26 @@ def test_limiter_returns_to_redis_after_an_outage(redis_url, prefix):
 
     local, shared, n = asyncio.run(main())
     assert local.allowed and shared.allowed and n == 1  # second hit went to Redis
+
+
+def test_cursor_walk_reuses_the_cached_count(tmp_path, chdb_path, seeded, ledger, redis_url,
+                                             prefix):
+    app = make_app(tmp_path, chdb_path, seeded, ledger, redis_url, redis_prefix=prefix,
+                   cache_ttl_s=30)
+    _, key = new_user(ledger, 1000)
+    body = {"filters": {"status": "active"}, "sort": {"field": "email"}, "limit": 20,
+            "fields": ["email"]}
+    totals, emails, cursor = set(), [], None
+    with TestClient(app) as c:
+        while True:
+            r = c.post("/api/v1/query", json={**body, **({"cursor": cursor} if cursor else {})},
+                       headers={"X-API-Key": key}).json()
+            totals.add(r["metadata"]["total_records"])
+            emails += [x["email"] for x in r["data"]]
+            cursor = r["metadata"]["next_cursor"]
+            if cursor is None:
+                break
+        metrics = c.get("/metrics").text
+    assert totals == {N // 4} and emails == sorted(emails) and len(emails) == N // 4
+    pages = -(-(N // 4) // 20)
+    assert f"creditlake_count_cache_hits_total {float(pages - 1)}" in metrics
