@@ -58,8 +58,7 @@ def usage_rows(ledger, user_id):
     return ledger.usage(user_id, limit=1000)[0]
 
 
-@pytest.mark.parametrize(("limit", "cost"), [(1, 1), (99, 1), (100, 2), (199, 2), (200, 3),
-                                             (1000, 11)])
+@pytest.mark.parametrize(("limit", "cost"), [(99, 1), (100, 2), (1000, 11)])
 def test_success_envelope_and_credit_formula(client, ledger, limit, cost):
     user_id, key = new_user(ledger, 100)
     r = q(client, key, {"limit": limit, "fields": ["email", "country"]})
@@ -238,7 +237,9 @@ def test_cursor_pagination_via_api(client, ledger):
     assert r.status_code == 400 and "cursor" in r.json()["error"]["message"]
 
 
-INJECTIONS = ["' OR 1=1 --", "US'); DROP TABLE records; --", "{p0:String}", "1) OR (1=1"]
+# Every field/operator is covered at compile level (tests/unit/test_query_compiler.py); over
+# HTTP two classics go through every entry point.
+INJECTIONS = ["US'); DROP TABLE records; --", "{p0:String}) OR (1=1"]
 
 
 @pytest.mark.parametrize("evil", INJECTIONS)
