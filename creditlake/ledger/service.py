@@ -179,13 +179,16 @@ class Ledger:
         if credits < 0 or credits > MAX_GRANT:
             raise InvalidInput("credits must be between 0 and 10^12")
         now = utcnow()
+        exp = to_utc_naive(expires_at)
+        if exp is not None and exp <= now:
+            raise InvalidInput("expires_at must be in the future")
         user_id = str(uuid.uuid4())
         try:
             with self._tx() as conn:
                 conn.execute(users_t.insert().values(id=user_id, email=email, created_at=now,
                                                      ledger_version=0))
                 if credits:
-                    self._grant(conn, user_id, credits, to_utc_naive(expires_at), reason, now)
+                    self._grant(conn, user_id, credits, exp, reason, now)
                 new_key = self._new_key(conn, user_id, now) if with_key else None
         except IntegrityError as exc:
             raise UserExists(email) from exc
