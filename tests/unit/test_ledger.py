@@ -224,3 +224,14 @@ def test_idempotency_key_expires_after_24_hours(ledger):
                           idempotency=("k", "f"))
     assert not fresh.replayed and ledger.find_idempotent(user.id, "k", "f").body == b"new"
     assert ledger.balance(user.id) == 8
+
+
+def test_migrations_match_the_models(ledger):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from creditlake.ledger.models import Base
+
+    with ledger.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
