@@ -17,6 +17,7 @@ import pyarrow.csv as pacsv
 from creditlake.readers.arrow_util import as_landing_batch, dedupe_names
 from creditlake.readers.base import ReaderError, ReaderOptions, ReaderRejects, register
 from creditlake.readers.textio import (
+    TruncationGuard,
     Utf8Stream,
     is_clean_utf8,
     open_binary,
@@ -80,7 +81,8 @@ def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
                                  f"got {row.actual_columns}"))
         return "skip"
 
-    source = open_binary(path)
+    guard = TruncationGuard(open_binary(path))
+    source = io.BufferedReader(guard, 1 << 20)
     stream = Utf8Stream(source, encoding) if transcode else source
     read_opts = pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=opts.batch_rows * 128,
                                   use_threads=True)
@@ -98,6 +100,9 @@ def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
                 if batch.num_rows:
                     yield as_landing_batch(batch, next_row)
                     next_row += batch.num_rows
+        if guard.error is not None:
+            raise ReaderError(f"compressed input is truncated or corrupt after "
+                              f"{next_row - 1} rows: {guard.error}")
     except (EOFError, OSError) as exc:
         raise ReaderError(f"input ends unexpectedly (truncated or corrupt compressed file): "
                           f"{exc}") from exc
@@ -116,7 +121,7 @@ def _line_numbers(path: Path, texts: list[str], transcode: bool, encoding: str) 
     out = [0] * len(texts)
     wanted = [t.encode() for t in texts]
     i = 0
-    raw = open_binary(path)
+    raw = io.BufferedReader(TruncationGuard(open_binary(path)))
     stream = io.BufferedReader(Utf8Stream(raw, encoding)) if transcode else raw
     with stream as f:
         for lineno, line in enumerate(f, start=1):

@@ -31,6 +31,36 @@ def open_binary(path: Path) -> BinaryIO:
     return open(path, "rb")
 
 
+class TruncationGuard(io.RawIOBase):
+    """Ends a truncated/corrupt compressed stream cleanly at the last good byte, so the parser
+    still sees every complete row before the cut; `error` tells the reader what happened."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.error: Exception | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        if self.error is not None:
+            return 0
+        try:
+            # read1: what one step of the decompressor yields, so a cut loses the least
+            reader = getattr(self._raw, "read1", self._raw.read)
+            data = reader(min(len(b), 65536))
+        except (EOFError, OSError, zlib.error) as exc:
+            self.error = exc
+            return 0
+        n = len(data)
+        b[:n] = data
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
 def read_head(path: Path, size: int = 1 << 20) -> bytes:
     """The first `size` bytes of the (decompressed) content; truncated streams give what exists."""
     with open_binary(path) as f:

@@ -207,3 +207,24 @@ def test_definitions_load_with_assets_checks_and_sensor(settings):
     checks = {c.name for c in graph.asset_check_keys}
     assert {"failure_rate", "quality_score", "reconciliation", "hash_uniqueness"} <= checks
     assert defs.resolve_sensor_def("landing_sensor")
+
+
+def test_truncated_gzip_loads_what_exists_and_says_so(settings, engine, instance, tmp_path):
+    body = ("email,name\n" + "".join(f"u{i}@x.co,N{i}\n" for i in range(50_000))).encode()
+    packed = gzip.compress(body)
+    f = tmp_path / "cut.csv.gz"
+    f.write_bytes(packed[: len(packed) * 2 // 3])
+    m = ingest_with_dagster(settings, [f], instance=instance)[0].manifest
+    assert m.status == "loaded" and "truncated" in m.message
+    assert 0 < m.rows_read < 50_000 and m.loaded + m.duplicates + m.rejected == m.rows_read
+    log = engine.query_rows(f"SELECT message FROM {engine.database}.ingestion_log FINAL")
+    assert "truncated" in log[0][0]
+    assert reconciliation(engine).passed
+
+
+def test_header_only_file_is_logged_with_zero_rows(settings, engine, instance, tmp_path):
+    f = tmp_path / "header.csv"
+    f.write_text("email,name,phone\n")
+    m = ingest_with_dagster(settings, [f], instance=instance)[0].manifest
+    assert (m.status, m.rows_read, m.loaded) == ("loaded", 0, 0)
+    assert "header only" in m.message
