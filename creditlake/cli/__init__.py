@@ -1,8 +1,10 @@
-"""`creditlake` command line. Each command group lives in its own module and registers here."""
+"""`creditlake` command line. Each module in this package that defines `register(app)` adds
+its commands (ingest, admin, serve, demo, dev, ...); helpers like output.py define none."""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 import typer
 
@@ -14,19 +16,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Modules that define `register(app)`; missing ones are skipped so a partial checkout still runs.
-_COMMAND_MODULES = ("ingest", "admin", "serve", "demo", "dev", "ops")
-
 
 def _load() -> None:
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"creditlake.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"creditlake.cli.{name}":
-                continue
-            raise
-        module.register(app)
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(app)
 
 
 def main() -> None:
