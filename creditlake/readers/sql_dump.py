@@ -15,8 +15,10 @@ and, after all good rows are yielded, a ReaderError summarises the skipped state
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -431,19 +433,31 @@ class _DumpReader:
 
     # --- main loop
     def __iter__(self) -> Iterator[pa.RecordBatch]:
-        raw = open_binary(self.path)  # gzip/bz2/zstd decompressed transparently
-        # UTF-8; bytes that are not (latin1 dumps, stray cp1252) decode as cp1252, not U+FFFD
-        with io.TextIOWrapper(raw, encoding="utf-8", errors="creditlake_cp1252",
-                              newline="") as fh:
+        # UTF-8; bytes that are not (latin1 dumps, stray cp1252) decode as cp1252, not U+FFFD.
+        # Decoded here rather than by TextIOWrapper so that a truncated .gz/.bz2/.zst still
+        # yields every byte before the cut (a wrapper loses its pending chunk on the error).
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="creditlake_cp1252")
+        with open_binary(self.path) as fh:  # gzip/bz2/zstd decompressed transparently
             buf, pos, eof = "", 0, False
             copy_table: _Table | None = None
 
+            read1 = getattr(fh, "read1", fh.read)  # one decompression step: no data lost
+
             def refill(min_chars: int = CHUNK_CHARS) -> None:
                 nonlocal buf, pos, eof
-                chunk = fh.read(max(CHUNK_CHARS, min_chars))
-                if not chunk:
-                    eof = True
-                buf = buf[pos:] + chunk
+                parts, got = [], 0
+                while got < max(CHUNK_CHARS, min_chars) and not eof:
+                    try:
+                        data = read1(1 << 20)
+                    except (EOFError, OSError, zlib.error) as exc:  # truncated stream
+                        self.errors.append(f"line {self.line}: compressed stream is truncated "
+                                           f"or corrupt ({exc}); the dump ends there")
+                        data = b""
+                    text = decoder.decode(data, final=not data)
+                    parts.append(text)
+                    got += len(text)
+                    eof = not data
+                buf = buf[pos:] + "".join(parts)
                 pos = 0
 
             refill()

@@ -262,3 +262,16 @@ def test_dump_without_person_tables_is_an_error(tmp_path: Path) -> None:
                  "INSERT INTO products VALUES (1,'Pen',1.50);\n")
     with pytest.raises(ReaderError, match=r"no person tables.*products \(id, name, price\)"):
         list(read(p, ReaderOptions()))
+
+
+def test_truncated_gzip_dump_keeps_rows_before_the_cut(tmp_path: Path) -> None:
+    people = [{"Email": f"u{i}@x.com", "Name": f"N{i}"} for i in range(3000)]
+    src = write_sql_dump(people, tmp_path / "d.sql", rows_per_insert=100)
+    p = tmp_path / "d.sql.gz"
+    data = gzip.compress(src.read_bytes())
+    p.write_bytes(data[: len(data) // 2])
+    got = []
+    with pytest.raises(ReaderError, match="truncated or corrupt"):
+        for b in read(p, ReaderOptions()):
+            got += b.column("Email").to_pylist() if b.num_rows else []
+    assert 0 < len(got) < 3000 and got == [r["Email"] for r in people[: len(got)]]
