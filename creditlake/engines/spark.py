@@ -1,0 +1,311 @@
+"""Rules -> PySpark column expressions: the Spark counterpart of engines/polars.py and
+validation.py, compiled from the same rule data (creditlake.rules.vocab tables and patterns,
+rules.identity for record_hash, the ContactNormalized checks' patterns).
+
+Spark replaces the CPU-heavy *normalize* stage (clean + validate + hash). Landing (format
+readers, header mapping) and the *load* stage (dedup in ClickHouse SQL + ingestion_log) are
+shared with the embedded path, so counts are reconciled by the same code on both paths:
+
+    land (Python readers) -> landed.arrow -> Parquet -> Spark clean/validate/hash -> Parquet
+      -> batched inserts into the ClickHouse stage table -> stages.load (unchanged)
+
+Regex dialect: Polars uses Rust regex (Unicode-aware \\s \\d), Spark uses java.util.regex;
+patterns get the (?U) flag so both mean the same classes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F  # noqa: N812 - the conventional alias
+
+from creditlake.engine.base import Engine
+from creditlake.engines.polars import E164_PATTERN, FREE_TEXT, TEXT_FIELDS, WARNINGS
+from creditlake.rules import vocab
+from creditlake.rules.identity import LOWERCASED, SEPARATOR
+from creditlake.schema import IDENTITY_FIELDS
+from creditlake.validation import IDENTITY_CHECK, SCORED_FIELDS
+
+# Patterns that engines/polars.py writes inline (candidates to move into rules/vocab.py).
+PHONE_EXTENSION = r"(?iU)\s*(ext\.?|x|#)\s*\d{1,6}$"
+ISO_DATETIME = r"(?U)^(\d{4}-\d{2}-\d{2})[T ].*$"
+COUNTRY_KEY_STRIP = vocab._NON_ALNUM.pattern  # [^0-9a-zà-ÿ]+
+EMAIL_STRIP = r"^[<>\"' ]+|[<>\"' ]+$"  # Polars: strip_chars("<>\"' ")
+WS_STRIP = r"(?U)^\s+|\s+$"
+UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+# strftime (chrono) -> Spark datetime pattern. Single letters where chrono accepts 1-2 digits
+# (and variable-width years); fixed widths only where fields are not separated.
+_STRFTIME = {"%Y": "y", "%m": "M", "%d": "d", "%b": "MMM", "%B": "MMMM", "%y": "yy"}
+_STRFTIME_FIXED = {"%Y": "yyyy", "%m": "MM", "%d": "dd"}
+
+
+def spark_date_pattern(fmt: str) -> str:
+    fixed = "%Y%m%d" in fmt
+    out, i = "", 0
+    while i < len(fmt):
+        tok = fmt[i:i + 2]
+        if tok in _STRFTIME:
+            out += (_STRFTIME_FIXED.get(tok) if fixed else None) or _STRFTIME[tok]
+            i += 2
+        else:
+            ch = fmt[i]
+            out += f"'{ch}'" if ch.isalpha() else ch
+            i += 1
+    return out
+
+
+def session(app_name: str = "creditlake", master: str | None = None,
+            conf: Mapping[str, str] | None = None) -> SparkSession:
+    """A SparkSession with the settings the rules rely on (UTC, CORRECTED date parsing)."""
+    builder = SparkSession.builder.appName(app_name)
+    if master or not os.environ.get("SPARK_REMOTE"):
+        builder = builder.master(master or os.environ.get("CREDITLAKE_SPARK_MASTER",
+                                                          "local[2]"))
+    defaults = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    }
+    for k, v in {**defaults, **(conf or {})}.items():
+        builder = builder.config(k, v)
+    return builder.getOrCreate()
+
+
+def _map(table: Mapping[str, str]) -> Column:
+    return F.create_map(*[F.lit(x) for kv in sorted(table.items()) for x in kv])
+
+
+def _lookup(table: Column, key: Column) -> Column:
+    return F.try_element_at(table, key)
+
+
+def _strip(col: Column) -> Column:
+    return F.regexp_replace(col, WS_STRIP, "")
+
+
+def _text(col: Column, collapse: bool) -> Column:
+    text = col.cast("string")
+    text = _strip(F.regexp_replace(text, r"(?U)\s+", " ") if collapse else text)
+    return F.when(text.isin(vocab.NULL_TOKEN_SPELLINGS), F.lit(None)).otherwise(text)
+
+
+def parse_date(col: Column, date_format: str | None = None) -> Column:
+    """First format that parses wins (same order as vocab.DATE_FORMATS)."""
+    col = F.regexp_replace(col, ISO_DATETIME, "$1")
+    formats = (date_format,) if date_format else vocab.DATE_FORMATS
+    return F.coalesce(*[F.try_to_date(col, spark_date_pattern(f)) for f in formats])
+
+
+def _lookup_table(spark: SparkSession, name: str, table: Mapping[str, str]) -> DataFrame:
+    """A small lookup DataFrame (broadcast in joins). Joins instead of a literal map: a
+    ~1000-entry map literal makes every plan analysis slow."""
+    return spark.createDataFrame(sorted(table.items()), f"{name}_key string, {name} string")
+
+
+def clean(df: DataFrame, *, default_country: str | None = None,
+          date_format: str | None = None) -> DataFrame:
+    """engines.polars.clean for Spark: same outputs, same `_warnings` strings."""
+    countries = _lookup_table(df.sparkSession, "_iso", vocab.country_table())
+    codes = vocab.calling_codes()
+    code_to_region = {code: region for region, code in sorted(codes.items(), reverse=True)}
+    code_to_region.update({"1": "US", "44": "GB", "7": "RU", "61": "AU", "39": "IT"})
+    regions = _map(code_to_region)
+    cc_map = _map(codes)
+    statuses = _map(vocab.STATUS_SYNONYMS)
+
+    df = df.select(*[c for c in df.columns if c not in TEXT_FIELDS],
+                   *[_text(F.col(c), c in FREE_TEXT).alias(c) for c in TEXT_FIELDS])
+    raw_country = F.col("country")
+    df = df.withColumn("_iso_key", F.regexp_replace(F.lower(raw_country), COUNTRY_KEY_STRIP, ""))
+    df = df.join(F.broadcast(countries), "_iso_key", "left")
+    iso = F.col("_iso")
+    if default_country:
+        iso = F.when(raw_country.isNull(), F.lit(default_country)).otherwise(iso)
+    email = F.regexp_replace(F.lower(F.col("email")), "^mailto:", "")
+    raw_phone = F.regexp_replace(F.col("phone"), PHONE_EXTENSION, "")
+    df = df.withColumns({
+        "_iso": iso, "_raw_country": raw_country,
+        "email": F.regexp_replace(email, EMAIL_STRIP, ""),
+        "_digits": F.regexp_replace(raw_phone, r"(?U)\D", ""),
+        "_plus": _strip(raw_phone).startswith("+"),
+        "_parsed": parse_date(F.col("created_date"), date_format),
+        "_raw_date": F.col("created_date"),
+        "_status_key": F.lower(F.col("status")),
+    })
+    d = F.col("_digits")
+    df = df.withColumns({
+        "_intl": F.col("_plus") | d.startswith("00"),
+        "_intl_digits": F.when(F.col("_plus"), d).otherwise(F.substring(d, 3, 1 << 30)),
+        "_dlen": F.char_length(d),
+    })
+    prefix_region = F.coalesce(*[_lookup(regions, F.substring(F.col("_intl_digits"), 1, n))
+                                 for n in (3, 2, 1)])
+    needs_inference = F.col("_iso").isNull() & F.col("_raw_country").isNull() & F.col("_intl")
+    df = df.withColumn("_inferred", F.when(needs_inference, prefix_region))
+    df = df.withColumn("_iso", F.coalesce("_iso", "_inferred"))
+    df = df.withColumns({
+        "_cc": _lookup(cc_map, F.col("_iso")),
+        "_keep0": F.col("_iso").isin(list(vocab.KEEP_LEADING_ZERO)),
+    })
+    cc, dlen = F.col("_cc"), F.col("_dlen")
+    national = F.when(F.col("_keep0"), d).otherwise(
+        F.when(d.startswith("0"), F.substring(d, 2, 1 << 30)).otherwise(d))
+    plus = F.lit("+")
+    phone = (
+        F.when(d.isNull() | (dlen == 0), F.lit(None))
+        .when(F.col("_intl"), F.concat(plus, F.col("_intl_digits")))
+        .when((cc == "1") & (dlen == 11) & d.startswith("1"), F.concat(plus, d))
+        .when(cc.isNotNull() & (dlen > 10) & d.startswith(cc), F.concat(plus, d))
+        .when(cc.isNotNull(), F.concat(plus, cc, national))
+        .otherwise(d)
+    )
+    year = F.year("_parsed")
+    created = F.when(year.between(vocab.DATE_MIN_YEAR, vocab.DATE_MAX_YEAR), F.col("_parsed"))
+    status = F.coalesce(_lookup(statuses, F.col("_status_key")), F.lit("unknown"))
+    df = df.withColumns({"phone": phone, "created_date": created, "status": status,
+                         "country": F.col("_iso")})
+
+    def warn(cond: Column, *parts: Column | str) -> Column:
+        return F.when(cond, F.concat(*[F.lit(p) if isinstance(p, str) else p for p in parts]))
+
+    known_status = F.col("_status_key").isin(list(vocab.STATUS_SYNONYMS))
+    warnings = F.array(
+        warn(F.col("_raw_country").isNotNull() & F.col("_iso").isNull(),
+             "country: unrecognized '", F.col("_raw_country"), "'"),
+        warn(F.col("_inferred").isNotNull(),
+             "country: inferred ", F.col("_iso"), " from phone prefix"),
+        warn(F.col("_raw_date").isNotNull() & F.col("created_date").isNull(),
+             "created_date: unparseable '", F.col("_raw_date"), "'"),
+        warn(F.col("_status_key").isNotNull() & ~known_status,
+             "status: unrecognized '", F.col("_status_key"), "'"),
+    )
+    df = df.withColumn(WARNINGS, F.filter(warnings, lambda x: x.isNotNull()))
+    return df.drop(*[c for c in df.columns if c.startswith("_") and c != WARNINGS])
+
+
+# ContactNormalized's column checks as (column, check name, passes-when expression).
+def _checks() -> list[tuple[str, str, Column]]:
+    iso2 = sorted(set(vocab.country_table().values()))
+    return [
+        ("email", "email_format", F.col("email").rlike(vocab.EMAIL_PATTERN)),
+        ("name", "name_has_letters", F.col("name").rlike(r"\p{L}")),
+        ("phone", "phone_e164", F.col("phone").rlike(E164_PATTERN)),
+        ("country", "iso_country", F.col("country").isin(iso2)),
+    ]
+
+
+def validate(df: DataFrame) -> DataFrame:
+    """validation.validate for Spark: adds validation_errors, data_quality_score and _fatal.
+
+    Message order inside validation_errors: column findings, identity, then the cleaning
+    warnings (Pandera does not promise an order among column findings; compare as sets)."""
+    checks = _checks()
+    failed = {col: F.col(col).isNotNull() & ~ok for col, _, ok in checks}
+    email_ok = F.coalesce(F.col("email").rlike(vocab.EMAIL_PATTERN), F.lit(False))
+    phone_ok = F.coalesce(
+        F.char_length(F.regexp_replace(F.col("phone"), r"(?U)\D", "")) >= 7, F.lit(False))
+    fatal = ~(email_ok | phone_ok | F.col("user_id").isNotNull())
+    messages = [F.when(failed[col], F.concat(F.lit(f"{col}: {name} failed for '"),
+                                             F.col(col), F.lit("'")))
+                for col, name, _ in checks]
+    messages.append(F.when(fatal, F.lit("identity: no usable email, phone or user_id")))
+    present = [
+        (F.col(f).isNotNull()
+         & ((F.col(f) != "unknown") if f == "status" else F.lit(True))
+         & ~failed.get(f, F.lit(False))).cast("float")
+        for f in SCORED_FIELDS
+    ]
+    score = (sum(present[1:], present[0]) / F.lit(float(len(SCORED_FIELDS)))).cast("float")
+    errors = F.concat(F.filter(F.array(*messages), lambda x: x.isNotNull()), F.col(WARNINGS))
+    assert IDENTITY_CHECK  # the Polars path's check name; the message text is shared above
+    return df.withColumns({"data_quality_score": score, "validation_errors": errors,
+                           "_fatal": fatal}).drop(WARNINGS)
+
+
+def record_hash() -> Column:
+    """rules.identity.clickhouse_hash_sql for Spark. ClickHouse's lower() is ASCII-only, so
+    lowercasing here is ASCII-only too (translate), or non-ASCII names would hash apart."""
+    parts = []
+    for f in IDENTITY_FIELDS:
+        c = F.coalesce(F.col(f), F.lit(""))
+        parts.append(F.translate(c, UPPER, UPPER.lower()) if f in LOWERCASED else c)
+    return F.md5(F.concat_ws(SEPARATOR, *parts))
+
+
+def raw_row() -> Column:
+    """stages._rejected_rows' raw_row: landed text fields as JSON (nulls kept) + metadata."""
+    body = F.to_json(F.struct(*[F.col(c) for c in TEXT_FIELDS]), {"ignoreNullFields": "false"})
+    return F.concat(body.substr(F.lit(1), F.length(body) - 1), F.lit(',"metadata":'),
+                    F.col("metadata"), F.lit("}"))
+
+
+# ------------------------------------------------------------------ I/O helpers
+
+def landed_to_parquet(landed: Path, out: Path, row_group_rows: int = 256_000) -> Path:
+    """Stream the landed Arrow IPC file into Parquet that Spark executors can split."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with pa.memory_map(str(landed)) as src:
+        reader = ipc.open_stream(src)
+        with pq.ParquetWriter(out, reader.schema) as w:
+            for batch in reader:
+                if batch.num_rows:
+                    w.write_batch(batch, row_group_size=row_group_rows)
+    return out
+
+
+def iter_parquet_batches(directory: Path, batch_rows: int, columns: list[str] | None = None
+                         ) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """(stable batch id, batch) over a Spark output directory, in file-name order."""
+    for i, f in enumerate(sorted(directory.glob("part-*.parquet"))):
+        pf = pq.ParquetFile(f)
+        for j, batch in enumerate(pf.iter_batches(batch_size=batch_rows, columns=columns)):
+            yield f"{i}.{j}", batch
+
+
+def insert_batches(engine: Engine, table: str, batches: Iterator[tuple[str, pa.RecordBatch]],
+                   token_prefix: str, settings: Mapping[str, Any] | None = None) -> int:
+    """Insert each batch with insert_deduplication_token = <prefix>:<batch id>:<digest>.
+
+    A retried partition re-sends identical blocks with identical tokens, which the server
+    drops (Replicated tables always; MergeTree with non_replicated_deduplication_window)."""
+    n = 0
+    for batch_id, batch in batches:
+        if batch.num_rows == 0:
+            continue
+        token = f"{token_prefix}:{batch_id}:{_digest(batch)}"
+        engine.insert_arrow(table, pa.Table.from_batches([batch]),
+                            settings={"insert_deduplicate": 1,
+                                      "insert_deduplication_token": token, **(settings or {})})
+        n += batch.num_rows
+    return n
+
+
+def _digest(batch: pa.RecordBatch) -> str:
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, batch.schema) as w:
+        w.write_batch(batch)
+    return hashlib.sha1(sink.getvalue().to_pybytes()).hexdigest()[:16]
+
+
+def reset_dir(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def timed(fn, *args, **kwargs) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
