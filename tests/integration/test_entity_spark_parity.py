@@ -28,10 +28,16 @@ def test_spark_and_duckdb_give_the_same_clusters() -> None:
     feats = prepare(people.select(list(RECORD_INPUT_COLUMNS)))
     model = load_model()
     duck_pairs, duck = link_features(feats, model, linking.duckdb_api())
-    spark = spark_session(conf={"spark.sql.shuffle.partitions": "1",
-                                "spark.default.parallelism": "1",
-                                "spark.sql.adaptive.enabled": "false"})
-    spark_pairs, on_spark = link_features(feats, model, spark_api(spark, partitions=1))
+    small = {"spark.sql.shuffle.partitions": "1", "spark.sql.adaptive.enabled": "false"}
+    spark = spark_session()
+    before = {k: spark.conf.get(k, None) for k in small}
+    try:
+        for k, v in small.items():  # a 300-row input needs one task, not 200
+            spark.conf.set(k, v)
+        spark_pairs, on_spark = link_features(feats, model, spark_api(spark, partitions=1))
+    finally:  # the session is shared with other tests in this process
+        for k, v in before.items():
+            spark.conf.unset(k) if v is None else spark.conf.set(k, v)
     assert duck_pairs.num_rows == spark_pairs.num_rows > 0
     clusters = _partition(duck)
     assert any(len(c) > 1 for c in clusters)
