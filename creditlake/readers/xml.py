@@ -11,6 +11,7 @@ a batch always carries every column seen so far (the schema only grows along the
 from __future__ import annotations
 
 import codecs
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -90,11 +91,8 @@ def detect_record_element(path: Path, name: str | None = None) -> tuple[str, int
             if len(key) == 2:
                 el.clear()
     except etree.XMLSyntaxError as exc:
-        if not counts:
+        if not counts:  # (a truncated compressed stream: the read pass reports it)
             raise ReaderError(f"not well-formed XML (line {exc.lineno}): {exc.msg}") from None
-    except (EOFError, OSError) as exc:  # truncated compressed stream: the read pass reports
-        if not counts:
-            raise ReaderError(f"compressed XML stream is truncated or corrupt ({exc})") from None
     finally:
         if not isinstance(src, str):
             src.close()
@@ -225,12 +223,34 @@ def _depth(el: etree._Element) -> int:
     return d
 
 
-def _source(path: Path) -> str | BinaryIO:
+class _Guarded:
+    """A decompressing stream that ends cleanly at a truncation (one decompression step per
+    read, so nothing before the cut is lost) and remembers the error for the message."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.read1 = getattr(raw, "read1", raw.read)
+        self.error: Exception | None = None
+
+    def read(self, n: int = -1) -> bytes:
+        if self.error is not None:
+            return b""
+        try:
+            return self.read1(n if n and n > 0 else 1 << 16)
+        except (EOFError, OSError, zlib.error) as exc:
+            self.error = exc
+            return b""
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def _source(path: Path) -> str | _Guarded:
     """A path for lxml's own (fast) file I/O; a decompressing stream for gzip/bz2/zstd."""
     with open(path, "rb") as f:
         magic = f.read(4)
     if magic.startswith((GZIP_MAGIC, BZ2_MAGIC, ZSTD_MAGIC)):
-        return open_binary(path)
+        return _Guarded(open_binary(path))
     return str(path)
 
 
@@ -239,7 +259,7 @@ def _root_name(path: Path) -> str:
     try:
         for _, el in etree.iterparse(src, events=("start",), **PARSER_OPTIONS):
             return _local(el.tag)
-    except (etree.XMLSyntaxError, EOFError, OSError):
+    except etree.XMLSyntaxError:
         return ""
     finally:
         if not isinstance(src, str):
@@ -312,15 +332,13 @@ def _read_records(path: Path, opts: ReaderOptions, record: str, depth: int, nest
     except etree.XMLSyntaxError as exc:
         if cols.n:
             yield out(cols.batch(first))
+        if not isinstance(src, str) and src.error is not None:
+            raise ReaderError(f"compressed XML stream is truncated or corrupt ({src.error}); "
+                              f"{total} records before it were read") from None
         raise ReaderError(
             f"XML is truncated or malformed at line {exc.lineno}: {exc.msg} "
             f"({total} records before it were read)"
         ) from None
-    except (EOFError, OSError) as exc:  # truncated compressed stream
-        if cols.n:
-            yield out(cols.batch(first))
-        raise ReaderError(f"compressed XML stream is truncated or corrupt ({exc}); "
-                          f"{total} records before it were read") from None
     finally:
         if not isinstance(src, str):
             src.close()
