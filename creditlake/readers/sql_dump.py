@@ -118,6 +118,7 @@ _RESYNC = re.compile(
     r"\n(?=(?:INSERT\s|REPLACE\s|COPY\s|CREATE\s|DROP\s|ALTER\s|LOCK\s|UNLOCK\s|SET\s|--|/\*))",
     re.I)
 _IDENT_TOKEN = re.compile(_IDENT)
+_UPSERT = re.compile(r"\s*ON\s+(?:DUPLICATE\s+KEY\s+UPDATE|CONFLICT)\b", re.I)
 
 
 def _tuple_run_regex(backslash: bool) -> re.Pattern[str]:
@@ -358,6 +359,8 @@ class _DumpReader:
         pos = start
         while pos < end and not self._failed:
             r = run.match(stmt, pos, end)
+            if (r is None or r.end() == pos) and _UPSERT.match(stmt, pos, end):
+                return  # "ON DUPLICATE KEY UPDATE ..." / "ON CONFLICT ...": not rows
             if r is None or r.end() == pos:
                 self._failed = (f"VALUES of table {t.name} do not parse after character "
                                 f"{pos - start} (earlier rows of the statement were read)")
@@ -369,6 +372,11 @@ class _DumpReader:
         """Rows of `stmt[start:end]` = "(v, v, ...), (...)" (a trailing comma is fine)."""
         # tokens: "(" v "," v ... ")" "," "(" ...; with a trailing "," every row is k tokens
         tokens = self.tok_re.findall(stmt, start, end)
+        for i in range(len(tokens) - 1, 0, -1):  # drop an upsert tail (only bare words match)
+            if tokens[i].upper() == "ON" and tokens[i - 1] == ")" and i + 1 < len(tokens) \
+                    and tokens[i + 1].upper() in ("DUPLICATE", "CONFLICT"):
+                del tokens[i:]
+                break
         if not tokens or tokens[-1] != ",":
             tokens.append(",")
         ncols = len(t.columns) if t.columns else (tokens.index(")") // 2 if ")" in tokens else 0)

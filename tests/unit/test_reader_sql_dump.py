@@ -275,3 +275,12 @@ def test_truncated_gzip_dump_keeps_rows_before_the_cut(tmp_path: Path) -> None:
         for b in read(p, ReaderOptions()):
             got += b.column("Email").to_pylist() if b.num_rows else []
     assert 0 < len(got) < 3000 and got == [r["Email"] for r in people[: len(got)]]
+
+
+@pytest.mark.parametrize("tail", ["ON DUPLICATE KEY UPDATE email=VALUES(email)",
+                                  "ON CONFLICT (id) DO NOTHING"])
+def test_upsert_tail_is_not_rows(tmp_path: Path, tail: str) -> None:
+    p = tmp_path / "up.sql"
+    p.write_text(f"INSERT INTO people (id, email) VALUES (1,'a@x.com'),(2,'on@x.com') {tail};\n")
+    rows, _ = collect(p)
+    assert [r["email"] for r in rows["up.sql#people"]] == ["a@x.com", "on@x.com"]
