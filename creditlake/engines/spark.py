@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from creditlake.engines.polars import E164_PATTERN, FREE_TEXT, TEXT_FIELDS, WARN
 from creditlake.rules import vocab
 from creditlake.rules.identity import LOWERCASED, SEPARATOR
 from creditlake.schema import IDENTITY_FIELDS
-from creditlake.validation import IDENTITY_CHECK, SCORED_FIELDS
+from creditlake.validation import SCORED_FIELDS
 
 # Patterns that engines/polars.py writes inline (candidates to move into rules/vocab.py).
 PHONE_EXTENSION = r"(?iU)\s*(ext\.?|x|#)\s*\d{1,6}$"
@@ -229,7 +228,6 @@ def validate(df: DataFrame) -> DataFrame:
     ]
     score = (sum(present[1:], present[0]) / F.lit(float(len(SCORED_FIELDS)))).cast("float")
     errors = F.concat(F.filter(F.array(*messages), lambda x: x.isNotNull()), F.col(WARNINGS))
-    assert IDENTITY_CHECK  # the Polars path's check name; the message text is shared above
     return df.withColumns({"data_quality_score": score, "validation_errors": errors,
                            "_fatal": fatal}).drop(WARNINGS)
 
@@ -303,9 +301,3 @@ def reset_dir(path: Path) -> Path:
     shutil.rmtree(path, ignore_errors=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def timed(fn, *args, **kwargs) -> tuple[Any, float]:
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0
