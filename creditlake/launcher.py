@@ -102,15 +102,17 @@ def _connect_host(host: str) -> str:
 class Supervisor:
     """Start services, wait until they answer, keep them running, stop them all."""
 
-    def __init__(self, settings: Settings, services: list[Service]) -> None:
+    def __init__(self, settings: Settings, services: list[Service],
+                 env: dict[str, str] | None = None) -> None:
         self.settings = settings
+        self.env = env  # the children's environment (default: ours + the home's paths)
         self.services = services
         self.log_dir = settings.home / "logs"
         self._stop_requested: list[int] = []
 
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        env = service_env(self.settings)
+        env = self.env if self.env is not None else service_env(self.settings)
         for svc in self.services:
             svc.log_path = self.log_dir / f"{svc.name}.log"
             with open(svc.log_path, "ab") as log:
@@ -127,7 +129,7 @@ class Supervisor:
         pending = [s for s in self.services if s.ready_url]
         deadline = time.monotonic() + timeout
         while pending:
-            self._check_alive()
+            self.check_alive()
             if self._stop_requested:
                 return
             for svc in list(pending):
@@ -140,9 +142,9 @@ class Supervisor:
                 raise LaunchError(f"{names} did not answer within {timeout:.0f} s; see "
                                   f"{self.log_dir}")
             time.sleep(0.3)
-        self._check_alive()
+        self.check_alive()
 
-    def _check_alive(self) -> None:
+    def check_alive(self) -> None:
         for svc in self.services:
             if svc.proc is not None and svc.proc.poll() is not None:
                 raise LaunchError(f"{svc.name} exited with code {svc.proc.returncode}:\n"
@@ -160,7 +162,7 @@ class Supervisor:
     def run_until_stopped(self) -> None:
         """Block until Ctrl-C/SIGTERM, or raise LaunchError when a service dies."""
         while not self._stop_requested:
-            self._check_alive()
+            self.check_alive()
             time.sleep(0.5)
 
     def stop(self, grace: float = 20.0) -> None:

@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from creditlake.cli.output import console, err_console, fail
+from creditlake.cli.output import err_console, fail
 from creditlake.config import Settings, load_settings
 
 DEMO_EMAIL = "demo@creditlake.local"
@@ -179,8 +179,8 @@ def demo(
     key, created = ensure_demo_key(settings)
     key_note = ("new key, saved" if created else "saved key") + f" in {settings.home / KEY_FILE}"
     if no_serve:
-        console.print(f"demo user {DEMO_EMAIL}\nAPI key: {key}  ({key_note})\n"
-                      "start everything with: creditlake dev")
+        typer.echo(f"demo user      {DEMO_EMAIL}\nAPI key        {key}   ({key_note})\n"
+                   "start the API and the Dagster UI with: creditlake dev")
         return
     services = [api_service(host, port)] + ([] if no_ui else dagster_services(host, ui_port))
     sup = Supervisor(settings, services)
@@ -193,19 +193,20 @@ def demo(
             sup.wait_ready()
         if sup.stop_requested:
             return
-        console.print(f"\n[bold green]ready[/] in {time.monotonic() - started:.1f} s")
-        console.print(f"API            {api_url}   (OpenAPI UI: {api_url}/docs)")
+        lines = [f"\nready in {time.monotonic() - started:.1f} s",
+                 f"API            {api_url}   (OpenAPI UI: {api_url}/docs)"]
         if not no_ui:
-            console.print(f"Dagster UI     http://{_shown_host(host)}:{ui_port}   "
-                          "(asset graph, runs, checks; daemon running the landing sensor)")
-        console.print(f"demo user      {DEMO_EMAIL}\nAPI key        {key}   ({key_note})")
-        console.print(f"landing dir    {settings.landing_dir}   (drop files here; picked up "
-                      "within ~10 s)" if not no_ui else "")
-        console.print("\ntry:")
+            lines += [f"Dagster UI     http://{_shown_host(host)}:{ui_port}   (asset graph, runs, "
+                      "checks; the daemon runs the landing sensor)",
+                      f"landing dir    {settings.landing_dir}   (drop files here; picked up "
+                      "within ~10 s)"]
+        lines += [f"demo user      {DEMO_EMAIL}", f"API key        {key}   ({key_note})",
+                  "", "try:"]
         for title, cmd in example_requests(api_url, key):
-            console.print(f"# {title}", highlight=False)
-            console.print(cmd, highlight=False, soft_wrap=True)
-        console.print("\nCtrl-C stops everything.", highlight=False)
+            lines += [f"# {title}", cmd]
+        lines += ["", "Ctrl-C stops everything."]
+        # plain lines, never wrapped: the curl commands must paste as printed
+        typer.echo("\n".join(lines))
         sup.run_until_stopped()
     except LaunchError as exc:
         err_console.print(f"[bold red]error:[/] {exc}")
