@@ -7,8 +7,11 @@ one process per directory is the OWNER and everyone else is its CLIENT:
   process dies, so a crash never leaves a stale lock), keeps chDB open and serves a loopback
   TCP port published with a random token in the 0600 file `<chdb dir>.owner.json`. Clients and
   owner prove knowledge of the token to each other (HMAC challenge both ways).
-- All engine calls, the owner's own and its clients', pass one FIFO gate. Inserts travel and
-  run as ~8 MiB Arrow batches, one gate turn each, so a query waits for at most one batch.
+- Engine calls, the owner's own and its clients', run in two FIFO lanes with their own chDB
+  handles: reads (query_arrow/query_rows) and writes (command, insert batches). chDB runs a
+  read while a write is in progress, so a long ingest statement does not hold up queries.
+  Inserts travel and run as ~8 MiB Arrow batches, one write turn each, so other writers
+  (another ingest) interleave batch by batch.
 - Clients (`ProxyEngine`) send SQL, parameters, settings and Arrow IPC batches and get Arrow
   IPC, rows, counts or the owner's EngineError/EngineUnavailable back. When the owner exits,
   a client's next call re-runs the election and may become the owner; a "serve" client takes

@@ -315,6 +315,26 @@ def test_a_busy_owner_answers_busy_within_the_callers_timeout(owned_home: Path,
         impatient.close()
 
 
+def test_a_long_write_does_not_hold_up_reads(owned_home: Path, client: ProxyEngine) -> None:
+    """Reads and writes run in separate lanes (own chDB handles): a long ingest statement, such
+    as a whole file's INSERT … SELECT, leaves queries answered."""
+    writer = threading.Thread(target=lambda: client.command("SELECT sleep(2) FORMAT Null"))
+    reader = _client(owned_home, busy_timeout=1.0)
+    try:
+        writer.start()
+        deadline = time.monotonic() + 10
+        while not reader.ping()["writing"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        t0 = time.perf_counter()
+        assert reader.query_rows("SELECT count() FROM creditlake.t") == [(0,)]
+        assert time.perf_counter() - t0 < 1.0
+        assert reader.ping()["writing"]  # the write was still running meanwhile
+    finally:
+        writer.join(10)
+        reader.close()
+
+
 def test_status_names_the_owner_without_opening_chdb(owned_home: Path) -> None:
     status = owner_status(_settings(owned_home))
     assert status["owner"]["role"] == "serve" and status["owner"]["pid"] > 0
