@@ -141,8 +141,11 @@ def pg_tables(postgres_url: str) -> Iterator[tuple[str, str, list[str]]]:
 
 
 @pytest.mark.parametrize("options", [[], ["--inserts"], ["--column-inserts"],
-                                     ["--inserts", "--rows-per-insert=2"]],
-                         ids=["copy", "inserts", "column-inserts", "rows-per-insert"])
+                                     ["--inserts", "--rows-per-insert=2"],
+                                     ["--quote-all-identifiers", "--column-inserts"],
+                                     ["--quote-all-identifiers"]],
+                         ids=["copy", "inserts", "column-inserts", "rows-per-insert",
+                              "quoted-column-inserts", "quoted-copy"])
 def test_pg_dump(tmp_path: Path, pg_tables: tuple[str, str, list[str]],
                  options: list[str]) -> None:
     people, orders, conn_args = pg_tables
