@@ -4,9 +4,9 @@
 
 Starts an owner (`python -m creditlake.engine.sharing serve`) on a fresh temporary home, then
 measures: query latency on an idle owner; a client inserting the rows alone (cold owner, then
-warm); the same insert
-while this process fires primary-key queries back to back (rows/s, p50/p99/max latency); and,
-as a baseline, the same insert straight into chDB in one process (no sharing).
+warm); the same insert while this process fires primary-key queries back to back (rows/s,
+p50/p99/max latency); one long INSERT … SELECT statement from a client while this process
+queries; and, as a baseline, the same insert straight into chDB in one process (no sharing).
 """
 
 from __future__ import annotations
@@ -72,6 +72,20 @@ else:
 dt = time.perf_counter() - t0
 print(json.dumps({"rows": rows, "seconds": dt, "kind": type(eng).__name__,
                   "mb": table.nbytes / 1e6}))
+eng.close()
+"""
+
+
+COPY = r"""
+import json, time
+from creditlake.config import load_settings
+from creditlake.engine.sharing import connect
+eng = connect(load_settings(), role="bench-copy")
+eng.command("CREATE TABLE bench.copy AS bench.records")
+t0 = time.perf_counter()
+eng.command("INSERT INTO bench.copy SELECT * FROM bench.records")
+dt = time.perf_counter() - t0
+print(json.dumps({"rows": eng.query_rows("SELECT count() FROM bench.copy")[0][0], "seconds": dt}))
 eng.close()
 """
 
@@ -147,6 +161,20 @@ def main() -> None:
                 k += 1
             res = json.loads(busy.stdout.read())
             print(f"insert + queries:      {res['rows'] / res['seconds']:,.0f} rows/s; "
+                  f"queries during it: {_summary(lat)}")
+            # one long write statement (like the load stage's INSERT … SELECT over a whole file)
+            # from another client while this one queries: the read lane keeps answering
+            copier = subprocess.Popen([sys.executable, "-c", COPY], env=_env(home),
+                                      stdout=subprocess.PIPE, text=True)
+            lat = []
+            done.clear()
+            threading.Thread(target=lambda: (copier.wait(), done.set()), daemon=True).start()
+            k = 0
+            while not done.is_set():
+                lat.append(_query(eng, k))
+                k += 1
+            res = json.loads(copier.stdout.read())
+            print(f"INSERT…SELECT {res['rows']:,} rows in one statement ({res['seconds']:.1f} s); "
                   f"queries during it: {_summary(lat)}")
             after = [_query(eng, k) for k in range(300)]
             print(f"idle owner afterwards: {_summary(after)} (same queries, "
