@@ -1,12 +1,13 @@
-"""Archives: .zip bundles (every member its own source) and compressed single streams
-(.gz/.bz2/.zst) whose content is itself a binary container (a zip, a workbook, Parquet).
+"""Archives: .zip and .tar(.gz/.bz2/.zst) bundles (every member its own source) and compressed
+single streams (.gz/.bz2/.zst) whose content is itself a binary container (a zip, a workbook,
+Parquet).
 
 Text formats inside .gz/.bz2/.zst (CSV, JSON, XML, SQL dumps) are *not* handled here: their
 readers decompress while streaming, and detection reports the inner format. This reader gets
 what those readers cannot stream: each zip member, or a compressed binary container, is
 extracted to a temporary file under the size/ratio limits below, its format detected by
 content, and its batches delegated to that format's reader, re-tagged with the sub-source
-"<zip name>/<member>" (plus "#<table or sheet>" when the member has several).
+"<archive name>/<member path>" (plus "#<table or sheet>" when the member has several).
 
 Zip-bomb protection: a member whose declared or actual uncompressed size exceeds
 MAX_MEMBER_BYTES, whose compression ratio exceeds MAX_RATIO (once past RATIO_FLOOR_BYTES), or
@@ -44,7 +45,7 @@ from creditlake.readers.base import (
 )
 from creditlake.readers.excel import OLE_MAGIC, ZIP_MAGIC, looks_like_xlsx
 from creditlake.readers.sql_dump import looks_like_sql_dump
-from creditlake.readers.textio import BZ2_MAGIC, GZIP_MAGIC, ZSTD_MAGIC
+from creditlake.readers.textio import BZ2_MAGIC, GZIP_MAGIC, ZSTD_MAGIC, read_head
 from creditlake.readers.xml import looks_like_xml
 
 # Limits (bytes are uncompressed). Generous for real exports, fatal for bombs.
@@ -71,6 +72,11 @@ def is_zip(raw: bytes) -> bool:
     return raw.startswith((ZIP_MAGIC, _EMPTY_ZIP))
 
 
+def is_tar(head: bytes) -> bool:
+    """POSIX/GNU tar: "ustar" magic at offset 257 of the first header block."""
+    return len(head) >= 262 and head[257:262] == b"ustar"
+
+
 def is_compressed(raw: bytes) -> bool:
     return raw.startswith(_COMPRESSED)
 
@@ -89,6 +95,8 @@ def detect_container(raw: bytes, head: bytes, path: Path) -> str | None:
         return "excel" if looks_like_xlsx(raw, path) or _is_ods(path) else "archive"
     if raw.startswith(OLE_MAGIC):
         return "excel"
+    if is_tar(head):
+        return "archive"  # .tar, .tar.gz, .tar.bz2, .tar.zst
     if is_compressed(raw) and head.startswith((ZIP_MAGIC, _EMPTY_ZIP, OLE_MAGIC, _PARQUET,
                                                *_COMPRESSED)):
         return "archive"  # binary container inside a compressed stream: extract first
@@ -186,10 +194,13 @@ def _read_archive(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None
         raw = f.read(8)
     if is_zip(raw):
         yield from _read_zip(path, opts, rejects, budget, depth)
+    elif not raw.startswith(ZSTD_MAGIC) and is_tar(read_head(path, 512)):
+        # tarfile reads plain, gzip and bzip2 tars itself; .tar.zst goes through a temp file
+        yield from _read_tar(path, opts, rejects, budget, depth)
     elif is_compressed(raw):
         yield from _read_compressed(path, opts, rejects, budget, depth)
     else:
-        raise ReaderError("not an archive: no zip, gzip, bzip2 or zstd signature")
+        raise ReaderError("not an archive: no zip, tar, gzip, bzip2 or zstd signature")
 
 
 def _read_zip(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None, budget: _Budget,
@@ -234,6 +245,65 @@ def _read_zip(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None, bu
     if problems:
         raise ReaderError(f"{len(problems)} of {len(members)} archive member(s) rejected "
                           f"(the others were read): " + "; ".join(problems[:5]))
+
+
+def _read_tar(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None, budget: _Budget,
+              depth: int) -> Iterator[pa.RecordBatch]:
+    """Tar members in order (streaming mode: a compressed tar is decompressed once). Tar has
+    no per-member compressed size, so the ratio limit applies to the archive as a whole."""
+    import tarfile
+
+    problems: list[str] = []
+    members = 0
+    packed = max(path.stat().st_size, 1)
+    try:
+        tf = tarfile.open(path, mode="r|*")  # noqa: SIM115 (closed by the with below)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ReaderError(f"corrupt tar archive: {exc}") from None
+    with tf, tempfile.TemporaryDirectory(prefix="creditlake-tar-",
+                                         dir=opts.extra.get("tmp_dir")) as td:
+        try:
+            for info in tf:
+                if not info.isfile() or _SKIP_MEMBER.search(info.name):
+                    continue
+                members += 1
+                if members > MAX_MEMBERS:
+                    raise ReaderError(f"tar archive has more than {MAX_MEMBERS} members")
+                outer = f"{path.name}/{info.name}"
+                used = MAX_TOTAL_BYTES - budget.left + info.size
+                reason = None
+                if info.size > MAX_MEMBER_BYTES:
+                    reason = f"{info.name}: {info.size >> 20} MiB uncompressed (size limit)"
+                elif info.size > budget.left:
+                    reason = f"{info.name}: the archive's total uncompressed size limit is exceeded"
+                elif used > RATIO_FLOOR_BYTES and used > MAX_RATIO * packed:
+                    reason = (f"{info.name}: archive expands more than {MAX_RATIO}:1 "
+                              "(zip bomb protection)")
+                if reason is None:
+                    target = Path(td) / _safe_name(info.name)
+                    try:
+                        src = tf.extractfile(info)
+                        assert src is not None
+                        with src, open(target, "wb") as dst:
+                            _copy_limited(src, dst, packed, budget, info.name)
+                        yield from _delegate(target, opts, rejects, outer, budget, depth)
+                    except LimitExceeded as exc:
+                        reason = str(exc)
+                    except ReaderError as exc:
+                        reason = f"{info.name}: {exc}"
+                    finally:
+                        with contextlib.suppress(OSError):
+                            target.unlink()
+                if reason is not None:
+                    problems.append(reason)
+                    yield notice_batch(f"member rejected: {reason}", outer)
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+            problems.append(f"archive is truncated or corrupt after {members} member(s): {exc}")
+    if not members and not problems:
+        raise ReaderError("tar archive has no files")
+    if problems:
+        raise ReaderError(f"{len(problems)} problem(s) in the tar archive (the other members "
+                          "were read): " + "; ".join(problems[:5]))
 
 
 def _precheck(info: zipfile.ZipInfo, budget: _Budget) -> str | None:

@@ -185,3 +185,42 @@ def test_binary_database_dumps_get_a_conversion_hint(tmp_path: Path) -> None:
     custom.write_bytes(b"PGDMP\x01\x0e\x00\x04\x08\x01\x01" + bytes(200))
     with pytest.raises(ReaderError, match="pg_restore"):
         readers.detect(custom)
+
+
+@pytest.mark.parametrize("mode", ["w", "w:gz", "w:bz2", "zst"])
+def test_tar_members_are_sub_sources(tmp_path: Path, mode: str) -> None:
+    import tarfile
+
+    src = write_zip(PEOPLE[:6], tmp_path / "b.zip", formats=("csv", "xml")).parent
+    csv_path = tmp_path / "people.csv"
+    csv_path.write_text("email,name\na@x.com,Ann\nb@x.com,Bob\n")
+    xlsx = write_xlsx(PEOPLE[:2], tmp_path / "c.xlsx")
+    p = tmp_path / f"bundle.tar{'.' + mode[2:] if ':' in mode else ''}"
+    with tarfile.open(p, "w" if mode == "zst" else mode) as tf:
+        tf.add(csv_path, "export/people.csv")
+        tf.add(xlsx, "export/c.xlsx")
+        tf.add(src / "b.zip", "export/b.zip")
+    if mode == "zst":  # tarfile cannot read zstd: the archive reader decompresses first
+        p = p.rename(tmp_path / "bundle.tar.zst")
+        p.write_bytes(zstandard.ZstdCompressor().compress(p.read_bytes()))
+    assert readers.detect(p) == "archive"
+    rows, notices = collect(p)
+    name = p.name
+    assert sorted(rows) == sorted([f"{name}/export/people.csv", f"{name}/export/c.xlsx#Contacts",
+                                   f"{name}/export/b.zip/contacts_1.csv",
+                                   f"{name}/export/b.zip/contacts_2.xml"])
+    assert [r["email"] for r in rows[f"{name}/export/people.csv"]] == ["a@x.com", "b@x.com"]
+    assert notices == []
+
+
+def test_tar_bomb_is_rejected(tmp_path: Path) -> None:
+    import tarfile
+
+    big = tmp_path / "zeros.csv"
+    with open(big, "wb") as f:
+        f.write(b"id,email\n" + b"0" * (40 << 20))
+    p = tmp_path / "bomb.tar.gz"
+    with tarfile.open(p, "w:gz") as tf:
+        tf.add(big, "zeros.csv")
+    with pytest.raises(ReaderError, match="bomb protection"):
+        list(arc.read(p, ReaderOptions()))
