@@ -396,14 +396,14 @@ class EngineOwner:
                 pass
 
     def _handshake(self, sock: socket.socket) -> bool:
-        hello, _ = wire.recv_msg(sock)
+        hello, _ = wire.recv_msg(sock, **wire.HANDSHAKE_LIMITS)
         cnonce = hello.get("nonce")
         if hello.get("op") != "hello" or not isinstance(cnonce, bytes):
             return False
         snonce = secrets.token_bytes(16)
         wire.send_msg(sock, {"ok": True, "nonce": snonce, "mac": wire.mac(self.token, b"S", cnonce),
                              "pid": os.getpid(), "role": self.role})
-        auth, _ = wire.recv_msg(sock)
+        auth, _ = wire.recv_msg(sock, **wire.HANDSHAKE_LIMITS)
         if not wire.mac_ok(wire.mac(self.token, b"C", snonce), auth.get("mac")):
             wire.send_msg(sock, {"ok": False, "error": "EngineUnavailable",
                                  "message": "engine owner: authentication failed"})

@@ -274,11 +274,11 @@ class ProxyEngine:
             cnonce = secrets.token_bytes(16)
             wire.send_msg(sock, {"op": "hello", "nonce": cnonce, "role": self.role,
                                  "pid": os.getpid()})
-            hello, _ = wire.recv_msg(sock)
+            hello, _ = wire.recv_msg(sock, **wire.HANDSHAKE_LIMITS)
             if not wire.mac_ok(wire.mac(token, b"S", cnonce), hello.get("mac")):
                 raise EngineUnavailable("the process on the owner's port is not the engine owner")
             wire.send_msg(sock, {"op": "auth", "mac": wire.mac(token, b"C", hello["nonce"])})
-            ok, _ = wire.recv_msg(sock)
+            ok, _ = wire.recv_msg(sock, **wire.HANDSHAKE_LIMITS)
             if not ok.get("ok"):
                 raise EngineUnavailable(str(ok.get("message", "authentication failed")))
             sock.settimeout(None)

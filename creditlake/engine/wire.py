@@ -28,6 +28,7 @@ import pyarrow as pa
 PREFIX = struct.Struct("!IQ")
 MAX_HEADER = 64 << 20
 MAX_BODY = 16 << 30
+HANDSHAKE_LIMITS = {"max_header": 4096, "max_body": 0}  # before the peer proved the token
 
 # msgpack extension codes for values msgpack would otherwise change the type of
 _DATE, _DATETIME, _UUID, _DECIMAL, _TUPLE, _BIGINT, _IPV4, _IPV6, _TIME, _TIMEDELTA, _SET = range(
@@ -161,11 +162,13 @@ def send_msg(sock: socket.socket, header: Mapping[str, Any],
         sock.sendall(memoryview(body))  # type: ignore[arg-type]
 
 
-def recv_msg(sock: socket.socket) -> tuple[dict[str, Any], bytearray | None]:
-    """Read one message. EOF before the first byte raises EOFError (peer closed cleanly)."""
+def recv_msg(sock: socket.socket, *, max_header: int = MAX_HEADER, max_body: int = MAX_BODY
+             ) -> tuple[dict[str, Any], bytearray | None]:
+    """Read one message. EOF before the first byte raises EOFError (peer closed cleanly).
+    The limits are checked before allocating (small ones for unauthenticated peers)."""
     prefix = _recv_exact(sock, PREFIX.size, clean_eof=True)
     hlen, blen = PREFIX.unpack(prefix)
-    if hlen > MAX_HEADER or blen > MAX_BODY:
+    if hlen > max_header or blen > max_body:
         raise ProtocolError(f"message too large (header {hlen}, body {blen} bytes)")
     header = unpack(_recv_exact(sock, hlen))
     if not isinstance(header, dict):

@@ -118,6 +118,14 @@ def test_oversized_frames_are_rejected_before_allocation() -> None:
     a.close(), b.close()
 
 
+def test_unauthenticated_peers_cannot_make_us_allocate() -> None:
+    a, b = _pair()
+    a.sendall(wire.PREFIX.pack(10, 8 << 30))  # "here come 8 GiB"
+    with pytest.raises(wire.ProtocolError, match="too large"):
+        wire.recv_msg(b, **wire.HANDSHAKE_LIMITS)
+    a.close(), b.close()
+
+
 def test_peer_closed_is_instant_even_with_a_socket_timeout() -> None:
     a, b = _pair()
     b.settimeout(30)
