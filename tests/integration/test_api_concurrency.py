@@ -103,3 +103,13 @@ def test_concurrent_http_requests_two_instances(tmp_path, chdb_path, pg_ledger):
     assert_reconciles(pg_ledger, user_id, 20, 2, 10)
     rows = pg_ledger.usage(user_id, limit=1000)[0]
     assert len(rows) == 60 and sum(r["credits_used"] for r in rows) == 20
+
+
+def test_postgres_migration_matches_models(pg_ledger):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from creditlake.ledger.models import Base
+
+    with pg_ledger.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
