@@ -17,6 +17,8 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
+from swagger_ui_bundle import swagger_ui_path
 
 from api.admin.controllers import AdminController
 from api.cache import ResultCache
@@ -36,6 +38,8 @@ from creditlake.ledger import Ledger
 
 log = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
+# Swagger UI served from the installed swagger-ui-bundle-v2 wheel, not a CDN: /docs works offline
+DOCS_ASSETS = "/docs-assets"
 
 
 def create_app(settings: Settings | None = None, engine_provider: EngineProvider | None = None,
@@ -81,7 +85,9 @@ def create_app(settings: Settings | None = None, engine_provider: EngineProvider
 
     return Litestar(
         route_handlers=[QueryController, CreditsController, UsageController, AdminController,
-                        HealthController],
+                        HealthController,
+                        create_static_files_router(path=DOCS_ASSETS,
+                                                   directories=[swagger_ui_path])],
         lifespan=[lifespan],
         middleware=[observe_middleware],
         exception_handlers=EXCEPTION_HANDLERS,
@@ -90,7 +96,11 @@ def create_app(settings: Settings | None = None, engine_provider: EngineProvider
             title="creditlake API", version=API_VERSION,
             description="Query contact records; each query costs 1 + returned // 100 credits.",
             path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/"), JsonRenderPlugin()],
+            render_plugins=[SwaggerRenderPlugin(
+                path="/", js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js"),
+                JsonRenderPlugin()],
             components=Components(security_schemes={
                 "ApiKeyAuth": SecurityScheme(type="apiKey", name="X-API-Key",
                                              security_scheme_in="header"),
