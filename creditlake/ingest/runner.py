@@ -33,7 +33,7 @@ class FileResult:
         m = self.manifest
         return {"source_file": m.source_file, "format": m.format, "partition_key": m.key,
                 "rows_read": m.rows_read, "loaded": m.loaded, "duplicates": m.duplicates,
-                "rejected": m.rejected, "status": m.status, "message": m.message,
+                "rejected": m.rejected, "status": m.status, "message": stages.log_message(m),
                 "quality_mean": round(m.quality_mean, 4),
                 "seconds": round(sum(m.seconds.values()), 3), "run_id": self.run_id,
                 "failed_checks": self.failed_checks}

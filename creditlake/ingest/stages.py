@@ -32,6 +32,7 @@ from creditlake import readers
 from creditlake.engine.base import Engine
 from creditlake.engines.polars import TEXT_FIELDS, clean, map_columns
 from creditlake.ingest.registry import LandingFile
+from creditlake.readers._batches import notice_of
 from creditlake.readers.base import ReaderOptions, ReaderRejects, subsource_of
 from creditlake.rules.identity import clickhouse_hash_sql
 from creditlake.rules.mapping import ColumnMapping, infer_mapping
@@ -168,6 +169,9 @@ def land(engine: Engine, home: Path, entry: LandingFile, *, fmt: str | None = No
             try:
                 batches = _call_reader(reader, path, opts, rejects)
                 for batch in batches:
+                    if notice := notice_of(batch):  # e.g. "table orders skipped: not people"
+                        m.warnings.append(notice)
+                        continue
                     sub = subsource_of(batch)
                     source = _source_name(entry.name, sub)
                     cols = tuple(batch.schema.names)
@@ -392,6 +396,12 @@ def load(engine: Engine, home: Path, key: str, *, keep_staging: bool = False) ->
     return m
 
 
+def log_message(m: Manifest) -> str:
+    """The file's message plus the readers' notices (skipped tables, rejected members...)."""
+    parts = [m.message] + [w for w in m.warnings if w != m.message]
+    return "; ".join(p for p in parts if p)[:4000]
+
+
 def write_log(engine: Engine, m: Manifest) -> None:
     """Upsert the partition's ingestion_log row (ReplacingMergeTree by partition_key)."""
     now = datetime.now(UTC)
@@ -399,7 +409,7 @@ def write_log(engine: Engine, m: Manifest) -> None:
         "partition_key": m.key, "source_file": m.source_file, "format": m.format,
         "rows_read": m.rows_read, "loaded": m.loaded, "duplicates": m.duplicates,
         "rejected": m.rejected, "seconds": round(sum(m.seconds.values()), 3),
-        "status": m.status, "message": m.message,
+        "status": m.status, "message": log_message(m),
         "mapping": json.dumps(m.mappings, sort_keys=True), "quality_mean": m.quality_mean,
         "started_at": datetime.fromtimestamp(m.started_at, UTC), "finished_at": now,
     }
