@@ -28,7 +28,7 @@ class EntityRunConfig(dg.Config):
 
     mode: str = "incremental"
     retrain: bool = False
-    memory_limit: str = "3GB"
+    memory_limit: str = "2GB"  # DuckDB's share; it spills to disk beyond
 
 
 def _json(value: object) -> dg.JsonMetadataValue:

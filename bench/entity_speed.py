@@ -51,10 +51,13 @@ def resolve_phase(path: str, mode: str, memory_limit: str) -> None:
     """)[0]
     tp, predicted, actual = (float(x) for x in truth)
     eng.close()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_mb = usage.ru_maxrss / 1024
     out = {
         "mode": mode, "records_in": res.records_in, "wall_seconds": round(wall, 1),
-        "peak_rss_mb": round(peak_mb), "timings": res.timings, "links": res.links,
+        "peak_rss_mb": round(peak_mb),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1), "timings": res.timings,
+        "links": res.links,
         "candidates": res.candidates, "entities_total": res.entities_total,
         "size_distribution": res.size_distribution,
         "precision": round(tp / predicted, 4) if predicted else None,
@@ -69,7 +72,7 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--incremental", type=int, default=0,
                     help="then add this many records and time an incremental run")
-    ap.add_argument("--memory-limit", default="3GB", help="DuckDB memory limit")
+    ap.add_argument("--memory-limit", default="2GB", help="DuckDB memory limit")
     ap.add_argument("--keep", help="chDB directory to use/keep (default: temporary)")
     ap.add_argument("--resolve-only", help=argparse.SUPPRESS)
     ap.add_argument("--mode", default="full", help=argparse.SUPPRESS)

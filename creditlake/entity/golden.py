@@ -38,8 +38,9 @@ STRING_FIELDS = tuple(RULES)
 COMPLETENESS = " + ".join(f"({f} != '')" for f in STRING_FIELDS) + " + isNotNull(created_date)"
 
 
-def _members_sql(db: str, entity_filter: str) -> str:
-    where = f"WHERE {entity_filter}" if entity_filter else ""
+def _members_sql(db: str, entity_filter: str, size_cond: str) -> str:
+    """Member records with their entity. entities (small) is the hash-join build side."""
+    where = f"AND ({entity_filter})" if entity_filter else ""
     return f"""
         SELECT e.entity_id AS entity_id, e.cluster_size AS cluster_size,
                e.model_version AS model_version, toString(r.id) AS id, r.user_id AS user_id,
@@ -49,9 +50,11 @@ def _members_sql(db: str, entity_filter: str) -> str:
                r.ingested_at AS ingested_at, r.data_quality_score AS data_quality_score,
                toString(r.record_hash) AS record_hash, r.metadata AS metadata,
                r.validation_errors AS validation_errors
-        FROM {db}.entities AS e FINAL
-        INNER JOIN {db}.records AS r ON toString(r.id) = e.record_id
-        {where}"""
+        FROM {db}.records AS r
+        INNER JOIN (
+            SELECT record_id, entity_id, cluster_size, model_version
+            FROM {db}.entities AS e FINAL WHERE cluster_size {size_cond} {where}
+        ) AS e ON toString(r.id) = e.record_id"""
 
 
 def golden_insert_sql(db: str, resolved_at: datetime, entity_filter: str = "") -> str:
@@ -80,11 +83,10 @@ def golden_insert_sql(db: str, resolved_at: datetime, entity_filter: str = "") -
         f"count() OVER (PARTITION BY entity_id, {f}) AS f_{f}" for f in FREQ_FIELDS)
     picks = ",\n            ".join(
         f"argMax(tuple({f}, id), tuple({order})) AS p_{f}" for f, (_, order) in RULES.items())
-    members = _members_sql(db, entity_filter)
     return f"""
 INSERT INTO {db}.golden_records ({", ".join(cols)})
 SELECT {", ".join(f"{single[c]} AS {c}" for c in cols)}
-FROM ({members}) WHERE cluster_size = 1
+FROM ({_members_sql(db, entity_filter, "= 1")})
 UNION ALL
 SELECT {", ".join(f"{multi[c]} AS {c}" for c in cols)}
 FROM (
@@ -103,7 +105,7 @@ FROM (
     FROM (
         SELECT *,
            {freq}
-        FROM ({members}) WHERE cluster_size > 1
+        FROM ({_members_sql(db, entity_filter, "> 1")})
     )
     GROUP BY entity_id
 )

@@ -83,7 +83,7 @@ def read_records(engine: Engine, where: str = "") -> pa.Table:
 
 def frequent_values(engine: Engine, max_frequency: int) -> pa.Table:
     """(field, value) of identifying values shared by too many records: placeholders."""
-    table = f"{engine.database}.records FINAL"
+    table = f"{engine.database}.records"  # counts; FINAL would only shave exact copies
     return engine.query_arrow(FREQUENT_VALUES_SQL.format(table=table, n=int(max_frequency)))
 
 
@@ -204,8 +204,12 @@ def resolve_full(engine: Engine, model: EntityModel, *, db_api: Any | None = Non
     _insert(engine, f"{db}.entities",
                         _with_cols(assign, model_version=model.version, resolved_at=now))
     _insert(engine, f"{db}.entity_features", _with_cols(feats, run_id=res.run_id))
+    del feats, assign, db_api
+    con.close()  # release DuckDB's memory before ClickHouse builds the golden records
     timer.lap("write")
-    res.entities_changed = write_golden(engine, now)
+    write_golden(engine, now)
+    res.entities_changed = engine.query_rows(
+        f"SELECT count() FROM {db}.golden_records FINAL WHERE is_deleted = 0")[0][0]
     timer.lap("golden")
     return _finish(engine, res, model, pairs, t_start)
 
@@ -238,7 +242,8 @@ def candidate_sql(db: str, run_id: str, rules: list[tuple[str, ...]]) -> str:
         conds.append(f"(({notnull}) AND ({tup}) IN (SELECT {tup} FROM {ef}"
                      f" WHERE run_id = '{run_id}' AND {notnull}))")
     cols_sql = ", ".join(FEATURE_COLUMNS)
-    return (f"SELECT {cols_sql} FROM {ef} FINAL WHERE run_id != '{run_id}' AND ("
+    # No FINAL: a record's features are written once (full runs truncate first).
+    return (f"SELECT {cols_sql} FROM {ef} WHERE run_id != '{run_id}' AND ("
             + "\n OR ".join(conds) + ")")
 
 
@@ -276,8 +281,8 @@ def resolve_incremental(engine: Engine, model: EntityModel, *, db_api: Any | Non
     linker = linking.make_linker(new_sdf, model, db_api)
     for col in tf_columns(model):
         tf = engine.query_arrow(
-            f"SELECT {col}, count() / (SELECT count() FROM {db}.entity_features FINAL"
-            f" WHERE {col} IS NOT NULL) AS tf_{col} FROM {db}.entity_features FINAL"
+            f"SELECT {col}, count() / (SELECT count() FROM {db}.entity_features"
+            f" WHERE {col} IS NOT NULL) AS tf_{col} FROM {db}.entity_features"
             f" WHERE {col} IS NOT NULL GROUP BY {col}")
         linker.table_management.register_term_frequency_lookup(db_api.register(tf), col)
     parts = [linker.inference.predict_within(
@@ -321,9 +326,9 @@ def resolve_incremental(engine: Engine, model: EntityModel, *, db_api: Any | Non
     entity_ids = pc.unique(assign["entity_id"].combine_chunks())
     engine.insert_arrow(f"{db}.entity_stage", pa.table({
         "run_id": [res.run_id + ":e"] * len(entity_ids), "record_id": entity_ids}))
-    res.entities_changed = write_golden(
-        engine, now, f"e.entity_id IN (SELECT record_id FROM {db}.entity_stage"
-                     f" WHERE run_id = '{res.run_id}:e')")
+    write_golden(engine, now, f"e.entity_id IN (SELECT record_id FROM {db}.entity_stage"
+                              f" WHERE run_id = '{res.run_id}:e')")
+    res.entities_changed = len(entity_ids)
     if merged_away:
         engine.insert_arrow(f"{db}.golden_records", _tombstones(merged_away, model.version, now))
     engine.command(f"ALTER TABLE {db}.entity_stage DELETE WHERE run_id LIKE '{res.run_id}%'")
