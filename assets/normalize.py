@@ -6,6 +6,8 @@ import dagster as dg
 from assets import metadata as md
 from assets.landing import landing_formats, landing_key
 from assets.partitions import landing_files
+from assets.spark import ProcessingConfig
+from creditlake import processing
 from creditlake.ingest import stages
 from resources import ClickHouseResource, CreditlakeHome, ProgressReporter
 
@@ -26,15 +28,15 @@ NORMALIZE_KEY = dg.AssetKey(["normalize", "contacts"])
                 "`data_quality_score`; rows without a usable identity go to `rejected_records`. "
                 "Output: a ClickHouse staging table with record_hash computed on insert.",
 )
-def normalize_contacts(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource,
-                       home: CreditlakeHome, progress: dg.ResourceParam[ProgressReporter]
-                       ) -> dg.MaterializeResult:
+def normalize_contacts(context: dg.AssetExecutionContext, config: ProcessingConfig,
+                       clickhouse: ClickHouseResource, home: CreditlakeHome,
+                       progress: dg.ResourceParam[ProgressReporter]) -> dg.MaterializeResult:
     key = context.partition_key
     m0 = stages.load_manifest(home.home, key)
     progress.start(key, "normalize", None)
     with clickhouse.open() as engine:
-        m = stages.normalize(engine, home.home, key, overrides=home.overrides(),
-                             progress=progress.advance)
+        m = processing.normalize(engine, home.home, key, processing=config.processing or None,
+                                 overrides=home.overrides(), progress=progress.advance)
         sample = engine.query_arrow(
             f"SELECT source_row, email, name, phone, country, created_date, status, "
             f"data_quality_score, validation_errors FROM {stages.stage_table(engine, key)} "

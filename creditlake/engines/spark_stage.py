@@ -124,6 +124,8 @@ def normalize_many(engine: Engine, home: Path, keys: list[str], *, spark: SparkS
         stages.save_manifest(home, m)
         stages.write_log(engine, m)
     shutil.rmtree(work, ignore_errors=True)
+    for _, landed, _ in inputs:
+        landed.unlink(missing_ok=True)
     return manifests
 
 

@@ -203,3 +203,26 @@ def test_retried_batches_do_not_double_rows(engine, tmp_path: Path) -> None:
     # a different partition with identical bytes is NOT dropped: tokens carry the key
     insert_batches(engine, table, iter_parquet_batches(out, 300), token_prefix="p@2:stage")
     assert engine.query_rows(f"SELECT count() FROM {table}")[0][0] == 4000
+
+
+def test_engine_is_chosen_by_run_config(spark, settings, engine, landing: Path) -> None:
+    """The ingest job's normalize asset runs on Spark when the run config says so."""
+    import dagster as dg
+
+    from assets.sensors import ingest_selection
+    from creditlake import processing
+    from definitions import make_definitions
+
+    defs = make_definitions(settings, max_failure_rate=1.0)  # edge.csv rejects 2 of 13
+    job = defs.resolve_job_def("ingest")
+    entry = Registry(settings.home).register(landing / "edge.csv", landing)
+    run_config = {"ops": {"normalize__contacts": {"config": {"processing": "spark"}}}}
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("landing_files", [entry.key])
+        run = job.execute_in_process(partition_key=entry.key, instance=instance,
+                                     run_config=run_config, raise_on_error=True,
+                                     asset_selection=ingest_selection("csv"))
+    assert run.success
+    m = stages.load_manifest(settings.home, entry.key)
+    assert processing.spark_session.cache_info().currsize == 1  # the Spark stage ran
+    assert m.rows_read == m.loaded + m.duplicates + m.rejected and m.loaded > 0
