@@ -134,9 +134,19 @@ def clean(df: pl.DataFrame, *, default_country: str | None = None,
          for n in (3, 2, 1)])
     needs_inference = pl.col("_iso").is_null() & pl.col("_raw_country").is_null() \
         & pl.col("_intl")
+    # ...or from the address when its last comma-separated part names a country
+    address_country = (pl.col("address").str.split(",").list.last().str.to_lowercase()
+                       .str.replace_all(r"[^0-9a-zà-ÿ]+", "")
+                       .replace_strict(countries, default=None, return_dtype=pl.String))
+    no_country = pl.col("_iso").is_null() & pl.col("_raw_country").is_null()
     df = df.with_columns(
-        pl.when(needs_inference).then(prefix_region).otherwise(None).alias("_inferred"))
-    df = df.with_columns(pl.coalesce("_iso", "_inferred").alias("_iso"))
+        pl.when(needs_inference).then(prefix_region).otherwise(None).alias("_inferred"),
+        pl.when(no_country & pl.col("address").str.contains(",")).then(address_country)
+        .otherwise(None).alias("_from_address"))
+    df = df.with_columns(
+        pl.when(pl.col("_inferred").is_null()).then(pl.col("_from_address"))
+        .otherwise(None).alias("_from_address"))
+    df = df.with_columns(pl.coalesce("_iso", "_inferred", "_from_address").alias("_iso"))
     df = df.with_columns(
         pl.col("_iso").replace_strict(codes, default=None, return_dtype=pl.String).alias("_cc"),
         pl.col("_iso").is_in(list(vocab.KEEP_LEADING_ZERO)).alias("_keep0"))
@@ -163,6 +173,8 @@ def clean(df: pl.DataFrame, *, default_country: str | None = None,
                   pl.format("country: unrecognized '{}'", pl.col("_raw_country"))),
             _warn(pl.col("_inferred").is_not_null(),
                   pl.format("country: inferred {} from phone prefix", pl.col("_iso"))),
+            _warn(pl.col("_from_address").is_not_null(),
+                  pl.format("country: inferred {} from address", pl.col("_iso"))),
             _warn(pl.col("_raw_date").is_not_null() & pl.col("created_date").is_null(),
                   pl.format("created_date: unparseable '{}'", pl.col("_raw_date"))),
             _warn(pl.col("_status_key").is_not_null()

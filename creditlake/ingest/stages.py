@@ -238,7 +238,7 @@ def _quarantine(home: Path, path: Path, name: str) -> None:
 # ---------------------------------------------------------------- stage 2: normalize
 
 STAGE_COLUMNS = (
-    "source_file String, source_row UInt64, user_id Nullable(String), email Nullable(String), "
+    "seq UInt64, source_file String, source_row UInt64, user_id Nullable(String), email Nullable(String), "
     "name Nullable(String), phone Nullable(String), address Nullable(String), "
     "city Nullable(String), country Nullable(String), created_date Nullable(Date), "
     "status String, metadata String, data_quality_score Float32, "
@@ -264,7 +264,7 @@ def normalize(engine: Engine, home: Path, key: str, *, overrides: SourceOverride
         return m
     engine.command(
         f"CREATE TABLE {table} ({STAGE_COLUMNS}, record_hash String "
-        f"DEFAULT {clickhouse_hash_sql()}) ENGINE = MergeTree ORDER BY source_row")
+        f"DEFAULT {clickhouse_hash_sql()}) ENGINE = MergeTree ORDER BY seq")
     rule = (overrides or SourceOverrides()).for_source(m.source_file)
     score_sum = 0.0
     path = staging_dir(home, key) / "landed.arrow"
@@ -280,6 +280,9 @@ def normalize(engine: Engine, home: Path, key: str, *, overrides: SourceOverride
                             date_format=rule.date_format)
             result = validate(cleaned)
             valid = result.valid.select(LOADED_FIELDS)
+            # seq: file-wide row order (source_row restarts per table/sheet/member)
+            valid = valid.with_row_index("seq", offset=m.valid).with_columns(
+                pl.col("seq").cast(pl.UInt64))
             if valid.height:
                 writer.insert(table, valid.to_arrow())
                 m.valid += valid.height
@@ -363,6 +366,9 @@ class _BackgroundWriter:
 
 # ---------------------------------------------------------------- stage 3: load
 
+LOAD_CHUNK_ROWS = 4_000_000
+
+
 def load(engine: Engine, home: Path, key: str, *, keep_staging: bool = False) -> Manifest:
     t0 = time.perf_counter()
     m = load_manifest(home, key)
@@ -372,16 +378,22 @@ def load(engine: Engine, home: Path, key: str, *, keep_staging: bool = False) ->
         engine.command(f"DELETE FROM {db}.records WHERE ingest_key = {{k:String}}", {"k": key})
         cols = ("user_id", "email", "name", "phone", "address", "city", "country")
         select_cols = ", ".join(f"ifNull({c}, '')" for c in cols)
-        engine.command(f"""
-            INSERT INTO {db}.records (id, source_file, record_hash, ingested_at, {', '.join(cols)},
-                created_date, status, metadata, data_quality_score, validation_errors, ingest_key)
-            SELECT generateUUIDv4(), source_file, record_hash, now64(3), {select_cols},
-                created_date, status, metadata, data_quality_score, validation_errors, {{k:String}}
-            FROM (SELECT * FROM {table} ORDER BY source_row LIMIT 1 BY record_hash)
-            WHERE record_hash NOT IN (
-                SELECT record_hash FROM {db}.records
-                WHERE record_hash IN (SELECT record_hash FROM {table}))
-        """, {"k": key}, settings={"optimize_on_insert": 0})  # deduped above already
+        # Chunks by file order keep ClickHouse's hash sets bounded for huge files; rows of
+        # earlier chunks are already in `records`, so the anti-join also dedups across chunks.
+        for lo in range(0, max(m.valid, 1), LOAD_CHUNK_ROWS):
+            chunk = f"(SELECT * FROM {table} WHERE seq >= {lo} AND seq < {lo + LOAD_CHUNK_ROWS})"
+            engine.command(f"""
+                INSERT INTO {db}.records (id, source_file, record_hash, ingested_at,
+                    {', '.join(cols)}, created_date, status, metadata, data_quality_score,
+                    validation_errors, ingest_key)
+                SELECT generateUUIDv4(), source_file, record_hash, now64(3), {select_cols},
+                    created_date, status, metadata, data_quality_score, validation_errors,
+                    {{k:String}}
+                FROM (SELECT * FROM {chunk} ORDER BY seq LIMIT 1 BY record_hash)
+                WHERE record_hash NOT IN (
+                    SELECT record_hash FROM {db}.records
+                    WHERE record_hash IN (SELECT record_hash FROM {chunk}))
+            """, {"k": key}, settings={"optimize_on_insert": 0})  # deduped above already
         m.loaded = int(engine.query_rows(
             f"SELECT count() FROM {db}.records WHERE ingest_key = {{k:String}}", {"k": key})[0][0])
         m.duplicates = m.valid - m.loaded

@@ -228,3 +228,19 @@ def test_header_only_file_is_logged_with_zero_rows(settings, engine, instance, t
     m = ingest_with_dagster(settings, [f], instance=instance)[0].manifest
     assert (m.status, m.rows_read, m.loaded) == ("loaded", 0, 0)
     assert "header only" in m.message
+
+
+def test_per_source_mapping_overrides(settings, engine, instance, tmp_path):
+    (settings.home / "mappings.yaml").write_text(
+        'sources:\n  - match: "de_*.csv"\n    columns: {Kontakt: email, Rufnummer: phone, Angelegt: created_date}\n'
+        '    date_format: "%d/%m/%Y"\n    default_country: DE\n    delimiter: ";"\n')
+    f = tmp_path / "de_kunden.csv"
+    f.write_text("Kontakt;Rufnummer;Angelegt\nanna@x.de;030 1234567;02/03/2020\n")
+    r = ingest_with_dagster(settings, [f], instance=instance)[0]
+    assert r.manifest.mappings["de_kunden.csv"]["targets"]["email"] == ["Kontakt"]
+    row = engine.query_arrow(f"SELECT email, phone, country, created_date "
+                             f"FROM {engine.database}.records").to_pylist()[0]
+    assert row == {"email": "anna@x.de", "phone": "+49301234567", "country": "DE",
+                   "created_date": __import__("datetime").date(2020, 3, 2)}
+    log = engine.query_rows(f"SELECT mapping FROM {engine.database}.ingestion_log FINAL")
+    assert json.loads(log[0][0])["de_kunden.csv"]["targets"]["phone"] == ["Rufnummer"]

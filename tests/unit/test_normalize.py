@@ -114,3 +114,10 @@ def test_hash_definition_is_shared():
     assert "MD5" in sql and "lower(ifNull(email" in sql
     a = python_hash({"email": "a@b.co", "name": "Ann Lee"})
     assert a == python_hash({"email": "a@b.co", "name": "ANN LEE"}) and len(a) == 32
+
+
+def test_country_inferred_from_address_is_recorded():
+    r = one({"email": "a@b.co", "address": "12 Rue de Rivoli, 75001 Paris, France"})
+    assert r["country"] == "FR"
+    assert "country: inferred FR from address" in r["_warnings"]
+    assert one({"email": "a@b.co", "address": "12 High St, Springfield"})["country"] is None
