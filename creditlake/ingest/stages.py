@@ -238,7 +238,8 @@ def _quarantine(home: Path, path: Path, name: str) -> None:
 # ---------------------------------------------------------------- stage 2: normalize
 
 STAGE_COLUMNS = (
-    "seq UInt64, source_file String, source_row UInt64, user_id Nullable(String), email Nullable(String), "
+    "seq UInt64, source_file String, source_row UInt64, user_id Nullable(String), "
+    "email Nullable(String), "
     "name Nullable(String), phone Nullable(String), address Nullable(String), "
     "city Nullable(String), country Nullable(String), created_date Nullable(Date), "
     "status String, metadata String, data_quality_score Float32, "

@@ -232,7 +232,8 @@ def test_header_only_file_is_logged_with_zero_rows(settings, engine, instance, t
 
 def test_per_source_mapping_overrides(settings, engine, instance, tmp_path):
     (settings.home / "mappings.yaml").write_text(
-        'sources:\n  - match: "de_*.csv"\n    columns: {Kontakt: email, Rufnummer: phone, Angelegt: created_date}\n'
+        'sources:\n  - match: "de_*.csv"\n'
+        '    columns: {Kontakt: email, Rufnummer: phone, Angelegt: created_date}\n'
         '    date_format: "%d/%m/%Y"\n    default_country: DE\n    delimiter: ";"\n')
     f = tmp_path / "de_kunden.csv"
     f.write_text("Kontakt;Rufnummer;Angelegt\nanna@x.de;030 1234567;02/03/2020\n")
