@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import shutil
@@ -36,11 +37,19 @@ def data_file(rows: int, fmt: str) -> Path:
     return path
 
 
+def _cpu() -> float:
+    """User+system CPU seconds of this process (chDB runs in-process, so this is all of it):
+    a figure that, unlike wall time, does not depend on what else the machine is doing."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def run(rows: int, fmt: str, use_dagster: bool) -> dict:
     path = data_file(rows, fmt)
     home = Path(tempfile.mkdtemp(prefix=f"bench-{fmt}-"))
     settings = load_settings({"CREDITLAKE_HOME": str(home)})
     try:
+        cpu0 = _cpu()
         t0 = time.perf_counter()
         if use_dagster:
             from creditlake.ingest.runner import ingest_with_dagster
@@ -52,13 +61,15 @@ def run(rows: int, fmt: str, use_dagster: bool) -> dict:
             m = ingest_file(engine, home, path, max_failure_rate=None)
             engine.close()
         wall = time.perf_counter() - t0
+        cpu = _cpu() - cpu0
     finally:
         shutil.rmtree(home, ignore_errors=True)
     assert m.rows_read == m.loaded + m.duplicates + m.rejected, "reconciliation failed"
     return {"format": fmt, "rows_read": m.rows_read, "loaded": m.loaded,
             "duplicates": m.duplicates, "rejected": m.rejected,
             "file_mb": round(path.stat().st_size / 1e6, 1), "seconds": round(wall, 2),
-            "rows_per_s": round(m.rows_read / wall), "dagster": use_dagster,
+            "rows_per_s": round(m.rows_read / wall), "cpu_seconds": round(cpu, 1),
+            "rows_per_cpu_s": round(m.rows_read / cpu), "dagster": use_dagster,
             "stage_seconds": {k: round(v, 2) for k, v in m.seconds.items()}}
 
 
@@ -70,8 +81,9 @@ def main() -> None:
     args = ap.parse_args()
     results = [run(args.rows, f, args.dagster) for f in args.formats.split(",")]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    doc = {"machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores, "
-                      f"{platform.python_version()}", "peak_rss_mb": round(peak_mb),
+    doc = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+                      f"{platform.python_version()}", "load_average": os.getloadavg(),
+           "peak_rss_mb": round(peak_mb),
            "results": results}
     print(json.dumps(doc, indent=2))
 
