@@ -28,11 +28,15 @@ def test_spark_and_duckdb_give_the_same_clusters() -> None:
     feats = prepare(people.select(list(RECORD_INPUT_COLUMNS)))
     model = load_model()
     duck_pairs, duck = link_features(feats, model, linking.duckdb_api())
-    small = {"spark.sql.shuffle.partitions": "1", "spark.sql.adaptive.enabled": "false"}
+    # Tiny input: one task per stage, and no Java code generation (compiling generated code
+    # for each of Splink's many small stages costs more than running them: 60 s -> 10 s).
+    small = {"spark.sql.shuffle.partitions": "1", "spark.sql.adaptive.enabled": "false",
+             "spark.sql.codegen.wholeStage": "false",
+             "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
     spark = spark_session()
     before = {k: spark.conf.get(k, None) for k in small}
     try:
-        for k, v in small.items():  # a 300-row input needs one task, not 200
+        for k, v in small.items():
             spark.conf.set(k, v)
         spark_pairs, on_spark = link_features(feats, model, spark_api(spark, partitions=1))
     finally:  # the session is shared with other tests in this process
