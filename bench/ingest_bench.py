@@ -21,7 +21,7 @@ from pathlib import Path
 from creditlake import samples
 from creditlake.config import load_settings
 from creditlake.ddl import migrate
-from creditlake.engine import open_engine
+from creditlake.engine import connect_engine
 from creditlake.ingest.pipeline import ingest_file
 
 OUT = Path(__file__).parent / "out"
@@ -56,7 +56,7 @@ def run(rows: int, fmt: str, use_dagster: bool) -> dict:
 
             m = ingest_with_dagster(settings, [path], max_failure_rate=1.0)[0].manifest
         else:
-            engine = open_engine(settings)
+            engine = connect_engine(settings, role="bench")  # the owner, as in production
             migrate(engine)
             m = ingest_file(engine, home, path, max_failure_rate=None)
             engine.close()

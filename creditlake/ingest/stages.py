@@ -265,7 +265,8 @@ def normalize(engine: Engine, home: Path, key: str, *, overrides: SourceOverride
         return m
     engine.command(
         f"CREATE TABLE {table} ({STAGE_COLUMNS}, record_hash String "
-        f"DEFAULT {clickhouse_hash_sql()}) ENGINE = MergeTree ORDER BY seq")
+        f"DEFAULT {clickhouse_hash_sql()}) ENGINE = MergeTree ORDER BY tuple()")  # no sort:
+    # rows arrive in seq order already, and the load re-reads them ordered by seq
     rule = (overrides or SourceOverrides()).for_source(m.source_file)
     score_sum = 0.0
     path = staging_dir(home, key) / "landed.arrow"
