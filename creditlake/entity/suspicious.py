@@ -37,8 +37,9 @@ def suspicious_clusters(engine: Engine, max_cluster_size: int,
                min(e.match_probability) AS min_p,
                groupArray(5)(e.record_id) AS sample_ids,
                groupUniqArray(5)(splitByChar('@', r.email)[2]) AS sample_domains
-        FROM {db}.entities AS e FINAL
-        LEFT JOIN {db}.records AS r ON toString(r.id) = e.record_id
+        FROM {db}.records AS r
+        RIGHT JOIN (SELECT record_id, entity_id, match_probability FROM {db}.entities FINAL)
+            AS e ON toString(r.id) = e.record_id
         GROUP BY e.entity_id
         HAVING size > {int(max_cluster_size)}
             OR (domains > {int(max_email_domains)} AND min_p >= {float(high_confidence)})
