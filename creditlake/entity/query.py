@@ -50,5 +50,8 @@ def compile_golden_query(req: Any, database: str) -> Any:
     q.page_count_sql = q.page_count_sql.replace(table, source, 1)
     q.fields = (*q.fields, *ENTITY_OUTPUT_FIELDS)
     q.normalized = {**q.normalized, "resolve": "entity"}
+    # Cached answers and cached totals must never mix raw rows and golden rows.
     q.cache_key = "entity:" + q.cache_key
+    if getattr(q, "count_key", ""):
+        q.count_key = "entity:" + q.count_key
     return q
