@@ -174,8 +174,13 @@ def demo(
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.landing_dir.mkdir(parents=True, exist_ok=True)
     err_console.print(f"[bold]creditlake demo[/] in {settings.home}")
-    files = ensure_sample(settings, rows)
-    ingest_sample(settings, files)
+    try:
+        files = ensure_sample(settings, rows)
+        ingest_sample(settings, files)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; run `creditlake demo` again to continue (files already "
+                          "ingested are kept)")
+        raise typer.Exit(130) from None
     key, created = ensure_demo_key(settings)
     key_note = ("new key, saved" if created else "saved key") + f" in {settings.home / KEY_FILE}"
     if no_serve:
