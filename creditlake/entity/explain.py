@@ -35,7 +35,8 @@ def explain_pairs(pairs: pa.Table, model: EntityModel, limit: int = 5) -> list[d
     rows = pairs.sort_by([("match_weight", "descending")])
     # Spread the examples over the probability range: best, borderline, weakest.
     n = rows.num_rows
-    picks = sorted({int(i * (n - 1) / max(limit - 1, 1)) for i in range(min(limit, n))})
+    picks = list(range(n)) if n <= limit else sorted(
+        {round(i * (n - 1) / (limit - 1)) for i in range(limit)})
     out = []
     for row in rows.take(picks).to_pylist():
         contributions = []

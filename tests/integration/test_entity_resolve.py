@@ -202,3 +202,56 @@ def test_suspicious_cluster_check_flags_oversized_and_multi_domain(engine) -> No
     assert len(s["sample_record_ids"]) == 5
     rep = suspicious_clusters(engine, max_cluster_size=5)
     assert rep.suspicious[0]["reason"] == "size"
+
+
+def test_incremental_bridge_merges_two_entities(engine) -> None:
+    """A new record that matches two resolved entities merges them: one entity id survives,
+    the other's golden row is tombstoned (is_deleted = 1)."""
+    import datetime as dt
+    import uuid
+
+    def row(**kw) -> dict:
+        return {"id": str(uuid.uuid4()), "record_hash": uuid.uuid4().hex, "source_file": "s.csv",
+                "country": "GB", "status": "active", "user_id": "", "city": "Leeds",
+                "metadata": '{"dob": "1980-02-03"}', "data_quality_score": 1.0,
+                "validation_errors": [], "created_date": dt.date(2022, 1, 1),
+                "ingested_at": dt.datetime(2024, 1, 1, tzinfo=dt.UTC), **kw}
+
+    a = row(name="Maria Kowalska", email="maria.k@gmail.com", phone="+447700900111",
+            address="1 Mill Lane")
+    b = row(name="Maria Kowalska", email="mkowalska@yahoo.com", phone="+447700900222",
+            address="7 Park Road")
+    _load(engine, to_records_table(generate_people(400, seed=13, dup_rate=0.0)))
+    _load(engine, pa.Table.from_pylist([a, b]).cast(_schema(engine)))
+    model = load_model()
+    resolve(engine, model, "full")
+    db = engine.database
+    ent = dict(engine.query_rows(f"SELECT record_id, entity_id FROM {db}.entities FINAL"))
+    assert ent[a["id"]] != ent[b["id"]]  # different email, phone and address: kept apart
+
+    c = row(name="Maria Kowalska", email="maria.k@gmail.com", phone="+447700900222",
+            address="1 Mill Lane")
+    _load(engine, pa.Table.from_pylist([c]).cast(_schema(engine)))
+    res = resolve(engine, model, "incremental")
+    assert res.entities_merged_away == 1, json.dumps(res.examples, indent=1)[:3000]
+    ent = dict(engine.query_rows(f"SELECT record_id, entity_id FROM {db}.entities FINAL"))
+    assert ent[a["id"]] == ent[b["id"]] == ent[c["id"]] == min(ent[a["id"]], ent[b["id"]])
+    live = engine.query_rows(
+        f"SELECT entity_id, cluster_size FROM {db}.golden_records FINAL"
+        f" WHERE is_deleted = 0 AND has(record_ids, {{i:String}})", {"i": c["id"]})
+    assert live == [(ent[c["id"]], 3)]
+    gone = {ent_id for ent_id in (a["id"], b["id"]) if ent_id != ent[c["id"]]}
+    deleted = engine.query_rows(
+        f"SELECT entity_id FROM {db}.golden_records WHERE is_deleted = 1")
+    assert {d for (d,) in deleted} == gone
+
+
+def _schema(engine) -> pa.Schema:
+    return pa.schema([
+        ("id", pa.string()), ("record_hash", pa.string()), ("source_file", pa.string()),
+        ("country", pa.string()), ("status", pa.string()), ("user_id", pa.string()),
+        ("city", pa.string()), ("metadata", pa.string()), ("data_quality_score", pa.float32()),
+        ("validation_errors", pa.list_(pa.string())), ("created_date", pa.date32()),
+        ("ingested_at", pa.timestamp("ms", "UTC")), ("name", pa.string()),
+        ("email", pa.string()), ("phone", pa.string()), ("address", pa.string()),
+    ])
