@@ -61,11 +61,12 @@ def ensure_sample(settings: Settings, rows: int) -> list[Path]:
 
 def ingest_sample(settings: Settings, files: list[Path]) -> None:
     """Ingest the files not ingested by an earlier run, with progress bars."""
+    import dagster as dg
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from creditlake.cli.ingest import RichProgress
     from creditlake.ingest.registry import Registry
-    from creditlake.ingest.runner import ingest_with_dagster
+    from creditlake.ingest.runner import dagster_home, ingest_with_dagster
 
     # deliberate preview feature (see pyproject's pytest filter); not news for a demo user
     warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
@@ -80,18 +81,22 @@ def ingest_sample(settings: Settings, files: list[Path]) -> None:
     columns = [TextColumn("{task.description}"), BarColumn(),
                TextColumn("{task.completed:,.0f} rows"), TimeElapsedColumn()]
     totals = dict.fromkeys(("rows_read", "loaded", "duplicates", "rejected"), 0)
+    dagster_home(settings)
+    instance = dg.DagsterInstance.get()
+    failed, results = [], []
     with Progress(*columns, console=err_console) as bar:
-        results = ingest_with_dagster(settings, todo, progress=RichProgress(bar))
-    failed = []
-    for r in results:
-        d = r.as_dict()
-        for k in totals:
-            totals[k] += int(d[k])  # type: ignore[call-overload]
-        if d["status"] == "loaded" and r.run_ok:
-            done.add(str(d["partition_key"]))
-        else:
-            failed.append(f"{d['source_file']}: {d['status']} {d['message'] or ''}".strip())
-    state_path.write_text(json.dumps({"ingested": sorted(done)}))
+        for f in todo:  # one at a time, so an interrupted demo resumes where it stopped
+            r = ingest_with_dagster(settings, [f], progress=RichProgress(bar),
+                                    instance=instance)[0]
+            results.append(r)
+            d = r.as_dict()
+            for k in totals:
+                totals[k] += int(d[k])  # type: ignore[call-overload]
+            if d["status"] == "loaded" and r.run_ok:
+                done.add(str(d["partition_key"]))
+                state_path.write_text(json.dumps({"ingested": sorted(done)}))
+            else:
+                failed.append(f"{d['source_file']}: {d['status']} {d['message'] or ''}".strip())
     err_console.print(f"ingested {len(results)} file(s): {totals['rows_read']:,} rows read, "
                       f"{totals['loaded']:,} loaded, {totals['duplicates']:,} duplicates, "
                       f"{totals['rejected']:,} rejected")
