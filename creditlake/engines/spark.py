@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -64,6 +65,27 @@ def spark_date_pattern(fmt: str) -> str:
     return out
 
 
+_GUARD = {"%Y": r"\d+", "%m": r"\d{1,2}", "%d": r"\d{1,2}", "%y": r"\d{2}",
+          "%b": "[A-Za-z]+", "%B": "[A-Za-z]+"}
+
+
+def date_guard(fmt: str) -> str:
+    """A cheap regex every string that `fmt` can parse matches: a failed parse costs Spark an
+    exception, so each format is only tried on values of its shape."""
+    if "%Y%m%d" in fmt:
+        return "^" + re.escape(fmt).replace("%Y%m%d", r"\d{8}") + "$"
+    out, i = "", 0
+    while i < len(fmt):
+        tok = fmt[i:i + 2]
+        if tok in _GUARD:
+            out += _GUARD[tok]
+            i += 2
+        else:
+            out += re.escape(fmt[i])
+            i += 1
+    return f"^{out}$"
+
+
 def session(app_name: str = "creditlake", master: str | None = None,
             conf: Mapping[str, str] | None = None) -> SparkSession:
     """A SparkSession with the settings the rules rely on (UTC, CORRECTED date parsing)."""
@@ -104,7 +126,8 @@ def parse_date(col: Column, date_format: str | None = None) -> Column:
     """First format that parses wins (same order as vocab.DATE_FORMATS)."""
     col = F.regexp_replace(col, ISO_DATETIME, "$1")
     formats = (date_format,) if date_format else vocab.DATE_FORMATS
-    return F.coalesce(*[F.try_to_date(col, spark_date_pattern(f)) for f in formats])
+    return F.coalesce(*[F.when(col.rlike(date_guard(f)), F.try_to_date(col, spark_date_pattern(f)))
+                        for f in formats])
 
 
 def _lookup_table(spark: SparkSession, name: str, table: Mapping[str, str]) -> DataFrame:
@@ -242,9 +265,19 @@ def record_hash() -> Column:
     return F.md5(F.concat_ws(SEPARATOR, *parts))
 
 
+RAW_PREFIX = "raw__"
+
+
+def keep_raw(df: DataFrame) -> DataFrame:
+    """Copies of the landed text fields (clean() rewrites them) for rejected rows' raw_row."""
+    return df.withColumns({f"{RAW_PREFIX}{c}": F.col(c) for c in TEXT_FIELDS})
+
+
 def raw_row() -> Column:
-    """stages._rejected_rows' raw_row: landed text fields as JSON (nulls kept) + metadata."""
-    body = F.to_json(F.struct(*[F.col(c) for c in TEXT_FIELDS]), {"ignoreNullFields": "false"})
+    """stages._rejected_rows' raw_row from keep_raw()'s copies: landed text fields as JSON
+    (nulls kept) + metadata. Only evaluated for rejected rows (inside a CASE WHEN)."""
+    body = F.to_json(F.struct(*[F.col(f"{RAW_PREFIX}{c}").alias(c) for c in TEXT_FIELDS]),
+                     {"ignoreNullFields": "false"})
     return F.concat(body.substr(F.lit(1), F.length(body) - 1), F.lit(',"metadata":'),
                     F.col("metadata"), F.lit("}"))
 

@@ -62,7 +62,7 @@ def run_spark(spark: SparkSession, inputs: list[tuple[int, Path, SourceRule]], o
     parts = []
     for (country, date_format), members in groups.items():
         sub = df.filter(F.col("pk").isin(members)) if len(groups) > 1 else df
-        cleaned = rules_spark.clean(sub.withColumn("raw_row", rules_spark.raw_row()),
+        cleaned = rules_spark.clean(rules_spark.keep_raw(sub),
                                     default_country=country, date_format=date_format)
         parts.append(rules_spark.validate(cleaned))
     v = parts[0]
@@ -71,7 +71,7 @@ def run_spark(spark: SparkSession, inputs: list[tuple[int, Path, SourceRule]], o
     result = v.select(
         "pk", *stages.LOADED_FIELDS, rules_spark.record_hash().alias("record_hash"),
         F.col("_fatal").alias("fatal"),
-        F.when(F.col("_fatal"), F.col("raw_row")).alias("raw_row"))
+        F.when(F.col("_fatal"), rules_spark.raw_row()).alias("raw_row"))
     # Deterministic layout (the same source rows always land in the same file): a retried
     # partition re-sends identical blocks, so their dedup tokens match.
     files = max(1, math.ceil(rows / ROWS_PER_FILE))
