@@ -1,4 +1,6 @@
-
+import atexit
+import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -8,11 +10,28 @@ from creditlake.config import Settings, load_settings
 from creditlake.ddl import migrate
 from creditlake.engine.base import Engine
 
+# One engine per process and target, opened on first use and closed at exit: every step of a
+# run (3 assets + 4 checks per file) reuses it instead of re-running the owner election,
+# re-opening chDB and re-checking the migrations.
+_ENGINES: dict[tuple[str, str, str], Engine] = {}
+_LOCK = threading.Lock()
+
+
+def _close_all() -> None:
+    with _LOCK:
+        for engine in _ENGINES.values():
+            with contextlib.suppress(Exception):  # best effort, often at interpreter exit
+                engine.close()
+        _ENGINES.clear()
+
+
+atexit.register(_close_all)
+
 
 class ClickHouseResource(dg.ConfigurableResource):
     """ClickHouse by URL: `chdb:///abs/path` (embedded, shared with the API through the
-    engine owner) or `http(s)://user:pass@host:8123` (server). Opened per step, never at
-    definition load: the webserver and daemon import definitions.py too."""
+    engine owner) or `http(s)://user:pass@host:8123` (server). Opened on first use in a
+    process, never at definition load: the webserver and daemon import definitions.py too."""
 
     url: str
     database: str = "creditlake"
@@ -24,13 +43,23 @@ class ClickHouseResource(dg.ConfigurableResource):
                         clickhouse_database=self.database, database_url=base.database_url,
                         redis_url=None, admin_token=None)
 
+    def engine(self) -> Engine:
+        key = (self.url, self.database, self.home)
+        with _LOCK:
+            engine = _ENGINES.get(key)
+            if engine is None:
+                from creditlake.engine import connect_engine
+
+                engine = connect_engine(self.settings(), role="dagster")
+                migrate(engine)
+                _ENGINES[key] = engine
+            return engine
+
     @contextmanager
     def open(self) -> Iterator[Engine]:
-        from creditlake.engine import connect_engine
+        yield self.engine()
 
-        engine = connect_engine(self.settings(), role="dagster")
-        try:
-            migrate(engine)
-            yield engine
-        finally:
-            engine.close()
+
+def release_engines() -> None:
+    """Close this process's engines now (hand the embedded engine to another process)."""
+    _close_all()

@@ -57,8 +57,6 @@ def ingest_with_dagster(settings: Settings, paths: Iterable[Path], *, progress=N
                         on_file=None, log_level: str = "CRITICAL") -> list[FileResult]:
     import dagster as dg
 
-    from assets.partitions import landing_files
-    from assets.sensors import detect_format, ingest_selection
     from definitions import make_definitions
 
     files = expand_paths(paths)
@@ -69,6 +67,22 @@ def ingest_with_dagster(settings: Settings, paths: Iterable[Path], *, progress=N
     job = defs.resolve_job_def("ingest")
     registry = Registry(settings.home)
     results: list[FileResult] = []
+    try:
+        _run_files(files, registry, settings, instance, job, results, on_file, log_level)
+    finally:
+        # hand the embedded engine back (e.g. to the API the demo starts next)
+        from resources.clickhouse import release_engines
+
+        release_engines()
+    return results
+
+
+def _run_files(files, registry, settings, instance, job, results, on_file, log_level) -> None:
+    import dagster as dg
+
+    from assets.partitions import landing_files
+    from assets.sensors import detect_format, ingest_selection
+
     for path in files:
         entry = registry.register(path, settings.landing_dir)
         fmt = detect_format(path)
@@ -93,7 +107,6 @@ def ingest_with_dagster(settings: Settings, paths: Iterable[Path], *, progress=N
             manifest.status = "failed"
             manifest.message = manifest.message or _first_error(run) or "run failed"
         results.append(FileResult(manifest, run.run_id, run.success, failed))
-    return results
 
 
 def _quiet_run_config(level: str) -> dict:
