@@ -24,6 +24,11 @@ POSTGRES_URL = os.environ.get(
 REDIS_URL = os.environ.get("CREDITLAKE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser end-to-end tests run last: they are the slowest and start a whole demo."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 def _service_missing(what: str, exc: Exception) -> None:
     msg = f"{what} is not reachable: {exc}"
     if IN_CI:

@@ -94,8 +94,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory, chromium_path: str) -> Iterat
                 proc.wait()
 
 
-@pytest.fixture(scope="session")
-def browser(chromium_path: str) -> Iterator[object]:
+@pytest.fixture(scope="module")  # Playwright's sync API holds an event loop: end it with
+def browser(chromium_path: str) -> Iterator[object]:  # the module (asyncio.run works after)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

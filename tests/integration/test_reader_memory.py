@@ -18,7 +18,7 @@ CEILING_MB = 400   # whole child process: interpreter + Arrow + Polars + lxml + 
 GROWTH_MB = 120    # RSS after the last batch minus RSS after the first batch
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 from creditlake import readers
 
@@ -28,6 +28,13 @@ def rss_mb():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
 
+def hwm_mb():
+    # VmHWM is this image's peak; ru_maxrss would include the forked pytest parent's pages
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+
 path = Path(sys.argv[1])
 fmt = readers.detect(path)
 rows, samples, t = 0, [], time.perf_counter()
@@ -35,7 +42,7 @@ for batch in readers.get_reader(fmt)(path, readers.ReaderOptions()):
     rows += batch.num_rows
     samples.append(rss_mb())
 print(json.dumps({"format": fmt, "rows": rows, "first_mb": samples[0], "last_mb": samples[-1],
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "peak_mb": hwm_mb(),
                   "seconds": time.perf_counter() - t}))
 """
 
