@@ -74,8 +74,7 @@ def main() -> None:
         t["arrow_to_parquet"] = time.perf_counter() - t0
         rule = SourceOverrides().for_source(m.source_file)
         t0 = time.perf_counter()
-        out = spark_stage.run_spark(spark, [(0, landed, rule)], home / "b" / "normalized",
-                                    rows=m.rows_read)
+        out = spark_stage.run_spark(spark, [(0, landed, rule)], home / "b" / "normalized")
         t["spark_normalize"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

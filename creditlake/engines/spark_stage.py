@@ -12,7 +12,6 @@ the executors, or ClickHouse pulls it with INSERT ... SELECT FROM s3Cluster(...)
 from __future__ import annotations
 
 import hashlib
-import math
 import shutil
 import time
 from pathlib import Path
@@ -29,7 +28,6 @@ from creditlake.ingest import stages
 from creditlake.rules.identity import clickhouse_hash_sql
 from creditlake.rules.overrides import SourceOverrides, SourceRule
 
-ROWS_PER_FILE = 500_000  # Spark output file size: bounds driver memory per insert batch
 INSERT_BATCH_ROWS = 100_000
 # Stage table as in stages.normalize, plus a dedup window so retried batches are dropped
 # on a single server too (Replicated tables deduplicate blocks by default).
@@ -46,8 +44,8 @@ def create_stage_table(engine: Engine, key: str) -> str:
     return table
 
 
-def run_spark(spark: SparkSession, inputs: list[tuple[int, Path, SourceRule]], out: Path,
-              *, rows: int) -> Path:
+def run_spark(spark: SparkSession, inputs: list[tuple[int, Path, SourceRule]],
+              out: Path) -> Path:
     """clean + validate + hash for many landed partitions in one Spark job.
 
     inputs: (index, landed Parquet, source rule). Output: out/pk=<index>/fatal=<bool>/."""
@@ -72,14 +70,11 @@ def run_spark(spark: SparkSession, inputs: list[tuple[int, Path, SourceRule]], o
         "pk", *stages.LOADED_FIELDS, rules_spark.record_hash().alias("record_hash"),
         F.col("_fatal").alias("fatal"),
         F.when(F.col("_fatal"), rules_spark.raw_row()).alias("raw_row"))
-    # Deterministic layout (the same source rows always land in the same file): a retried
-    # partition re-sends identical blocks, so their dedup tokens match.
-    files = max(1, math.ceil(rows / ROWS_PER_FILE))
-    chunk = ROWS_PER_FILE
+    # No shuffle: a map-only job over the landed Parquet (written by us, fixed row groups)
+    # gets the same input splits every time, so task i always writes the same rows in
+    # source order. A retried partition re-sends identical blocks: dedup tokens match.
     dest = rules_spark.reset_dir(out)
-    (result.repartition(files, "pk", F.floor((F.col("source_row") - 1) / chunk))
-        .sortWithinPartitions("pk", "source_row")
-        .write.partitionBy("pk", "fatal").parquet(str(dest)))
+    result.write.partitionBy("pk", "fatal").parquet(str(dest))
     return dest
 
 
@@ -111,8 +106,7 @@ def normalize_many(engine: Engine, home: Path, keys: list[str], *, spark: SparkS
         return manifests
     work = work or home / "staging" / "spark" / hashlib.sha1(
         "\n".join(keys).encode()).hexdigest()[:16]
-    rows = sum(manifests[keys[i]].rows_read for i, _, _ in inputs)
-    out = run_spark(spark, inputs, work / "normalized", rows=max(rows, 1))
+    out = run_spark(spark, inputs, work / "normalized")
     spark_seconds = time.perf_counter() - t0
     for i, _, _ in inputs:
         key = keys[i]

@@ -41,14 +41,18 @@ id,email,full name,phone,country,created,status,notes
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[object]:
+    from creditlake import processing
     from creditlake.engines.spark import session
 
+    # Tiny inputs: compiling generated code costs far more than interpreting it.
     s = session("creditlake-parity", "local[2]", {
         "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
-        "spark.sql.shuffle.partitions": "2",
-        "spark.default.parallelism": "2", "spark.driver.memory": "1g"})
+        "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2",
+        "spark.sql.adaptive.enabled": "false", "spark.sql.codegen.wholeStage": "false",
+        "spark.sql.codegen.factoryMode": "NO_CODEGEN", "spark.driver.memory": "1g"})
     yield s
     s.stop()
+    processing.spark_session.cache_clear()  # it may hold this (now stopped) session
 
 
 @pytest.fixture(scope="module")
