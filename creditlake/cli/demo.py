@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from creditlake.cli.output import err_console, fail
+from creditlake.cli.output import err_console, fail, supervised
 from creditlake.config import Settings, load_settings
 
 DEMO_EMAIL = "demo@creditlake.local"
@@ -170,7 +170,7 @@ def demo(
     Runs until Ctrl-C, which stops every process it started. Running it again reuses the
     sample, the ingested files and the demo key in $CREDITLAKE_HOME.
     """
-    from creditlake.launcher import LaunchError, Supervisor, api_service, dagster_services
+    from creditlake.launcher import Supervisor, api_service, dagster_services
 
     started = time.monotonic()
     settings = load_settings()
@@ -196,7 +196,7 @@ def demo(
     sup = Supervisor(settings, services)
     sup.install_signal_handlers()
     api_url = f"http://{_shown_host(host)}:{port}"
-    try:
+    with supervised(sup):
         sup.start()
         with err_console.status("starting the API" + ("" if no_ui else " and the Dagster UI")
                                 + f" (logs in {sup.log_dir})…"):
@@ -218,13 +218,6 @@ def demo(
         # plain lines, never wrapped: the curl commands must paste as printed
         typer.echo("\n".join(lines))
         sup.run_until_stopped()
-    except LaunchError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(1) from exc
-    finally:
-        err_console.print("stopping…")
-        sup.stop()
-        err_console.print("stopped")
 
 
 def _check_ports(host: str, ports: list[int]) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from creditlake.cli.output import console, err_console, fail
+from creditlake.cli.output import console, err_console, fail, supervised
 from creditlake.config import load_settings
 
 
@@ -23,7 +23,7 @@ def dev(
     clients (see the README, "One machine, everything at once").
     """
     from creditlake.cli.demo import _check_ports, _shown_host
-    from creditlake.launcher import LaunchError, Supervisor, api_service, dagster_services
+    from creditlake.launcher import Supervisor, api_service, dagster_services
 
     settings = load_settings()
     if not settings.home.is_dir():
@@ -35,7 +35,7 @@ def dev(
     sup = Supervisor(settings, services)
     sup.install_signal_handlers()
     shown = _shown_host(host)
-    try:
+    with supervised(sup):
         sup.start()
         with err_console.status(f"starting (logs in {sup.log_dir})…"):
             sup.wait_ready()
@@ -47,13 +47,6 @@ def dev(
         console.print(f"landing dir    {settings.landing_dir}   (sensor every 10 s)\n"
                       "Ctrl-C stops everything.")
         sup.run_until_stopped()
-    except LaunchError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(1) from exc
-    finally:
-        err_console.print("stopping…")
-        sup.stop()
-        err_console.print("stopped")
 
 
 def register(app: typer.Typer) -> None:

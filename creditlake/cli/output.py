@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import typer
@@ -15,6 +17,23 @@ console = Console()
 
 def print_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+
+
+@contextmanager
+def supervised(sup) -> Iterator[None]:  # noqa: ANN001 - creditlake.launcher.Supervisor
+    """Run the body with `sup`'s processes; a launch error is a clear message and exit 1, and
+    every process is stopped on the way out (Ctrl-C included)."""
+    from creditlake.launcher import LaunchError
+
+    try:
+        yield
+    except LaunchError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
+    finally:
+        err_console.print("stopping…")
+        sup.stop()
+        err_console.print("stopped")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
