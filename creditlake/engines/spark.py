@@ -42,7 +42,6 @@ ISO_DATETIME = r"(?U)^(\d{4}-\d{2}-\d{2})[T ].*$"
 COUNTRY_KEY_STRIP = vocab._NON_ALNUM.pattern  # [^0-9a-zà-ÿ]+
 EMAIL_STRIP = r"^[<>\"' ]+|[<>\"' ]+$"  # Polars: strip_chars("<>\"' ")
 WS_STRIP = r"(?U)^\s+|\s+$"
-UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 # strftime (chrono) -> Spark datetime pattern. Single letters where chrono accepts 1-2 digits
 # (and variable-width years); fixed widths only where fields are not separated.
@@ -256,12 +255,12 @@ def validate(df: DataFrame) -> DataFrame:
 
 
 def record_hash() -> Column:
-    """rules.identity.clickhouse_hash_sql for Spark. ClickHouse's lower() is ASCII-only, so
-    lowercasing here is ASCII-only too (translate), or non-ASCII names would hash apart."""
+    """rules.identity.clickhouse_hash_sql for Spark: Unicode lower-casing on both sides
+    (ClickHouse lowerUTF8, Spark lower), so "ZOË" and "zoë" are one identity."""
     parts = []
     for f in IDENTITY_FIELDS:
         c = F.coalesce(F.col(f), F.lit(""))
-        parts.append(F.translate(c, UPPER, UPPER.lower()) if f in LOWERCASED else c)
+        parts.append(F.lower(c) if f in LOWERCASED else c)
     return F.md5(F.concat_ws(SEPARATOR, *parts))
 
 

@@ -18,7 +18,8 @@ def clickhouse_hash_sql(prefix: str = "") -> str:
     parts = []
     for f in IDENTITY_FIELDS:
         col = f"ifNull({prefix}{f}, '')"
-        parts.append(f"lower({col})" if f in LOWERCASED else col)
+        # lowerUTF8: ClickHouse's lower() is ASCII-only ("ZOË" would not equal "zoë")
+        parts.append(f"lowerUTF8({col})" if f in LOWERCASED else col)
     joined = f", '{SEPARATOR}', ".join(parts)
     return f"lower(hex(MD5(concat({joined}))))"
 
