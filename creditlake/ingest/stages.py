@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import inspect
 import json
+import os
 import queue
 import shutil
 import threading
@@ -29,6 +30,7 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from creditlake import readers
+from creditlake.ddl_cluster import DEFAULT_CLUSTER
 from creditlake.engine.base import Engine
 from creditlake.engines.polars import TEXT_FIELDS, clean, map_columns
 from creditlake.ingest.registry import LandingFile
@@ -125,9 +127,25 @@ def _insert_rejects(engine: Engine, m: Manifest, stage: str, rows: pa.Table) -> 
     engine.insert_arrow(f"{engine.database}.rejected_records", table)
 
 
+def delete_target(engine: Engine, table: str) -> str:
+    """Where a DELETE for `table` must go: the table itself, or - on a cluster, where `table`
+    is a Distributed table over `<table>_local` (see ddl_cluster.py) - the local tables on
+    every node. Lightweight deletes don't run through Distributed tables."""
+    rows = engine.query_rows("SELECT engine FROM system.tables WHERE database = {d:String} "
+                             "AND name = {t:String}", {"d": engine.database, "t": table})
+    return delete_target_for(rows[0][0] if rows else "", engine.database, table,
+                             os.environ.get("CREDITLAKE_CLICKHOUSE_CLUSTER", DEFAULT_CLUSTER))
+
+
+def delete_target_for(table_engine: str, database: str, table: str, cluster: str) -> str:
+    if table_engine == "Distributed":
+        return f"{database}.{table}_local ON CLUSTER '{cluster}'"
+    return f"{database}.{table}"
+
+
 def _delete_rejects(engine: Engine, key: str, stage: str) -> None:
     engine.command(
-        f"DELETE FROM {engine.database}.rejected_records "
+        f"DELETE FROM {delete_target(engine, 'rejected_records')} "
         "WHERE partition_key = {k:String} AND stage = {s:String}", {"k": key, "s": stage})
 
 
@@ -377,7 +395,8 @@ def load(engine: Engine, home: Path, key: str, *, keep_staging: bool = False) ->
     db = engine.database
     table = stage_table(engine, key)
     if m.status in ("normalized", "loaded", "blocked"):
-        engine.command(f"DELETE FROM {db}.records WHERE ingest_key = {{k:String}}", {"k": key})
+        engine.command(f"DELETE FROM {delete_target(engine, 'records')} "
+                       "WHERE ingest_key = {k:String}", {"k": key})
         cols = ("user_id", "email", "name", "phone", "address", "city", "country")
         select_cols = ", ".join(f"ifNull({c}, '')" for c in cols)
         # Chunks by file order keep ClickHouse's hash sets bounded for huge files; rows of

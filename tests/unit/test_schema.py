@@ -29,3 +29,12 @@ def test_migrate_is_idempotent(engine):
         "ORDER BY name", {"d": engine.database})
     assert before == after
     assert [n for n, _ in after] == sorted(table_ddl(engine.database))
+
+
+def test_deletes_go_to_local_tables_on_a_cluster(engine):
+    from creditlake.ingest.stages import delete_target, delete_target_for
+
+    assert delete_target(engine, "records") == f"{engine.database}.records"
+    assert delete_target_for("Distributed", "db", "records", "main") == \
+        "db.records_local ON CLUSTER 'main'"
+    assert delete_target_for("ReplacingMergeTree", "db", "records", "main") == "db.records"
