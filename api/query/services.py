@@ -42,6 +42,10 @@ class QueryService:
 
     def _compile(self, req: QueryRequest) -> CompiledQuery:
         self.state.query_params = msgspec.to_builtins(req)
+        if req.resolve == "entity":
+            from creditlake.entity.query import compile_golden_query
+
+            return compile_golden_query(req, self.rt.gate.database)
         return compile_query(req, self.rt.gate.database)
 
     async def query(self, key: KeyInfo, req: QueryRequest, idempotency_key: str | None,

@@ -28,6 +28,8 @@ class QueryRequest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     offset: Annotated[int, msgspec.Meta(ge=0, le=MAX_OFFSET)] = 0
     sort: SortSpec | None = None
     cursor: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+    # "entity": one golden record per resolved entity (creditlake.entity.query), + entity_id
+    resolve: Literal["entity"] | None = None
 
 
 def parse_request(payload: dict[str, Any] | bytes | str) -> QueryRequest:
