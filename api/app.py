@@ -54,7 +54,9 @@ def create_app(settings: Settings | None = None, engine_provider: EngineProvider
     def ensure_schema(engine) -> None:  # noqa: ANN001
         if config.ensure_schema:
             from creditlake.ddl import migrate
+            from creditlake.entity.ddl import migrate_entities
             migrate(engine)
+            migrate_entities(engine)  # golden_records: "resolve": "entity" before any run
 
     owns_ledger = ledger is None
 
