@@ -72,7 +72,7 @@ def map_columns(df: pl.DataFrame, mapping: ColumnMapping, source_file: str) -> p
 def parse_dates(s: pl.Series, date_format: str | None = None) -> pl.Series:
     """First format that parses wins. Each format only sees the values still unparsed, so a
     column in one format costs one pass instead of one per known format."""
-    s = s.str.replace(r"^(\d{4}-\d{2}-\d{2})[T ].*$", "$1")  # ISO datetimes: the date part
+    s = s.str.replace(vocab.ISO_DATETIME_PATTERN, "$1")  # ISO datetimes: the date part
     out = pl.Series(s.name, [None] * len(s), pl.Date)
     todo = s.is_not_null()
     for fmt in (date_format,) if date_format else vocab.DATE_FORMATS:
@@ -97,21 +97,20 @@ def clean(df: pl.DataFrame, *, default_country: str | None = None,
     were changed or dropped on the way (unparseable dates, unknown countries, ...)."""
     countries = vocab.country_table()
     codes = vocab.calling_codes()
-    code_to_region = {code: region for region, code in sorted(codes.items(), reverse=True)}
-    code_to_region.update({"1": "US", "44": "GB", "7": "RU", "61": "AU", "39": "IT"})
+    code_to_region = vocab.calling_code_regions()
 
     df = df.with_columns([_text(pl.col(c), c in FREE_TEXT).alias(c) for c in TEXT_FIELDS])
 
     # Each expensive value is materialized once as a helper column: Polars would otherwise
     # re-evaluate shared sub-expressions in every branch of the when/then chains below.
     raw_country = pl.col("country")
-    country_key = raw_country.str.to_lowercase().str.replace_all(r"[^0-9a-zà-ÿ]+", "")
+    country_key = raw_country.str.to_lowercase().str.replace_all(vocab.COUNTRY_KEY_STRIP, "")
     iso = country_key.replace_strict(countries, default=None, return_dtype=pl.String)
     if default_country:
         iso = pl.when(raw_country.is_null()).then(pl.lit(default_country)).otherwise(iso)
     email = (pl.col("email").str.to_lowercase().str.strip_prefix("mailto:")
-             .str.strip_chars("<>\"' "))
-    raw_phone = pl.col("phone").str.replace(r"(?i)\s*(ext\.?|x|#)\s*\d{1,6}$", "")
+             .str.strip_chars(vocab.EMAIL_STRIP_CHARS))
+    raw_phone = pl.col("phone").str.replace("(?i)" + vocab.PHONE_EXTENSION_PATTERN, "")
     s = pl.col("created_date")
     parsed = parse_dates(df.get_column("created_date"), date_format)
     df = df.with_columns(
@@ -136,7 +135,7 @@ def clean(df: pl.DataFrame, *, default_country: str | None = None,
         & pl.col("_intl")
     # ...or from the address when its last comma-separated part names a country
     address_country = (pl.col("address").str.split(",").list.last().str.to_lowercase()
-                       .str.replace_all(r"[^0-9a-zà-ÿ]+", "")
+                       .str.replace_all(vocab.COUNTRY_KEY_STRIP, "")
                        .replace_strict(countries, default=None, return_dtype=pl.String))
     no_country = pl.col("_iso").is_null() & pl.col("_raw_country").is_null()
     df = df.with_columns(

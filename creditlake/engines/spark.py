@@ -36,11 +36,12 @@ from creditlake.rules.identity import LOWERCASED, SEPARATOR
 from creditlake.schema import IDENTITY_FIELDS
 from creditlake.validation import SCORED_FIELDS
 
-# Patterns that engines/polars.py writes inline (candidates to move into rules/vocab.py).
-PHONE_EXTENSION = r"(?iU)\s*(ext\.?|x|#)\s*\d{1,6}$"
-ISO_DATETIME = r"(?U)^(\d{4}-\d{2}-\d{2})[T ].*$"
-COUNTRY_KEY_STRIP = vocab._NON_ALNUM.pattern  # [^0-9a-zà-ÿ]+
-EMAIL_STRIP = r"^[<>\"' ]+|[<>\"' ]+$"  # Polars: strip_chars("<>\"' ")
+# The rule patterns of rules/vocab.py in Java regex dialect ((?U): Unicode \s and \d).
+PHONE_EXTENSION = "(?iU)" + vocab.PHONE_EXTENSION_PATTERN
+ISO_DATETIME = "(?U)" + vocab.ISO_DATETIME_PATTERN
+COUNTRY_KEY_STRIP = vocab.COUNTRY_KEY_STRIP
+_STRIP = re.escape(vocab.EMAIL_STRIP_CHARS)
+EMAIL_STRIP = f"^[{_STRIP}]+|[{_STRIP}]+$"  # Polars: strip_chars(vocab.EMAIL_STRIP_CHARS)
 WS_STRIP = r"(?U)^\s+|\s+$"
 
 # strftime (chrono) -> Spark datetime pattern. Single letters where chrono accepts 1-2 digits
@@ -140,9 +141,7 @@ def clean(df: DataFrame, *, default_country: str | None = None,
     """engines.polars.clean for Spark: same outputs, same `_warnings` strings."""
     countries = _lookup_table(df.sparkSession, "_iso", vocab.country_table())
     codes = vocab.calling_codes()
-    code_to_region = {code: region for region, code in sorted(codes.items(), reverse=True)}
-    code_to_region.update({"1": "US", "44": "GB", "7": "RU", "61": "AU", "39": "IT"})
-    regions = _map(code_to_region)
+    regions = _map(vocab.calling_code_regions())
     cc_map = _map(codes)
     statuses = _map(vocab.STATUS_SYNONYMS)
 

@@ -27,6 +27,15 @@ _COUNTRY_ALIASES = {
 _NON_ALNUM = re.compile(r"[^0-9a-zà-ÿ]+")
 
 
+COUNTRY_KEY_STRIP = _NON_ALNUM.pattern  # removed from lower-cased spellings before lookup
+# Phone extensions ("ext. 12", "x12", "#12") are cut before digits are extracted (no case).
+PHONE_EXTENSION_PATTERN = r"\s*(ext\.?|x|#)\s*\d{1,6}$"
+# ISO datetimes keep only their date part before date parsing.
+ISO_DATETIME_PATTERN = r"^(\d{4}-\d{2}-\d{2})[T ].*$"
+# Characters stripped around e-mails ("<a@b.co>", quoted exports).
+EMAIL_STRIP_CHARS = "<>\"' "
+
+
 def country_key(value: str) -> str:
     """The lookup key for a country spelling: lowercase, no spaces/punctuation."""
     return _NON_ALNUM.sub("", value.strip().lower())
@@ -53,6 +62,15 @@ def calling_codes() -> dict[str, str]:
         code = phonenumbers.country_code_for_region(region)
         if code:
             out[region] = str(code)
+    return out
+
+
+@functools.cache
+def calling_code_regions() -> dict[str, str]:
+    """Calling code -> the region a number with that prefix is assumed to be from (for
+    inferring a missing country); shared codes go to their main region (+1 -> US)."""
+    out = {code: region for region, code in sorted(calling_codes().items(), reverse=True)}
+    out.update({"1": "US", "44": "GB", "7": "RU", "61": "AU", "39": "IT"})
     return out
 
 
