@@ -26,20 +26,18 @@ def reconciliation(engine: Engine, partition_key: str | None = None) -> CheckOut
     if partition_key is not None:
         where += " AND partition_key = {k:String}"
         params["k"] = partition_key
+    # one pass: each finished file's log row next to the rows it claims in the two tables
     rows = engine.query_rows(
-        f"SELECT partition_key, source_file, rows_read, loaded, duplicates, rejected "
-        f"FROM {engine.database}.ingestion_log FINAL {where}", params)
-    bad = [r for r in rows if r[2] != r[3] + r[4] + r[5]]
-    # the log must also agree with the tables it describes
-    table_counts = engine.query_rows(
-        f"""SELECT l.partition_key, l.loaded, ifNull(r.n, 0), l.rejected, ifNull(j.n, 0)
+        f"""SELECT l.partition_key, l.source_file, l.rows_read, l.loaded, l.duplicates,
+                   l.rejected, ifNull(r.n, 0), ifNull(j.n, 0)
             FROM (SELECT * FROM {engine.database}.ingestion_log FINAL {where}) AS l
             LEFT JOIN (SELECT ingest_key, count() AS n FROM {engine.database}.records
                        GROUP BY ingest_key) AS r ON r.ingest_key = l.partition_key
             LEFT JOIN (SELECT partition_key, count() AS n FROM {engine.database}.rejected_records
                        GROUP BY partition_key) AS j ON j.partition_key = l.partition_key""",
         params)
-    mismatched = [r for r in table_counts if r[1] != r[2] or r[3] != r[4]]
+    bad = [r for r in rows if r[2] != r[3] + r[4] + r[5]]
+    mismatched = [(r[0], r[3], r[6], r[5], r[7]) for r in rows if r[3] != r[6] or r[5] != r[7]]
     ok = not bad and not mismatched
     return CheckOutcome(
         passed=ok,
