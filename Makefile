@@ -12,10 +12,12 @@ demo: bootstrap
 
 test: bootstrap
 	$(UV) run ruff check .
+	$(UV) run lint-imports
 	$(UV) run pytest
 
 lint: bootstrap
 	$(UV) run ruff check .
+	$(UV) run lint-imports
 
 bench: bootstrap
 	$(UV) run python bench/ingest_bench.py

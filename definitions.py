@@ -9,14 +9,14 @@ from urllib.parse import urlparse
 import dagster as dg
 
 from assets.dedup import dedup_records
-from assets.entities import ENTITY_ASSETS, ENTITY_CHECKS, ENTITY_JOBS
+from assets.entities import ENTITY_ASSETS, ENTITY_JOBS
 from assets.landing import build_landing_assets
 from assets.normalize import normalize_contacts
 from assets.sensors import build_landing_sensor
+from checks.entities import ENTITY_CHECKS
 from checks.quality import QUALITY_CHECKS
 from creditlake.config import Settings, load_settings
 from resources import ClickHouseResource, CreditlakeHome, LogProgress
-from resources.home import max_failure_rate_from_env
 
 INGEST_GROUPS = ("landing", "normalize", "dedup")
 
@@ -58,10 +58,7 @@ def make_definitions(settings: Settings, progress: object | None = None,
             "clickhouse": ClickHouseResource(url=settings.clickhouse_url,
                                              database=settings.clickhouse_database,
                                              home=str(settings.home)),
-            "home": CreditlakeHome(
-                path=str(settings.home), landing_dir=str(settings.landing_dir),
-                max_failure_rate=max_failure_rate if max_failure_rate is not None
-                else max_failure_rate_from_env()),
+            "home": CreditlakeHome.from_settings(settings, max_failure_rate),
             "progress": progress if progress is not None else LogProgress(),
             **s3_resources,
         },

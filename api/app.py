@@ -2,7 +2,7 @@
 
 Nothing touches ClickHouse at import or construction time: the engine is opened lazily on the
 first query through EngineGate. engine_provider is an Engine object (used as is, not closed)
-or a callable returning one (default: creditlake.engine.open_engine(settings)).
+or a callable returning one (default: creditlake.clickhouse.open_engine(settings)).
 """
 
 from __future__ import annotations
@@ -48,12 +48,12 @@ def create_app(settings: Settings | None = None, engine_provider: EngineProvider
     config = config or ApiConfig.from_env()
 
     def default_provider():  # noqa: ANN202 - lazily imported: keep import time engine-free
-        from creditlake.engine import open_engine
+        from creditlake.clickhouse import open_engine
         return open_engine(settings)
 
     def ensure_schema(engine) -> None:  # noqa: ANN001
         if config.ensure_schema:
-            from creditlake.ddl import migrate
+            from creditlake.clickhouse.ddl import migrate
             from creditlake.entity.ddl import migrate_entities
             migrate(engine)
             migrate_entities(engine)  # golden_records: "resolve": "entity" before any run

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from creditlake.engine.base import Engine, EngineUnavailable
+from creditlake.clickhouse.base import Engine, EngineUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -20,7 +20,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 
-from creditlake.engine.base import EngineError, EngineUnavailable
+from creditlake.clickhouse.base import EngineError, EngineUnavailable
 from creditlake.ledger import errors as le
 from creditlake.query.errors import InvalidQuery
 

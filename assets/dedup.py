@@ -6,7 +6,7 @@ import dagster as dg
 from assets import metadata as md
 from assets.normalize import NORMALIZE_KEY
 from assets.partitions import landing_files
-from creditlake.ingest import stages
+from creditlake.ingest.load import load
 from resources import ClickHouseResource, CreditlakeHome
 
 RECORDS_KEY = dg.AssetKey(["dedup", "records"])
@@ -30,7 +30,7 @@ def dedup_records(context: dg.AssetExecutionContext, clickhouse: ClickHouseResou
                   home: CreditlakeHome) -> dg.MaterializeResult:
     key = context.partition_key
     with clickhouse.open() as engine:
-        m = stages.load(engine, home.home, key)
+        m = load(engine, home.home, key)
         sample = engine.query_arrow(
             f"SELECT record_hash, email, name, phone, country, status, data_quality_score "
             f"FROM {engine.database}.records WHERE ingest_key = {{k:String}} LIMIT 10",

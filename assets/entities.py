@@ -3,7 +3,7 @@
 One multi-asset writes `entities` (record -> entity) and `golden_records` in one step (the
 golden rows are derived from the assignment in the same run). Runs are incremental by
 default; the `entity_full_retrain` job re-trains the model from the data and re-links
-everything. Wire into definitions.py with ENTITY_ASSETS, ENTITY_CHECKS and ENTITY_JOBS.
+everything. Wire into definitions.py with ENTITY_ASSETS and ENTITY_JOBS (the check is in checks/).
 """
 
 
@@ -14,7 +14,6 @@ import dagster as dg
 from assets.dedup import RECORDS_KEY
 from creditlake.entity.model import load_model
 from creditlake.entity.resolve import ResolveResult, resolve
-from creditlake.entity.suspicious import suspicious_clusters
 from resources import ClickHouseResource, CreditlakeHome
 
 ENTITIES_KEY = dg.AssetKey(["entity", "entities"])
@@ -31,7 +30,7 @@ class EntityRunConfig(dg.Config):
     memory_limit: str = "2GB"  # DuckDB's share; it spills to disk beyond
 
 
-def _json(value: object) -> dg.JsonMetadataValue:
+def metadata_json(value: object) -> dg.JsonMetadataValue:
     return dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
 
 
@@ -46,11 +45,11 @@ def run_metadata(res: ResolveResult, weights: dict) -> dict[str, object]:
         "entities_merged_away": dg.MetadataValue.int(res.entities_merged_away),
         "entities_total": dg.MetadataValue.int(res.entities_total),
         "records_total": dg.MetadataValue.int(res.records_total),
-        "cluster_size_distribution": _json(res.size_distribution),
-        "largest_clusters": _json(res.largest_clusters),
-        "match_weights": _json(weights),
-        "example_matches": _json(res.examples),
-        "timings_seconds": _json(res.timings),
+        "cluster_size_distribution": metadata_json(res.size_distribution),
+        "largest_clusters": metadata_json(res.largest_clusters),
+        "match_weights": metadata_json(weights),
+        "example_matches": metadata_json(res.examples),
+        "timings_seconds": metadata_json(res.timings),
         "seconds": dg.MetadataValue.float(res.seconds),
         "dagster/row_count": dg.MetadataValue.int(res.records_total),
     }
@@ -91,24 +90,7 @@ def entity_resolution(context: dg.AssetExecutionContext, config: EntityRunConfig
     })
 
 
-@dg.asset_check(asset=ENTITIES_KEY, name="suspicious_clusters",
-                description="No cluster larger than the model's max_cluster_size, and no "
-                            "high-confidence cluster spanning more than 2 e-mail domains.")
-def entities_suspicious_clusters(clickhouse: ClickHouseResource,
-                                 home: CreditlakeHome) -> dg.AssetCheckResult:
-    model = load_model(home=home.home)
-    with clickhouse.open() as engine:
-        rep = suspicious_clusters(engine, model.max_cluster_size)
-    return dg.AssetCheckResult(
-        passed=rep.passed, severity=dg.AssetCheckSeverity.WARN,
-        metadata={"entities_checked": dg.MetadataValue.int(rep.entities_checked),
-                  "max_cluster_size": dg.MetadataValue.int(rep.max_cluster_size),
-                  "limit_cluster_size": dg.MetadataValue.int(model.max_cluster_size),
-                  "suspicious": _json(rep.suspicious)})
-
-
 ENTITY_ASSETS = [entity_resolution]
-ENTITY_CHECKS = [entities_suspicious_clusters]
 _SELECTION = dg.AssetSelection.assets(ENTITIES_KEY, GOLDEN_KEY)
 ENTITY_JOBS = [
     dg.define_asset_job(

@@ -1,14 +1,14 @@
 """landing/<format>: one partitioned asset per source format (reader + header mapping)."""
 
 
-from pathlib import Path
-
 import dagster as dg
 
 from assets import metadata as md
 from assets.partitions import landing_files
 from creditlake import readers
-from creditlake.ingest import stages
+from creditlake.ingest.accounting import write_log
+from creditlake.ingest.land import land
+from creditlake.ingest.manifest import UNRECOGNIZED, Status
 from resources import ClickHouseResource, CreditlakeHome, ProgressReporter
 
 FORMAT_DESCRIPTIONS = {
@@ -20,12 +20,12 @@ FORMAT_DESCRIPTIONS = {
     "sql": "SQL dumps (mysqldump/mariadb-dump INSERTs, pg_dump COPY/INSERTs)",
     "excel": "Excel workbooks (.xlsx/.xls), every sheet",
     "archive": "ZIP archives: every member ingested with its own format",
-    stages.UNRECOGNIZED: "Files no reader recognizes: quarantined with the reason",
+    UNRECOGNIZED: "Files no reader recognizes: quarantined with the reason",
 }
 
 
 def landing_formats() -> list[str]:
-    return [*readers.formats(), stages.UNRECOGNIZED]
+    return [*readers.formats(), UNRECOGNIZED]
 
 
 def landing_key(fmt: str) -> dg.AssetKey:
@@ -49,23 +49,17 @@ def build_landing_asset(fmt: str) -> dg.AssetsDefinition:
                  home: CreditlakeHome,
                  progress: dg.ResourceParam[ProgressReporter]) -> dg.MaterializeResult:
         entry = home.registry().get(context.partition_key)
-        if fmt != stages.UNRECOGNIZED:
-            try:
-                detected = readers.detect(Path(entry.path))
-            except readers.ReaderError:
-                detected = stages.UNRECOGNIZED
-            if detected != fmt:
-                raise dg.Failure(f"{entry.name} is {detected!r} content, not {fmt!r}: "
-                                 f"materialize landing/{detected} for this partition")
+        if entry.format and entry.format != fmt:  # detected once, when the file was registered
+            raise dg.Failure(f"{entry.name} is {entry.format!r} content, not {fmt!r}: "
+                             f"materialize landing/{entry.format} for this partition")
         progress.start(context.partition_key, "land", entry.size)
         with clickhouse.open() as engine:
-            m = stages.land(engine, home.home, entry,
-                            fmt=None if fmt == stages.UNRECOGNIZED else fmt,
-                            overrides=home.overrides(), progress=progress.advance)
-            if m.status == "quarantined":
-                stages.write_log(engine, m)
+            m = land(engine, home.home, entry, fmt=fmt, overrides=home.overrides(),
+                     progress=progress.advance)
+            if m.status == Status.QUARANTINED:
+                write_log(engine, m)
         progress.finish()
-        if m.status == "quarantined":
+        if m.status == Status.QUARANTINED:
             context.log.warning(f"{entry.name} quarantined: {m.message}")
         return dg.MaterializeResult(metadata={
             **md.counts(m),

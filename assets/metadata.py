@@ -7,7 +7,7 @@ import json
 import dagster as dg
 import pyarrow as pa
 
-from creditlake.ingest.stages import Manifest
+from creditlake.ingest.manifest import Manifest
 from creditlake.schema import RECORD_COLUMNS
 
 MASTER_SCHEMA = dg.TableSchema(columns=[
@@ -56,7 +56,7 @@ def preview(table: pa.Table, limit: int = 10) -> dg.MarkdownMetadataValue:
 
 def counts(m: Manifest) -> dict[str, object]:
     return {
-        "source_file": m.source_file, "format": m.format, "status": m.status,
+        "source_file": m.source_file, "format": m.format, "status": str(m.status),
         "rows_read": dg.MetadataValue.int(m.rows_read),
         "rejected": dg.MetadataValue.int(m.rejected),
         "message": m.message or "",

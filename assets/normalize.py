@@ -7,8 +7,8 @@ from assets import metadata as md
 from assets.landing import landing_formats, landing_key
 from assets.partitions import landing_files
 from assets.spark import ProcessingConfig
-from creditlake import processing
-from creditlake.ingest import stages
+from creditlake.ingest.manifest import Status, load_manifest, stage_table
+from creditlake.ingest.normalize import normalize
 from resources import ClickHouseResource, CreditlakeHome, ProgressReporter
 
 NORMALIZE_KEY = dg.AssetKey(["normalize", "contacts"])
@@ -32,15 +32,16 @@ def normalize_contacts(context: dg.AssetExecutionContext, config: ProcessingConf
                        clickhouse: ClickHouseResource, home: CreditlakeHome,
                        progress: dg.ResourceParam[ProgressReporter]) -> dg.MaterializeResult:
     key = context.partition_key
-    m0 = stages.load_manifest(home.home, key)
+    m0 = load_manifest(home.home, key)
     progress.start(key, "normalize", None)
     with clickhouse.open() as engine:
-        m = processing.normalize(engine, home.home, key, processing=config.processing or None,
-                                 overrides=home.overrides(), progress=progress.advance)
+        m = normalize(engine, home.home, key, processing=home.processing(),
+                      backend=config.processing or None, overrides=home.overrides(),
+                      progress=progress.advance)
         sample = engine.query_arrow(
             f"SELECT source_row, email, name, phone, country, created_date, status, "
-            f"data_quality_score, validation_errors FROM {stages.stage_table(engine, key)} "
-            "ORDER BY source_row LIMIT 10") if m.status == "normalized" else None
+            f"data_quality_score, validation_errors FROM {stage_table(engine, key)} "
+            "ORDER BY source_row LIMIT 10") if m.status == Status.NORMALIZED else None
     progress.finish()
     meta: dict[str, object] = {
         **md.counts(m), **md.quality(m),

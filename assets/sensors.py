@@ -4,7 +4,6 @@ dynamic partition, and a run of that file's format asset + normalize + dedup is 
 
 import json
 import time
-from pathlib import Path
 
 import dagster as dg
 
@@ -12,8 +11,6 @@ from assets.dedup import RECORDS_KEY
 from assets.landing import landing_key
 from assets.normalize import NORMALIZE_KEY
 from assets.partitions import landing_files
-from creditlake import readers
-from creditlake.ingest import stages
 from creditlake.ingest.pipeline import expand_paths
 from resources import CreditlakeHome
 
@@ -23,13 +20,6 @@ SETTLE_SECONDS = 2.0  # a file still being written is picked up on a later tick
 
 def ingest_selection(fmt: str) -> list[dg.AssetKey]:
     return [landing_key(fmt), NORMALIZE_KEY, RECORDS_KEY]
-
-
-def detect_format(path: Path) -> str:
-    try:
-        return readers.detect(path)
-    except (readers.ReaderError, OSError):
-        return stages.UNRECOGNIZED
 
 
 def scan_landing(home: CreditlakeHome, cursor: dict[str, list], now: float | None = None
@@ -55,7 +45,7 @@ def scan_landing(home: CreditlakeHome, cursor: dict[str, list], now: float | Non
             continue
         entry = registry.register(f, landing)
         new_cursor[str(f)] = [st.st_size, st.st_mtime_ns, entry.key]
-        found.append((entry.key, detect_format(f)))
+        found.append((entry.key, entry.format))
     return found, new_cursor
 
 

@@ -22,7 +22,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from assets.partitions import landing_files
-from assets.sensors import detect_format, ingest_selection
+from assets.sensors import ingest_selection
 from creditlake.landing import s3 as s3_landing
 from resources import CreditlakeHome
 
@@ -45,7 +45,7 @@ def poll_s3(client, home: CreditlakeHome, bucket: str, prefix: str, cursor: dict
             break  # next tick: the object is not in the cursor yet
         path = s3_landing.download(client, obj, staging)
         entry = registry.register(path, s3_landing.version_root(staging, obj))
-        found.append((entry.key, detect_format(path), obj))
+        found.append((entry.key, entry.format, obj))
         s3_landing.advance(new_cursor, obj)
         spent += obj.size
     return found, new_cursor

@@ -41,9 +41,9 @@ CACHE_HIT_METRIC = 'creditlake_queries_total{outcome="cache_hit"}'
 
 def generate(home: Path, rows: int) -> float:
     """Fill {home}/clickhouse with `rows` records (in ClickHouse SQL, no Python per row)."""
+    from creditlake.clickhouse import open_engine
+    from creditlake.clickhouse.ddl import migrate
     from creditlake.config import load_settings
-    from creditlake.ddl import migrate
-    from creditlake.engine import open_engine
     from creditlake.schema import RECORD_FIELDS
 
     settings = load_settings({"CREDITLAKE_HOME": str(home)})

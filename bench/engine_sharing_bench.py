@@ -2,7 +2,7 @@
 
     uv run python bench/engine_sharing_bench.py [--rows 2000000] [--batch-mb 8]
 
-Starts an owner (`python -m creditlake.engine.sharing serve`) on a fresh temporary home, then
+Starts an owner (`python -m creditlake.clickhouse.sharing serve`) on a fresh temporary home, then
 measures: query latency on an idle owner; a client inserting the rows alone (cold owner, then
 warm); the same insert while this process fires primary-key queries back to back (rows/s,
 p50/p99/max latency); one long INSERT … SELECT statement from a client while this process
@@ -56,7 +56,7 @@ table = pa.table({
     "metadata": pa.array(np.full(rows, '{"k": "v"}')),
 })
 if direct:
-    from creditlake.engine.client import ClickHouseEngine
+    from creditlake.clickhouse.client import ClickHouseEngine
     s = load_settings()
     eng = ClickHouseEngine(s.clickhouse_url, "bench")
     step = max(1, (batch_mb << 20) // max(1, table.nbytes // rows))
@@ -65,7 +65,7 @@ if direct:
     for off in range(0, rows, step):
         eng.insert_arrow("bench.records", table.slice(off, step))
 else:
-    from creditlake.engine.sharing import connect
+    from creditlake.clickhouse.sharing import connect
     eng = connect(load_settings(), role="bench-insert", batch_bytes=batch_mb << 20)
     t0 = time.perf_counter()
     eng.insert_arrow("bench.records", table)
@@ -79,7 +79,7 @@ eng.close()
 COPY = r"""
 import json, time
 from creditlake.config import load_settings
-from creditlake.engine.sharing import connect
+from creditlake.clickhouse.sharing import connect
 eng = connect(load_settings(), role="bench-copy")
 eng.command("CREATE TABLE bench.copy AS bench.records")
 t0 = time.perf_counter()
@@ -129,12 +129,12 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=2_000_000)
     ap.add_argument("--batch-mb", type=int, default=8)
     args = ap.parse_args()
+    from creditlake.clickhouse.sharing import ProxyEngine
     from creditlake.config import load_settings
-    from creditlake.engine.sharing import ProxyEngine
 
     with tempfile.TemporaryDirectory(prefix="sharing-bench-") as tmp:
         home = Path(tmp) / "home"
-        owner = subprocess.Popen([sys.executable, "-m", "creditlake.engine.sharing", "serve"],
+        owner = subprocess.Popen([sys.executable, "-m", "creditlake.clickhouse.sharing", "serve"],
                                  env=_env(home), stdout=subprocess.PIPE, text=True)
         try:
             print("owner:", owner.stdout.readline().strip())

@@ -81,8 +81,9 @@ def scores(engine) -> dict[str, float]:
 
 
 def run(name: str, base: Path, chdb: str) -> dict:
-    from creditlake.ddl import migrate
-    from creditlake.engine import ClickHouseEngine
+    from creditlake.clickhouse import ClickHouseEngine
+    from creditlake.clickhouse.ddl import migrate
+    from creditlake.config import load_settings
     from creditlake.entity.model import load_model
     from creditlake.entity.resolve import resolve
     from creditlake.entity.train import retrain
@@ -94,7 +95,7 @@ def run(name: str, base: Path, chdb: str) -> dict:
     engine = ClickHouseEngine(chdb, name)
     migrate(engine)
     t = time.perf_counter()
-    manifests = ingest_paths(engine, home, paths)
+    manifests = ingest_paths(engine, home, paths, processing=load_settings().processing)
     ingest = {
         "seconds": round(time.perf_counter() - t, 2),
         "rows_read": sum(m.rows_read for m in manifests),

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 def resolve_phase(path: str, mode: str, memory_limit: str) -> None:
     logging.disable(logging.WARNING)
-    from creditlake.engine import ClickHouseEngine
+    from creditlake.clickhouse import ClickHouseEngine
     from creditlake.entity.model import load_model
     from creditlake.entity.resolve import resolve
 
@@ -97,8 +97,8 @@ def main() -> None:
 
 
 def _load_slice(path: str, total: int, start: int, stop: int) -> None:
-    from creditlake.ddl import migrate
-    from creditlake.engine import ClickHouseEngine
+    from creditlake.clickhouse import ClickHouseEngine
+    from creditlake.clickhouse.ddl import migrate
     from creditlake.entity.synthetic import generate_people, to_records_table
 
     t = time.perf_counter()

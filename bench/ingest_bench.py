@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from creditlake import samples
+from creditlake.clickhouse import connect_engine
+from creditlake.clickhouse.ddl import migrate
 from creditlake.config import load_settings
-from creditlake.ddl import migrate
-from creditlake.engine import connect_engine
 from creditlake.ingest.pipeline import ingest_file
 
 OUT = Path(__file__).parent / "out"
@@ -52,13 +52,14 @@ def run(rows: int, fmt: str, use_dagster: bool) -> dict:
         cpu0 = _cpu()
         t0 = time.perf_counter()
         if use_dagster:
-            from creditlake.ingest.runner import ingest_with_dagster
+            from cli.runner import ingest_with_dagster
 
             m = ingest_with_dagster(settings, [path], max_failure_rate=1.0)[0].manifest
         else:
             engine = connect_engine(settings, role="bench")  # the owner, as in production
             migrate(engine)
-            m = ingest_file(engine, home, path, max_failure_rate=None)
+            m = ingest_file(engine, home, path, processing=settings.processing,
+                            max_failure_rate=None)
             engine.close()
         wall = time.perf_counter() - t0
         cpu = _cpu() - cpu0

@@ -20,13 +20,16 @@ import time
 from pathlib import Path
 
 from creditlake import samples
-from creditlake.config import load_settings
-from creditlake.ddl import migrate
-from creditlake.engine import open_engine
-from creditlake.engines import spark as rules_spark
-from creditlake.engines import spark_stage
-from creditlake.ingest import stages
+from creditlake.clickhouse import open_engine
+from creditlake.clickhouse.ddl import migrate
+from creditlake.config import Processing, load_settings
+from creditlake.ingest.land import land
+from creditlake.ingest.load import load
+from creditlake.ingest.manifest import Status, landed_path, load_manifest, save_manifest
+from creditlake.ingest.normalize import normalize
+from creditlake.ingest.normalize import spark as spark_stage
 from creditlake.ingest.registry import Registry
+from creditlake.rules import spark as rules_spark
 from creditlake.rules.overrides import SourceOverrides
 
 OUT = Path(__file__).parent / "out"
@@ -60,17 +63,17 @@ def main() -> None:
 
         entry = Registry(home).register(path, path.parent)
         t0 = time.perf_counter()
-        m = stages.land(engine, home, entry)
+        m = land(engine, home, entry)
         t["land"] = time.perf_counter() - t0
 
         if args.polars:
             t0 = time.perf_counter()
-            stages.normalize(engine, home, entry.key)
+            normalize(engine, home, entry.key, processing=Processing())
             t["polars_normalize"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        landed = rules_spark.landed_to_parquet(
-            stages.staging_dir(home, entry.key) / "landed.arrow", home / "b" / "landed.parquet")
+        landed = spark_stage.landed_to_parquet(
+            landed_path(home, entry.key), home / "b" / "landed.parquet")
         t["arrow_to_parquet"] = time.perf_counter() - t0
         rule = SourceOverrides().for_source(m.source_file)
         t0 = time.perf_counter()
@@ -78,14 +81,14 @@ def main() -> None:
         t["spark_normalize"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        m = stages.load_manifest(home, entry.key)
+        m = load_manifest(home, entry.key)
         spark_stage._publish(engine, m, out / "pk=0")
-        m.status = "normalized"
-        stages.save_manifest(home, m)
+        m.status = Status.NORMALIZED
+        save_manifest(home, m)
         t["publish_to_stage_table"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        m = stages.load(engine, home, entry.key)
+        m = load(engine, home, entry.key)
         t["load"] = time.perf_counter() - t0
         spark.stop()
     finally:

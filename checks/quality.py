@@ -5,7 +5,8 @@ from assets.dedup import RECORDS_KEY
 from assets.normalize import NORMALIZE_KEY
 from assets.partitions import landing_files
 from creditlake import quality
-from creditlake.ingest import stages
+from creditlake.ingest.accounting import block
+from creditlake.ingest.manifest import Status, load_manifest
 from resources import ClickHouseResource, CreditlakeHome
 
 MIN_MEAN_QUALITY = 0.5
@@ -20,13 +21,13 @@ def normalize_contacts_failure_rate(context: dg.AssetCheckExecutionContext,
                                     clickhouse: ClickHouseResource,
                                     home: CreditlakeHome) -> dg.AssetCheckResult:
     key = context.partition_key
-    m = stages.load_manifest(home.home, key)
-    passed = m.status != "normalized" or m.failure_rate <= home.max_failure_rate
+    m = load_manifest(home.home, key)
+    passed = m.status != Status.NORMALIZED or m.failure_rate <= home.max_failure_rate
     samples: list[str] = []
     if not passed:
         with clickhouse.open() as engine:
             samples = quality.sample_rejected_rows(engine, key)
-            stages.block(engine, home.home, key,
+            block(engine, home.home, key,
                          quality.failure_rate_message(m.failure_rate, home.max_failure_rate))
     return dg.AssetCheckResult(
         passed=passed, severity=dg.AssetCheckSeverity.ERROR,
@@ -39,7 +40,7 @@ def normalize_contacts_failure_rate(context: dg.AssetCheckExecutionContext,
                 description=f"Mean data_quality_score of loaded rows >= {MIN_MEAN_QUALITY}.")
 def normalize_contacts_quality_score(context: dg.AssetCheckExecutionContext,
                                      home: CreditlakeHome) -> dg.AssetCheckResult:
-    m = stages.load_manifest(home.home, context.partition_key)
+    m = load_manifest(home.home, context.partition_key)
     hist = {f"{i / 10:.1f}": n for i, n in enumerate(m.quality_histogram)}
     return dg.AssetCheckResult(
         passed=m.valid == 0 or m.quality_mean >= MIN_MEAN_QUALITY,

@@ -1,10 +1,33 @@
-"""Runtime configuration, read from CREDITLAKE_* environment variables (see README)."""
+"""Runtime configuration: every CREDITLAKE_* variable is read here, once, from the env given
+to `load_settings` (the process environment by default). See the README's configuration table.
+
+Imports nothing of creditlake: every layer may import it.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+PROCESSING_BACKENDS = ("polars", "spark")  # who does the per-row work of the normalize stage
+DEFAULT_CLUSTER = "creditlake"  # ON CLUSTER name when `records` is Distributed
+DEFAULT_MAX_FAILURE_RATE = 0.001
+
+
+@dataclass(frozen=True)
+class Processing:
+    """Who does the per-row work of the normalize stage (CREDITLAKE_PROCESSING) and, for Spark,
+    where (CREDITLAKE_SPARK_MASTER; None: local[2] unless SPARK_REMOTE is set) and with which
+    extra settings (CREDITLAKE_SPARK_CONF, a JSON object)."""
+
+    backend: str = "polars"
+    spark_master: str | None = None
+    spark_conf: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "backend", check_processing(self.backend))
 
 
 @dataclass(frozen=True)
@@ -15,14 +38,16 @@ class Settings:
     database_url: str
     redis_url: str | None
     admin_token: str | None
+    landing_dir: Path = None  # type: ignore[assignment]  # default: home/landing
+    processing: Processing = None  # type: ignore[assignment]  # default: Processing()
+    clickhouse_cluster: str = DEFAULT_CLUSTER
+    max_failure_rate: float = DEFAULT_MAX_FAILURE_RATE
 
-    @property
-    def landing_dir(self) -> Path:
-        return Path(os.environ.get("CREDITLAKE_LANDING_DIR", self.home / "landing"))
-
-    @property
-    def quarantine_dir(self) -> Path:
-        return self.home / "quarantine"
+    def __post_init__(self) -> None:
+        if self.landing_dir is None:
+            object.__setattr__(self, "landing_dir", self.home / "landing")
+        if self.processing is None:
+            object.__setattr__(self, "processing", Processing())
 
     @property
     def embedded(self) -> bool:
@@ -35,9 +60,26 @@ class Settings:
         return Path(self.clickhouse_url.removeprefix("chdb://"))
 
 
+def check_processing(value: str) -> str:
+    value = (value or "polars").strip().lower()
+    if value not in PROCESSING_BACKENDS:
+        raise ValueError(f"CREDITLAKE_PROCESSING must be one of {PROCESSING_BACKENDS}, "
+                         f"not {value!r}")
+    return value
+
+
+def spark_conf_from_json(text: str) -> tuple[tuple[str, str], ...]:
+    """CREDITLAKE_SPARK_CONF (a JSON object) as sorted (key, value) pairs."""
+    conf = json.loads(text or "{}")
+    if not isinstance(conf, dict):
+        raise ValueError("CREDITLAKE_SPARK_CONF must be a JSON object")
+    return tuple(sorted((str(k), str(v)) for k, v in conf.items()))
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     home = Path(env.get("CREDITLAKE_HOME", "./.creditlake")).expanduser().resolve()
+    landing = env.get("CREDITLAKE_LANDING_DIR")
     return Settings(
         home=home,
         clickhouse_url=env.get("CREDITLAKE_CLICKHOUSE_URL") or f"chdb://{home / 'clickhouse'}",
@@ -45,4 +87,12 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         database_url=env.get("CREDITLAKE_DATABASE_URL") or f"sqlite:///{home / 'ledger.db'}",
         redis_url=env.get("CREDITLAKE_REDIS_URL") or None,
         admin_token=env.get("CREDITLAKE_ADMIN_TOKEN") or None,
+        landing_dir=Path(landing).expanduser().resolve() if landing else home / "landing",
+        processing=Processing(
+            backend=env.get("CREDITLAKE_PROCESSING") or "polars",
+            spark_master=env.get("CREDITLAKE_SPARK_MASTER") or None,
+            spark_conf=spark_conf_from_json(env.get("CREDITLAKE_SPARK_CONF") or "{}")),
+        clickhouse_cluster=env.get("CREDITLAKE_CLICKHOUSE_CLUSTER") or DEFAULT_CLUSTER,
+        max_failure_rate=float(env.get("CREDITLAKE_MAX_FAILURE_RATE")
+                               or DEFAULT_MAX_FAILURE_RATE),
     )

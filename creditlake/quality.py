@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from creditlake.engine.base import Engine
+from creditlake.clickhouse.base import Engine
 
 
 @dataclass

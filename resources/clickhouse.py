@@ -6,9 +6,9 @@ from contextlib import contextmanager
 
 import dagster as dg
 
+from creditlake.clickhouse.base import Engine
+from creditlake.clickhouse.ddl import migrate
 from creditlake.config import Settings, load_settings
-from creditlake.ddl import migrate
-from creditlake.engine.base import Engine
 
 # One engine per process and target, opened on first use and closed at exit: every step of a
 # run (3 assets + 4 checks per file) reuses it instead of re-running the owner election,
@@ -48,7 +48,7 @@ class ClickHouseResource(dg.ConfigurableResource):
         with _LOCK:
             engine = _ENGINES.get(key)
             if engine is None:
-                from creditlake.engine import connect_engine
+                from creditlake.clickhouse import connect_engine
 
                 engine = connect_engine(self.settings(), role="dagster")
                 migrate(engine)

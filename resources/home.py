@@ -1,9 +1,10 @@
 
-import os
+import json
 from pathlib import Path
 
 import dagster as dg
 
+from creditlake.config import DEFAULT_MAX_FAILURE_RATE, Processing, Settings, spark_conf_from_json
 from creditlake.ingest.registry import Registry
 from creditlake.rules.overrides import SourceOverrides
 
@@ -14,7 +15,20 @@ class CreditlakeHome(dg.ConfigurableResource):
     path: str
     landing_dir: str = ""
     mappings_file: str = ""
-    max_failure_rate: float = 0.001
+    max_failure_rate: float = DEFAULT_MAX_FAILURE_RATE
+    processing_backend: str = "polars"
+    spark_master: str = ""
+    spark_conf: str = "{}"  # JSON object
+
+    @classmethod
+    def from_settings(cls, settings: Settings, max_failure_rate: float | None = None
+                      ) -> "CreditlakeHome":
+        p = settings.processing
+        return cls(path=str(settings.home), landing_dir=str(settings.landing_dir),
+                   max_failure_rate=settings.max_failure_rate if max_failure_rate is None
+                   else max_failure_rate,
+                   processing_backend=p.backend, spark_master=p.spark_master or "",
+                   spark_conf=json.dumps(dict(p.spark_conf)))
 
     @property
     def home(self) -> Path:
@@ -24,13 +38,13 @@ class CreditlakeHome(dg.ConfigurableResource):
     def landing(self) -> Path:
         return Path(self.landing_dir) if self.landing_dir else self.home / "landing"
 
+    def processing(self) -> Processing:
+        return Processing(self.processing_backend, self.spark_master or None,
+                          spark_conf_from_json(self.spark_conf))
+
     def registry(self) -> Registry:
         return Registry(self.home)
 
     def overrides(self) -> SourceOverrides:
         f = Path(self.mappings_file) if self.mappings_file else self.home / "mappings.yaml"
         return SourceOverrides.from_yaml(f)
-
-
-def max_failure_rate_from_env() -> float:
-    return float(os.environ.get("CREDITLAKE_MAX_FAILURE_RATE", "0.001"))

@@ -12,9 +12,9 @@ import uvicorn
 from api_support import seed_records
 
 from api.app import create_app
+from creditlake.clickhouse import open_engine
+from creditlake.clickhouse.ddl import migrate
 from creditlake.config import load_settings
-from creditlake.ddl import migrate
-from creditlake.engine import open_engine
 
 
 def main(port: int, rows: int) -> None:

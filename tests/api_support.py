@@ -10,9 +10,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from creditlake.clickhouse import ClickHouseEngine
+from creditlake.clickhouse.base import Engine
 from creditlake.config import Settings
-from creditlake.engine import ClickHouseEngine
-from creditlake.engine.base import Engine
 from creditlake.ledger import Ledger
 from creditlake.schema import RECORD_FIELDS
 
@@ -52,7 +52,7 @@ def seed_records(engine: Engine, n: int = 1000) -> None:
 def seeded_database(chdb_path: Path, n: int) -> Iterator[ClickHouseEngine]:
     """A fresh database on the session chDB path with n seeded rows (for module fixtures:
     read-only tests share it instead of seeding per test)."""
-    from creditlake.ddl import migrate
+    from creditlake.clickhouse.ddl import migrate
 
     db = f"t_api_{uuid.uuid4().hex[:10]}"
     eng = ClickHouseEngine(f"chdb://{chdb_path}", db)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from creditlake.clickhouse import ClickHouseEngine
 from creditlake.config import Settings
-from creditlake.engine import ClickHouseEngine
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_URL = os.environ.get(
@@ -51,7 +51,7 @@ def _shared_engine(chdb_path: Path) -> Iterator[ClickHouseEngine]:
 @pytest.fixture
 def engine(chdb_path: Path, _shared_engine: ClickHouseEngine) -> Iterator[ClickHouseEngine]:
     """A ClickHouseEngine on the session's chDB, in a fresh database (migrated)."""
-    from creditlake.ddl import migrate
+    from creditlake.clickhouse.ddl import migrate
 
     db = f"t_{uuid.uuid4().hex[:12]}"
     eng = ClickHouseEngine(f"chdb://{chdb_path}", db)

@@ -14,7 +14,7 @@ import msgspec
 
 from api.query.schemas import CountData, QueryMetadata
 from api.runtime import Runtime, in_thread
-from creditlake.engine.base import EngineError, EngineUnavailable
+from creditlake.clickhouse.base import EngineError, EngineUnavailable
 from creditlake.ledger import InsufficientCredits, KeyInfo, UsageRecord, credit_cost
 from creditlake.query import (
     CompiledQuery,

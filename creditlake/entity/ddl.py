@@ -7,7 +7,7 @@ latest. An entity that disappears in a merge gets an `is_deleted = 1` golden row
 
 from __future__ import annotations
 
-from creditlake.engine.base import Engine
+from creditlake.clickhouse.base import Engine
 
 ENTITY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("record_id", "String"),

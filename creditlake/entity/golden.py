@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from creditlake.engine.base import Engine
+from creditlake.clickhouse.base import Engine
 from creditlake.entity.ddl import GOLDEN_COLUMNS
 
 RECENT = "ifNull(created_date, toDate('1970-01-01')), ingested_at"

@@ -38,20 +38,9 @@ def compile_golden_query(req: Any, database: str) -> Any:
     `req` is the validated QueryRequest (filters/fields/sort/limit/offset/cursor); the
     compiler has already rejected unknown fields and operators before any SQL exists.
     """
-    from creditlake.query.compiler import OUT_PREFIX, compile_query
+    from creditlake.query.compiler import compile_query
 
-    q = compile_query(req, database)
-    table = f"FROM {database}.records"
-    source = f"FROM {golden_source_sql(database)} AS golden"
-    extra = "".join(f", {f} AS {OUT_PREFIX}{f}" for f in ENTITY_OUTPUT_FIELDS)
-    q.sql = q.sql.replace(table, source, 1)
-    q.sql = q.sql.replace(" " + source, extra + " " + source, 1)
-    q.count_sql = q.count_sql.replace(table, source, 1)
-    q.page_count_sql = q.page_count_sql.replace(table, source, 1)
-    q.fields = (*q.fields, *ENTITY_OUTPUT_FIELDS)
+    q = compile_query(req, database, source=f"{golden_source_sql(database)} AS golden",
+                      extra_fields=ENTITY_OUTPUT_FIELDS, variant="entity")
     q.normalized = {**q.normalized, "resolve": "entity"}
-    # Cached answers and cached totals must never mix raw rows and golden rows.
-    q.cache_key = "entity:" + q.cache_key
-    if getattr(q, "count_key", ""):
-        q.count_key = "entity:" + q.count_key
     return q

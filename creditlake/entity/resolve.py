@@ -25,7 +25,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from creditlake.engine.base import Engine
+from creditlake.clickhouse.base import Engine
 from creditlake.entity import linking
 from creditlake.entity.ddl import migrate_entities
 from creditlake.entity.explain import explain_pairs, size_distribution

@@ -15,7 +15,7 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     """A SparkSession with Splink's similarity UDF jar (jaro_winkler etc.) on the classpath."""
     from splink.internals.spark.jar_location import similarity_jar_location
 
-    from creditlake.engines.spark import session
+    from creditlake.rules.spark import session
 
     jar = similarity_jar_location()
     spark = session("creditlake-entity", master, {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from creditlake.engine.base import Engine
+from creditlake.clickhouse.base import Engine
 
 MAX_EMAIL_DOMAINS = 2
 HIGH_CONFIDENCE = 0.99

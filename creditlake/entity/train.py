@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from creditlake.engine.base import Engine
+from creditlake.clickhouse.base import Engine
 from creditlake.entity import linking
 from creditlake.entity.model import DEFAULT_MODEL, MODELS_DIR, EntityModel, load_model
 from creditlake.entity.prepare import prepare

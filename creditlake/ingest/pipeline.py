@@ -9,8 +9,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from creditlake import quality
-from creditlake.engine.base import Engine
-from creditlake.ingest import stages
+from creditlake.clickhouse.base import Engine
+from creditlake.config import Processing
+from creditlake.ingest.accounting import block
+from creditlake.ingest.land import land
+from creditlake.ingest.load import load
+from creditlake.ingest.manifest import Manifest, Status
+from creditlake.ingest.normalize import normalize
 from creditlake.ingest.registry import Registry
 from creditlake.rules.overrides import SourceOverrides
 
@@ -30,18 +35,18 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-def ingest_file(engine: Engine, home: Path, path: Path, *, landing_dir: Path | None = None,
-                overrides: SourceOverrides | None = None,
-                max_failure_rate: float | None = None) -> stages.Manifest:
+def ingest_file(engine: Engine, home: Path, path: Path, *, processing: Processing,
+                landing_dir: Path | None = None, overrides: SourceOverrides | None = None,
+                max_failure_rate: float | None = None) -> Manifest:
     entry = Registry(home).register(path, landing_dir)
-    stages.land(engine, home, entry, overrides=overrides)
-    m = stages.normalize(engine, home, entry.key, overrides=overrides)
-    if max_failure_rate is not None and m.status == "normalized" \
+    land(engine, home, entry, overrides=overrides)
+    m = normalize(engine, home, entry.key, processing=processing, overrides=overrides)
+    if max_failure_rate is not None and m.status == Status.NORMALIZED \
             and m.failure_rate > max_failure_rate:
-        return stages.block(engine, home, entry.key, quality.failure_rate_message(
+        return block(engine, home, entry.key, quality.failure_rate_message(
             m.failure_rate, max_failure_rate))
-    return stages.load(engine, home, entry.key)
+    return load(engine, home, entry.key)
 
 
-def ingest_paths(engine: Engine, home: Path, paths: Iterable[Path], **kw) -> list[stages.Manifest]:
+def ingest_paths(engine: Engine, home: Path, paths: Iterable[Path], **kw) -> list[Manifest]:
     return [ingest_file(engine, home, p, **kw) for p in expand_paths(paths)]

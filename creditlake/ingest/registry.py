@@ -15,6 +15,8 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from creditlake.readers.detect import detect_format
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._/@+-]+")
 HASH_CHARS = 16
 
@@ -27,6 +29,8 @@ class LandingFile:
     size: int
     mtime_ns: int
     sha256: str
+    format: str = ""        # detected by content once, at registration (readers.detect_format)
+    unrecognized: str = ""  # why no reader recognizes it (format == UNRECOGNIZED)
 
 
 def content_hash(path: Path) -> str:
@@ -67,8 +71,9 @@ class Registry:
             return cached
         sha = content_hash(path)
         name = display_name(path, landing_dir)
+        fmt, reason = detect_format(path)
         entry = LandingFile(partition_key(name, sha), str(path), name, st.st_size,
-                            st.st_mtime_ns, sha)
+                            st.st_mtime_ns, sha, fmt, reason)
         target = self._file(entry.key)
         tmp = target.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(asdict(entry)))

@@ -65,7 +65,11 @@ class _Params:
         return f"{{{name}:{ch_type}}}"
 
 
-def compile_query(req: QueryRequest, database: str) -> CompiledQuery:
+def compile_query(req: QueryRequest, database: str, *, source: str | None = None,
+                  extra_fields: tuple[str, ...] = (), variant: str = "") -> CompiledQuery:
+    """SQL for one validated request. `source` replaces `{database}.records` in FROM (a
+    subquery with the master columns, e.g. golden records); `extra_fields` are returned as
+    they are after the requested fields; `variant` keeps cache keys of other sources apart."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", database):
         raise ValueError(f"bad database name {database!r}")
     _check_int("limit", req.limit, 1, MAX_LIMIT)
@@ -89,8 +93,9 @@ def compile_query(req: QueryRequest, database: str) -> CompiledQuery:
         cmp = ">" if order == "asc" else "<"
         where.append(f"({', '.join(keys)}) {cmp} ({', '.join(placeholders)})")
 
-    table = f"{database}.records"
+    table = source or f"{database}.records"
     select = [f"{FIELDS[f].select_sql} AS {OUT_PREFIX}{f}" for f in fields]
+    select += [f"{f} AS {OUT_PREFIX}{f}" for f in extra_fields]
     select += [f"toString({k}) AS {KEY_PREFIX}{i}" for i, k in enumerate(keys)]
     direction = "ASC" if order == "asc" else "DESC"
     order_by = ", ".join(f"{k} {direction}" for k in keys)
@@ -112,9 +117,11 @@ def compile_query(req: QueryRequest, database: str) -> CompiledQuery:
     count_key = hashlib.sha256(
         json.dumps([database, normalized_filters], sort_keys=True, default=str).encode()
     ).hexdigest()
+    if variant:  # cached answers and totals of different sources must never mix
+        cache_key, count_key = f"{variant}:{cache_key}", f"{variant}:{count_key}"
     return CompiledQuery(sql, count_sql, params.values, count_params,
                          f"SELECT count() FROM {table}{where_sql}", page_count_params,
-                         fields, req.limit,
+                         (*fields, *extra_fields), req.limit,
                          req.offset, page, keys, key_types, fingerprint, cache_key,
                          req.cursor is not None, normalized, count_key)
 

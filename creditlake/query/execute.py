@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from creditlake.engine.base import Engine
+from creditlake.clickhouse.base import Engine
 from creditlake.query.compiler import KEY_PREFIX, OUT_PREFIX, CompiledQuery, encode_cursor
 
 # Bounds on one API query inside ClickHouse; a timeout is an EngineError (never charged).

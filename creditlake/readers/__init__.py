@@ -21,9 +21,10 @@ from creditlake.readers.base import (
     subsource_of,
     tag_subsource,
 )
-from creditlake.readers.detect import detect
+from creditlake.readers.detect import UNRECOGNIZED, detect, detect_format
 
 __all__ = [
-    "SOURCE_ROW", "Reader", "ReaderError", "ReaderOptions", "ReaderRejects", "detect", "formats",
+    "SOURCE_ROW", "UNRECOGNIZED", "Reader", "ReaderError", "ReaderOptions", "ReaderRejects",
+    "detect", "detect_format", "formats",
     "get_reader", "register", "subsource_of", "tag_subsource",
 ]

@@ -31,7 +31,9 @@ def columns_batch(
 
 
 def unique_names(raw: Sequence[object]) -> list[str]:
-    """Column names as found; blanks become column_<n>, repeats get a _<k> suffix."""
+    """The one header rule of every reader: names as found (trimmed); a blank header becomes
+    column_<n> (its 1-based position), a repeat gets a _<k> suffix (email, email_2), so no
+    column is lost. Users see these names as `metadata` keys."""
     out: list[str] = []
     seen: dict[str, int] = {}
     for i, v in enumerate(raw, start=1):

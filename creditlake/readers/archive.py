@@ -43,10 +43,8 @@ from creditlake.readers.base import (
     subsource_of,
     tag_subsource,
 )
-from creditlake.readers.excel import OLE_MAGIC, ZIP_MAGIC, looks_like_xlsx
-from creditlake.readers.sql_dump import looks_like_sql_dump
+from creditlake.readers.detect import detect, is_compressed, is_tar, is_zip
 from creditlake.readers.textio import BZ2_MAGIC, GZIP_MAGIC, ZSTD_MAGIC, read_head
-from creditlake.readers.xml import looks_like_xml
 
 # Limits (bytes are uncompressed). Generous for real exports, fatal for bombs.
 MAX_TOTAL_BYTES = 64 << 30      # all members of one archive together
@@ -56,69 +54,11 @@ RATIO_FLOOR_BYTES = 16 << 20    # small members may compress better than MAX_RAT
 MAX_MEMBERS = 10_000
 MAX_DEPTH = 3                   # zip inside zip inside zip
 COPY_CHUNK = 1 << 20
-_EMPTY_ZIP = b"PK\x05\x06"
-_PARQUET = b"PAR1"
 _SKIP_MEMBER = re.compile(r"(^|/)(__MACOSX/|\.DS_Store$|Thumbs\.db$|desktop\.ini$)", re.I)
-_COMPRESSED = (GZIP_MAGIC, BZ2_MAGIC, ZSTD_MAGIC)
 
 
 class LimitExceeded(ReaderError):
     """Decompression stopped: the data is (or behaves like) a decompression bomb."""
-
-
-# ------------------------------------------------------------------------------- detection
-
-def is_zip(raw: bytes) -> bool:
-    return raw.startswith((ZIP_MAGIC, _EMPTY_ZIP))
-
-
-def is_tar(head: bytes) -> bool:
-    """POSIX/GNU tar: "ustar" magic at offset 257 of the first header block."""
-    return len(head) >= 262 and head[257:262] == b"ustar"
-
-
-def is_compressed(raw: bytes) -> bool:
-    return raw.startswith(_COMPRESSED)
-
-
-def detect_container(raw: bytes, head: bytes, path: Path) -> str | None:
-    """Detector for readers.detect (same signature as its DETECTORS): the formats of this
-    module and of xml/sql_dump/excel. `raw` = first bytes on disk, `head` = decompressed.
-    Binary database dumps we cannot stream are refused with the way to convert them."""
-    if head.startswith(b"PGDMP"):
-        raise ReaderError("PostgreSQL custom-format dump (pg_dump -Fc): convert it with "
-                          "`pg_restore -f dump.sql FILE` (plain SQL) and ingest that")
-    if head.startswith(b"SQLite format 3\x00"):
-        raise ReaderError("SQLite database file: export the tables with `sqlite3 FILE .dump` "
-                          "and ingest the dump")
-    if is_zip(raw):
-        return "excel" if looks_like_xlsx(raw, path) or _is_ods(path) else "archive"
-    if raw.startswith(OLE_MAGIC):
-        return "excel"
-    if is_tar(head):
-        return "archive"  # .tar, .tar.gz, .tar.bz2, .tar.zst
-    if is_compressed(raw) and head.startswith((ZIP_MAGIC, _EMPTY_ZIP, OLE_MAGIC, _PARQUET,
-                                               *_COMPRESSED)):
-        return "archive"  # binary container inside a compressed stream: extract first
-    if looks_like_xml(head):
-        return "xml"
-    if looks_like_sql_dump(head):
-        return "sql"
-    return None
-
-
-def _is_ods(path: Path) -> bool:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return zf.read("mimetype").startswith(b"application/vnd.oasis.opendocument.spread")
-    except (KeyError, zipfile.BadZipFile, OSError):
-        return False
-
-
-def detect_format(path: Path) -> str:
-    from creditlake.readers.detect import detect
-
-    return detect(path)
 
 
 # ----------------------------------------------------------------------------- extraction
@@ -158,7 +98,7 @@ def _delegate(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None, ou
               budget: _Budget, depth: int) -> Iterator[pa.RecordBatch]:
     """Read an extracted file with the reader for its detected format; sub-sources are renamed
     from the temporary file's name to `outer` (rejects' reasons get the same prefix)."""
-    fmt = detect_format(path)
+    fmt = detect(path)
     if fmt == "archive":
         if depth >= MAX_DEPTH:
             raise ReaderError(f"archives nested more than {MAX_DEPTH} deep")

@@ -5,24 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from creditlake.readers._batches import unique_names
 from creditlake.readers.base import SOURCE_ROW
-
-
-def dedupe_names(names: list[str]) -> list[str]:
-    """Blank/duplicate headers get stable unique names (col_3, email_2) so no column is lost."""
-    seen: dict[str, int] = {}
-    out = []
-    for i, raw in enumerate(names):
-        name = (raw or "").strip() or f"col_{i + 1}"
-        if name == SOURCE_ROW:
-            name = f"{name}_src"
-        if name in seen:
-            seen[name] += 1
-            name = f"{name}_{seen[name]}"
-        else:
-            seen[name] = 1
-        out.append(name)
-    return out
 
 
 def _to_string(col: pa.ChunkedArray | pa.Array) -> pa.Array | pa.ChunkedArray:
@@ -49,7 +33,7 @@ def _to_string(col: pa.ChunkedArray | pa.Array) -> pa.Array | pa.ChunkedArray:
 def as_landing_batch(table: pa.Table | pa.RecordBatch, first_row: int) -> pa.RecordBatch:
     """Cast every column to string and append `source_row` = first_row, first_row+1, ..."""
     n = table.num_rows
-    names = dedupe_names([str(c) for c in table.column_names])
+    names = unique_names(table.column_names)
     arrays = [_to_string(table.column(i)) for i in range(table.num_columns)]
     arrays = [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays]
     rows = pa.array(range(first_row, first_row + n), pa.uint64())

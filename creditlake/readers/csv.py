@@ -14,7 +14,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from creditlake.readers.arrow_util import as_landing_batch, dedupe_names
+from creditlake.readers._batches import unique_names
+from creditlake.readers.arrow_util import as_landing_batch
 from creditlake.readers.base import ReaderError, ReaderOptions, ReaderRejects, register
 from creditlake.readers.textio import (
     TruncationGuard,
@@ -49,7 +50,7 @@ def sniff_dialect(text: str) -> str:
 
 def _header(text: str, delimiter: str) -> list[str]:
     row = next(pycsv.reader(io.StringIO(text), delimiter=delimiter), [])
-    return dedupe_names(row)
+    return unique_names(row)
 
 
 @register("csv")

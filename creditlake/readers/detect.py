@@ -7,11 +7,20 @@ file is quarantined. Other formats plug in by appending to DETECTORS.
 from __future__ import annotations
 
 import re
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 from creditlake.readers.base import ReaderError
-from creditlake.readers.textio import read_head, sniff_encoding
+from creditlake.readers.excel import OLE_MAGIC, ZIP_MAGIC, looks_like_xlsx
+from creditlake.readers.sql_dump import looks_like_sql_dump
+from creditlake.readers.textio import BZ2_MAGIC, GZIP_MAGIC, ZSTD_MAGIC, read_head, sniff_encoding
+from creditlake.readers.xml import looks_like_xml
+
+UNRECOGNIZED = "unrecognized"  # the format of a file no reader recognizes (quarantined)
+_EMPTY_ZIP = b"PK\x05\x06"
+_PARQUET = b"PAR1"
+_COMPRESSED = (GZIP_MAGIC, BZ2_MAGIC, ZSTD_MAGIC)
 
 PARQUET_MAGIC = b"PAR1"
 # A detector looks at the raw first bytes (not decompressed) and the decompressed head; it
@@ -66,17 +75,60 @@ def _csv(raw: bytes, head: bytes, path: Path) -> str | None:
     return None
 
 
+# ------------------------------------------------------------- containers, XML, SQL dumps
+
+def is_zip(raw: bytes) -> bool:
+    return raw.startswith((ZIP_MAGIC, _EMPTY_ZIP))
+
+
+def is_tar(head: bytes) -> bool:
+    """POSIX/GNU tar: "ustar" magic at offset 257 of the first header block."""
+    return len(head) >= 262 and head[257:262] == b"ustar"
+
+
+def is_compressed(raw: bytes) -> bool:
+    return raw.startswith(_COMPRESSED)
+
+
+def detect_container(raw: bytes, head: bytes, path: Path) -> str | None:
+    """Detector for readers.detect (same signature as its DETECTORS): the formats of this
+    module and of xml/sql_dump/excel. `raw` = first bytes on disk, `head` = decompressed.
+    Binary database dumps we cannot stream are refused with the way to convert them."""
+    if head.startswith(b"PGDMP"):
+        raise ReaderError("PostgreSQL custom-format dump (pg_dump -Fc): convert it with "
+                          "`pg_restore -f dump.sql FILE` (plain SQL) and ingest that")
+    if head.startswith(b"SQLite format 3\x00"):
+        raise ReaderError("SQLite database file: export the tables with `sqlite3 FILE .dump` "
+                          "and ingest the dump")
+    if is_zip(raw):
+        return "excel" if looks_like_xlsx(raw, path) or _is_ods(path) else "archive"
+    if raw.startswith(OLE_MAGIC):
+        return "excel"
+    if is_tar(head):
+        return "archive"  # .tar, .tar.gz, .tar.bz2, .tar.zst
+    if is_compressed(raw) and head.startswith((ZIP_MAGIC, _EMPTY_ZIP, OLE_MAGIC, _PARQUET,
+                                               *_COMPRESSED)):
+        return "archive"  # binary container inside a compressed stream: extract first
+    if looks_like_xml(head):
+        return "xml"
+    if looks_like_sql_dump(head):
+        return "sql"
+    return None
+
+
+def _is_ods(path: Path) -> bool:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return zf.read("mimetype").startswith(b"application/vnd.oasis.opendocument.spread")
+    except (KeyError, zipfile.BadZipFile, OSError):
+        return False
+
+
+
 DETECTORS: list[Detector] = [_parquet, _json, _csv]
 
 
-def _containers_xml_sql(raw: bytes, head: bytes, path: Path) -> str | None:
-    """Zip/Excel/compressed containers, XML and SQL dumps (readers/archive.py decides)."""
-    from creditlake.readers.archive import detect_container  # lazy: archive uses detect()
-
-    return detect_container(raw, head, path)
-
-
-DETECTORS.insert(0, _containers_xml_sql)  # binary containers and XML/SQL before text sniffing
+DETECTORS.insert(0, detect_container)  # binary containers and XML/SQL before text sniffing
 
 
 def detect(path: Path) -> str:
@@ -94,3 +146,12 @@ def detect(path: Path) -> str:
             return fmt
     raise ReaderError("unrecognized format: content is not CSV/TSV, JSON, JSON Lines, Parquet, "
                       "XML, an SQL dump, an Excel workbook or an archive (binary or garbled data)")
+
+
+def detect_format(path: Path) -> tuple[str, str]:
+    """(format, "") or (UNRECOGNIZED, the reason): detection that never raises, done once per
+    file when it is registered and carried with it from then on."""
+    try:
+        return detect(path), ""
+    except (ReaderError, OSError) as exc:
+        return UNRECOGNIZED, str(exc)

@@ -115,3 +115,7 @@ NULL_TOKENS: tuple[str, ...] = ("", "null", "none", "n/a", "na", "nan", "-", "--
 # lower-casing every value first).
 NULL_TOKEN_SPELLINGS: list[str] = sorted({v for t in NULL_TOKENS
                                           for v in (t, t.upper(), t.title(), t.capitalize())})
+
+E164_PATTERN = r"^\+[1-9][0-9]{7,14}$"  # ITU-T E.164: "+", country code, <= 15 digits
+FREE_TEXT = frozenset({"name", "address", "city"})  # inner whitespace collapsed too
+WARNINGS = "_warnings"  # the compilers' column of per-row findings, read by validation

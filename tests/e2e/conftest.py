@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from creditlake.launcher import PROJECT_ROOT
+from cli.launcher import PROJECT_ROOT
 
 CHROMIUM = os.environ.get("CREDITLAKE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",

@@ -12,9 +12,9 @@ from litestar.testing import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
-from creditlake.cli import admin as admin_cli
-from creditlake.cli import serve as serve_cli
-from creditlake.engine import EngineUnavailable
+from cli import admin as admin_cli
+from cli import serve as serve_cli
+from creditlake.clickhouse import EngineUnavailable
 from creditlake.ledger import ApiKeyRevoked, Ledger, UsageRecord
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

@@ -11,7 +11,7 @@ from litestar.testing import AsyncTestClient, TestClient
 
 from api.app import create_app
 from api.config import ApiConfig
-from creditlake.engine import ClickHouseEngine, EngineUnavailable
+from creditlake.clickhouse import ClickHouseEngine, EngineUnavailable
 from creditlake.ledger import Ledger
 
 N = 1000

@@ -26,9 +26,9 @@ import httpx
 import polars as pl
 import pytest
 
+from cli.launcher import PROJECT_ROOT, Service, Supervisor, api_service
+from cli.runner import DAGSTER_YAML
 from creditlake.config import load_settings
-from creditlake.ingest.runner import DAGSTER_YAML
-from creditlake.launcher import PROJECT_ROOT, Service, Supervisor, api_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -189,7 +189,7 @@ def test_api_queries_during_dagster_ingest_and_landing_pickup(tmp_path: Path) ->
 
         # reconciliation over every file, read through the API's engine (as its client);
         # the log row is final a moment after the rows become visible
-        from creditlake.engine.sharing import engine_session
+        from creditlake.clickhouse.sharing import engine_session
 
         names = {f["source_file"] for f in report["files"]} | {drop.name}
         with engine_session(settings, role="test", mode="client") as eng:
@@ -240,7 +240,7 @@ def test_api_queries_during_dagster_ingest_and_landing_pickup(tmp_path: Path) ->
     assert totals["balance"] == 10_000_000 - totals["usage_credits"]
 
     # the engine lock was released: nobody owns the data path any more
-    from creditlake.engine.sharing import owner_status
+    from creditlake.clickhouse.sharing import owner_status
 
     assert owner_status(settings)["owner"] is None
 

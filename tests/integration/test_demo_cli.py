@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cli.launcher import PROJECT_ROOT
 from creditlake.config import load_settings
-from creditlake.launcher import PROJECT_ROOT
 
 pytestmark = [pytest.mark.integration]
 
@@ -124,7 +124,7 @@ def test_demo_serves_printed_requests_stops_on_ctrl_c_and_reuses_on_rerun(
     assert not _alive(api_pid)
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-    from creditlake.engine.sharing import owner_status
+    from creditlake.clickhouse.sharing import owner_status
 
     assert owner_status(load_settings({"CREDITLAKE_HOME": str(home)}))["owner"] is None
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from creditlake.clickhouse import EngineError, EngineUnavailable, wire
+from creditlake.clickhouse.owner import SharePaths, read_info
+from creditlake.clickhouse.sharing import EngineBusy, ProxyEngine, owner_status
 from creditlake.config import Settings, load_settings
-from creditlake.engine import EngineError, EngineUnavailable, wire
-from creditlake.engine.owner import SharePaths, read_info
-from creditlake.engine.sharing import EngineBusy, ProxyEngine, owner_status
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +36,7 @@ WORKER = r"""
 import json, sys
 import numpy as np, pyarrow as pa, pyarrow.compute as pc
 from creditlake.config import load_settings
-from creditlake.engine.sharing import connect
+from creditlake.clickhouse.sharing import connect
 w, batches, rows = map(int, sys.argv[1:4])
 eng = connect(load_settings(), role="worker")
 seen = []
@@ -55,7 +55,7 @@ eng.close()
 USE = r"""
 import json
 from creditlake.config import load_settings
-from creditlake.engine.sharing import connect
+from creditlake.clickhouse.sharing import connect
 eng = connect(load_settings(), role="cli")
 print(json.dumps({"kind": type(eng).__name__, "pid": eng.owner_pid,
                   "count": eng.query_rows("SELECT count() FROM creditlake.t")[0][0]}))
@@ -65,7 +65,7 @@ eng.close()
 # Opening the owner's chDB path directly, as a process that ignored sharing would.
 DIRECT = r"""
 import sys
-from creditlake.engine.client import ClickHouseEngine
+from creditlake.clickhouse.client import ClickHouseEngine
 try:
     ClickHouseEngine(sys.argv[1], "creditlake")
 except Exception as exc:
@@ -80,7 +80,7 @@ else:
 FORK = r"""
 import json, os
 from creditlake.config import load_settings
-from creditlake.engine.sharing import connect
+from creditlake.clickhouse.sharing import connect
 owner = connect(load_settings(), role="cli")
 owner.command("CREATE TABLE creditlake.f (n UInt64) ENGINE = MergeTree ORDER BY n")
 r, w = os.pipe()
@@ -113,12 +113,12 @@ def _settings(home: Path) -> Settings:
 
 
 class Owner:
-    """`python -m creditlake.engine.sharing serve` in a subprocess; it prints one JSON line when
+    """`python -m creditlake.clickhouse.sharing serve` in a subprocess; it prints one JSON line when
     it waits as a standby client and one when it owns."""
 
     def __init__(self, home: Path, role: str = "serve") -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "creditlake.engine.sharing", "serve", "--role", role],
+            [sys.executable, "-m", "creditlake.clickhouse.sharing", "serve", "--role", role],
             env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue[dict] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()

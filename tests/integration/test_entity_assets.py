@@ -5,13 +5,8 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from assets.entities import (
-    ENTITIES_KEY,
-    ENTITY_ASSETS,
-    ENTITY_CHECKS,
-    ENTITY_JOBS,
-    GOLDEN_KEY,
-)
+from assets.entities import ENTITIES_KEY, ENTITY_ASSETS, ENTITY_JOBS, GOLDEN_KEY
+from checks.entities import ENTITY_CHECKS
 from creditlake.entity.synthetic import generate_people, to_records_table
 from resources import ClickHouseResource, CreditlakeHome
 

@@ -10,7 +10,7 @@ import zipfile
 import dagster as dg
 import pytest
 
-from creditlake.ingest.runner import ingest_with_dagster
+from cli.runner import ingest_with_dagster
 from creditlake.quality import reconciliation
 from creditlake.samples_formats import write_xlsx
 

@@ -11,8 +11,8 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from cli.runner import ingest_with_dagster
 from creditlake import samples
-from creditlake.ingest.runner import ingest_with_dagster
 from creditlake.quality import duplicate_hashes, reconciliation
 
 pytestmark = pytest.mark.integration

@@ -11,9 +11,13 @@ from pathlib import Path
 import pytest
 
 from creditlake import samples
-from creditlake.ddl import migrate
-from creditlake.engine import ClickHouseEngine
-from creditlake.ingest import stages
+from creditlake.clickhouse import ClickHouseEngine
+from creditlake.clickhouse.ddl import migrate
+from creditlake.config import Processing
+from creditlake.ingest.land import land
+from creditlake.ingest.load import load
+from creditlake.ingest.manifest import Manifest, load_manifest
+from creditlake.ingest.normalize import normalize
 from creditlake.ingest.registry import Registry
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -41,8 +45,8 @@ id,email,full name,phone,country,created,status,notes
 
 @pytest.fixture(scope="module")
 def spark() -> Iterator[object]:
-    from creditlake import processing
-    from creditlake.engines.spark import session
+    from creditlake.ingest import normalize as normalize_stage
+    from creditlake.rules.spark import session
 
     # Tiny inputs: compiling generated code costs far more than interpreting it.
     s = session("creditlake-parity", "local[2]", {
@@ -52,7 +56,7 @@ def spark() -> Iterator[object]:
         "spark.sql.codegen.factoryMode": "NO_CODEGEN", "spark.driver.memory": "1g"})
     yield s
     s.stop()
-    processing.spark_session.cache_clear()  # it may hold this (now stopped) session
+    normalize_stage.spark_session.cache_clear()  # it may hold this (now stopped) session
 
 
 @pytest.fixture(scope="module")
@@ -72,24 +76,24 @@ FILES = ("crm.csv", "edge.csv", "app.jsonl", "legacy.parquet")
 
 
 def _run(engine: ClickHouseEngine, home: Path, landing: Path, processing: str,
-         spark=None) -> dict[str, stages.Manifest]:
+         spark=None) -> dict[str, Manifest]:
     """land -> normalize -> load per file, in order (embedded), or land all -> one Spark
     normalize job for all (a backfill) -> load in the same order (Spark)."""
-    from creditlake.engines import spark_stage
+    from creditlake.ingest.normalize import spark as spark_stage
 
     keys = {}
     for f in FILES:
         entry = Registry(home).register(landing / f, landing)
-        stages.land(engine, home, entry)
+        land(engine, home, entry)
         if processing == "polars":
-            stages.normalize(engine, home, entry.key)
-            stages.load(engine, home, entry.key)
+            normalize(engine, home, entry.key, processing=Processing())
+            load(engine, home, entry.key)
         keys[f] = entry.key
     if processing == "spark":
         spark_stage.normalize_many(engine, home, list(keys.values()), spark=spark)
         for key in keys.values():
-            stages.load(engine, home, key)
-    return {f: stages.load_manifest(home, k) for f, k in keys.items()}
+            load(engine, home, key)
+    return {f: load_manifest(home, k) for f, k in keys.items()}
 
 
 @pytest.fixture(scope="module")
@@ -172,8 +176,8 @@ def test_date_rules_parse_identically(spark) -> None:
     import polars as pl
     from pyspark.sql import functions as F  # noqa: N812
 
-    from creditlake.engines.polars import parse_dates
-    from creditlake.engines.spark import parse_date
+    from creditlake.rules.polars import parse_dates
+    from creditlake.rules.spark import parse_date
     from creditlake.rules.vocab import DATE_MAX_YEAR, DATE_MIN_YEAR
 
     # compared within the accepted year range (clean() drops the rest on both paths)
@@ -191,7 +195,7 @@ def test_retried_batches_do_not_double_rows(engine, tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from creditlake.engines.spark import insert_batches, iter_parquet_batches
+    from creditlake.ingest.normalize.spark import insert_batches, iter_parquet_batches
 
     out = tmp_path / "normalized"
     out.mkdir()
@@ -214,7 +218,7 @@ def test_engine_is_chosen_by_run_config(spark, settings, engine, landing: Path) 
     import dagster as dg
 
     from assets.sensors import ingest_selection
-    from creditlake import processing
+    from creditlake.ingest import normalize as normalize_stage
     from definitions import make_definitions
 
     defs = make_definitions(settings, max_failure_rate=1.0)  # edge.csv rejects 2 of 13
@@ -227,6 +231,6 @@ def test_engine_is_chosen_by_run_config(spark, settings, engine, landing: Path) 
                                      run_config=run_config, raise_on_error=True,
                                      asset_selection=ingest_selection("csv"))
     assert run.success
-    m = stages.load_manifest(settings.home, entry.key)
-    assert processing.spark_session.cache_info().currsize == 1  # the Spark stage ran
+    m = load_manifest(settings.home, entry.key)
+    assert normalize_stage.spark_session.cache_info().currsize == 1  # the Spark stage ran
     assert m.rows_read == m.loaded + m.duplicates + m.rejected and m.loaded > 0

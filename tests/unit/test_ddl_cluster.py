@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from creditlake.ddl import RECORDS_INDEXES, RECORDS_ORDER_BY, table_ddl
-from creditlake.ddl_cluster import (
+from creditlake.clickhouse.ddl import RECORDS_INDEXES, RECORDS_ORDER_BY, table_ddl
+from creditlake.clickhouse.ddl_cluster import (
     LAYOUT,
     cluster_ddl,
     column_defs,
@@ -118,7 +118,7 @@ _NODE_CONFIG = """<clickhouse>
 # accepts the tables but leaves them read-only, so data checks use the plain engine above.
 _NODE_SCRIPT = textwrap.dedent("""
     import json, os, sys, chdb
-    from creditlake.ddl_cluster import cluster_ddl
+    from creditlake.clickhouse.ddl_cluster import cluster_ddl
     data, cfg = sys.argv[1], sys.argv[2]
     con = chdb.connect(f"{data}?config-file={cfg}")
     q = lambda sql: con.query(sql, "JSONCompact")

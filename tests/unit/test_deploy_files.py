@@ -116,7 +116,7 @@ def test_compose_secrets_come_from_env(compose: dict[str, Any]) -> None:
 
 
 def test_clickhouse_cluster_config_matches_compose_and_ddl(services: dict[str, Any]) -> None:
-    from creditlake.ddl_cluster import DEFAULT_CLUSTER
+    from creditlake.clickhouse.ddl_cluster import DEFAULT_CLUSTER
 
     root = ET.parse(DEPLOY / "clickhouse/config.d/cluster.xml").getroot()
     cluster = root.find(f"remote_servers/{DEFAULT_CLUSTER}")
@@ -164,7 +164,7 @@ def _api_metric_names() -> set[str]:
 
 
 def test_dashboard_uses_exported_metrics_and_real_tables() -> None:
-    from creditlake.ddl import table_ddl
+    from creditlake.clickhouse.ddl import table_ddl
 
     dash = json.loads((DEPLOY / "grafana/dashboards/creditlake.json").read_text())
     ds = yaml.safe_load((DEPLOY / "grafana/provisioning/datasources/datasources.yml").read_text())
@@ -239,7 +239,7 @@ def test_k8s_api_objects_fit_together() -> None:
 
 
 def test_k8s_clickhouse_is_two_by_two_with_keeper() -> None:
-    from creditlake.ddl_cluster import DEFAULT_CLUSTER
+    from creditlake.clickhouse.ddl_cluster import DEFAULT_CLUSTER
 
     (chi,) = _k8s("ClickHouseInstallation")
     (chk,) = _k8s("ClickHouseKeeperInstallation")

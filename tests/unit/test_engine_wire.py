@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from creditlake.engine import wire
+from creditlake.clickhouse import wire
 
 
 class Level(enum.IntEnum):

@@ -12,10 +12,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from creditlake.clickhouse import EngineUnavailable
+from creditlake.clickhouse.owner import FairGate, SharePaths, _write_info, iter_slices, read_info
+from creditlake.clickhouse.sharing import connect
 from creditlake.config import load_settings
-from creditlake.engine import EngineUnavailable
-from creditlake.engine.owner import FairGate, SharePaths, _write_info, iter_slices, read_info
-from creditlake.engine.sharing import connect
 
 
 def test_gate_serves_waiters_in_arrival_order() -> None:

@@ -3,10 +3,10 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from creditlake.engines.polars import clean, map_columns, parse_dates
 from creditlake.rules.identity import clickhouse_hash_sql, python_hash
 from creditlake.rules.mapping import infer_mapping
-from creditlake.validation import validate
+from creditlake.rules.polars import clean, map_columns, parse_dates
+from creditlake.rules.validation import validate
 
 
 def run(rows: list[dict], **kw) -> pl.DataFrame:

@@ -85,7 +85,7 @@ def test_csv_header_only_and_empty(tmp_path):
 
 def test_csv_duplicate_and_blank_headers_keep_every_column(tmp_path):
     rows, _ = read_all(write(tmp_path, "d.csv", "email,,email\na@b.co,x,c@d.co\n"))
-    assert rows[0] == {"email": "a@b.co", "col_2": "x", "email_2": "c@d.co", "source_row": 1}
+    assert rows[0] == {"email": "a@b.co", "column_2": "x", "email_2": "c@d.co", "source_row": 1}
 
 
 def test_gzip_is_transparent_and_truncated_gzip_is_reported(tmp_path):

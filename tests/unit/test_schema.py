@@ -1,5 +1,5 @@
+from creditlake.clickhouse.ddl import migrate, table_ddl
 from creditlake.config import load_settings
-from creditlake.ddl import migrate, table_ddl
 from creditlake.schema import RECORD_FIELDS
 
 
@@ -32,7 +32,7 @@ def test_migrate_is_idempotent(engine):
 
 
 def test_deletes_go_to_local_tables_on_a_cluster(engine):
-    from creditlake.ingest.stages import delete_target, delete_target_for
+    from creditlake.clickhouse.ddl_cluster import delete_target, delete_target_for
 
     assert delete_target(engine, "records") == f"{engine.database}.records"
     assert delete_target_for("Distributed", "db", "records", "main") == \

@@ -1,4 +1,4 @@
-"""The owner side of the shared embedded engine (see engine/sharing.py for the design).
+"""The owner side of the shared embedded engine (see clickhouse/sharing.py for the design).
 
 The owner holds an exclusive `flock` on `<chdb dir>.owner.lock`, keeps chDB open, and serves
 other local processes on a loopback port written (with a random token) to the 0600 file
@@ -32,10 +32,10 @@ from typing import Any, Literal, TypeVar
 
 import pyarrow as pa
 
+from creditlake.clickhouse import wire
+from creditlake.clickhouse.base import EngineError, EngineUnavailable
+from creditlake.clickhouse.client import ClickHouseEngine
 from creditlake.config import Settings
-from creditlake.engine import wire
-from creditlake.engine.base import EngineError, EngineUnavailable
-from creditlake.engine.client import ClickHouseEngine
 
 T = TypeVar("T")
 Lane = Literal["read", "write"]
@@ -203,7 +203,7 @@ class EngineOwner:
         self.engine = engine  # the write lane's handle (commands; insert fallback)
         self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
         # same engine, more handles: the path is already open in this process, so these are quick
-        self.reader = ClickHouseEngine(f"chdb://{paths.data}", engine.database)
+        self.reader = ClickHouseEngine(f"chdb://{paths.data}", engine.database, engine.cluster)
         try:
             self.inserter = ArrowInserter(engine, paths.data)
         except BaseException:
@@ -456,7 +456,8 @@ def _open_chdb(settings: Settings, paths: SharePaths, timeout: float) -> ClickHo
     delay = 0.05
     while True:
         try:
-            return ClickHouseEngine(f"chdb://{paths.data}", settings.clickhouse_database)
+            return ClickHouseEngine(f"chdb://{paths.data}", settings.clickhouse_database,
+                                    settings.clickhouse_cluster)
         except EngineUnavailable as exc:
             # this process already hosts another chDB path: retrying can never help
             if "already initialized" in str(exc) or time.monotonic() + delay > deadline:
@@ -473,6 +474,7 @@ class OwnerEngine:
     def __init__(self, owner: EngineOwner, database: str, busy_timeout: float) -> None:
         self._owner = owner
         self.database = database
+        self.cluster = owner.engine.cluster
         self.busy_timeout = busy_timeout
         self._closed = False
         if database != owner.engine.database:

@@ -17,7 +17,7 @@ from typing import Annotated
 
 import typer
 
-from creditlake.cli.output import err_console, fail, supervised
+from cli.output import err_console, fail, supervised
 from creditlake.config import Settings, load_settings
 
 DEMO_EMAIL = "demo@creditlake.local"
@@ -64,9 +64,9 @@ def ingest_sample(settings: Settings, files: list[Path]) -> None:
     import dagster as dg
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from creditlake.cli.ingest import RichProgress
+    from cli.ingest import RichProgress
+    from cli.runner import dagster_home, ingest_with_dagster
     from creditlake.ingest.registry import Registry
-    from creditlake.ingest.runner import dagster_home, ingest_with_dagster
 
     # deliberate preview feature (see pyproject's pytest filter); not news for a demo user
     warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
@@ -170,7 +170,7 @@ def demo(
     Runs until Ctrl-C, which stops every process it started. Running it again reuses the
     sample, the ingested files and the demo key in $CREDITLAKE_HOME.
     """
-    from creditlake.launcher import Supervisor, api_service, dagster_services
+    from cli.launcher import Supervisor, api_service, dagster_services
 
     started = time.monotonic()
     settings = load_settings()
@@ -221,7 +221,7 @@ def demo(
 
 
 def _check_ports(host: str, ports: list[int]) -> None:
-    from creditlake.launcher import port_problem
+    from cli.launcher import port_problem
 
     for p in ports:
         problem = port_problem(host, p)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from creditlake.cli.output import console, err_console, fail, supervised
+from cli.output import console, err_console, fail, supervised
 from creditlake.config import load_settings
 
 
@@ -22,8 +22,8 @@ def dev(
     The API owns the embedded engine; Dagster runs started by the daemon or the UI are its
     clients (see the README, "One machine, everything at once").
     """
-    from creditlake.cli.demo import _check_ports, _shown_host
-    from creditlake.launcher import Supervisor, api_service, dagster_services
+    from cli.demo import _check_ports, _shown_host
+    from cli.launcher import Supervisor, api_service, dagster_services
 
     settings = load_settings()
     if not settings.home.is_dir():

@@ -5,7 +5,9 @@ The cluster variant (Replicated* + Distributed) is generated from the same colum
 
 from __future__ import annotations
 
-from creditlake.engine.base import Engine
+import pyarrow as pa
+
+from creditlake.clickhouse.base import Engine
 from creditlake.schema import RECORD_COLUMNS
 
 # ORDER BY serves the API's filters (country, then created_date ranges) and ends in the
@@ -46,13 +48,25 @@ INGESTION_LOG_COLUMNS = (
     ("duplicates", "UInt64"),
     ("rejected", "UInt64"),
     ("seconds", "Float64"),
-    ("status", "LowCardinality(String)"),  # loaded | quarantined | failed
+    ("status", "LowCardinality(String)"),  # ingest.manifest.Status
     ("message", "String"),
     ("mapping", "String"),  # JSON: source column -> master field
     ("quality_mean", "Float32"),
     ("started_at", "DateTime64(3, 'UTC')"),
     ("finished_at", "DateTime64(3, 'UTC')"),
 )
+
+
+_ARROW_TYPES = {
+    "String": pa.string(), "LowCardinality(String)": pa.string(), "UInt64": pa.uint64(),
+    "Float64": pa.float64(), "Float32": pa.float32(), "Array(String)": pa.list_(pa.string()),
+    "DateTime64(3, 'UTC')": pa.timestamp("ms", "UTC"),
+}
+
+
+def arrow_schema(cols: tuple[tuple[str, str], ...]) -> pa.Schema:
+    """The Arrow schema of rows for a table defined by `cols` (the DDL stays the one layout)."""
+    return pa.schema([(n, _ARROW_TYPES[t]) for n, t in cols])
 
 
 def _cols(cols: tuple[tuple[str, str], ...]) -> str:

@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from creditlake.cli.output import console, err_console, fail, print_json
+from cli.output import console, err_console, fail, print_json
 from creditlake.config import load_settings
 
 
@@ -52,23 +52,21 @@ def ingest(
     and loaded into ClickHouse; the per-file summary reports rows read, loaded, duplicates and
     rejected (rows_read = loaded + duplicates + rejected).
     """
-    from creditlake.ingest.pipeline import expand_paths
-    from creditlake.ingest.runner import ingest_with_dagster
+    from cli.runner import ingest_with_dagster
 
     settings = load_settings()
-    try:
-        files = expand_paths(paths)
-    except FileNotFoundError as exc:
-        fail(str(exc))
-    if not files:
-        fail("no files found in the given paths")
     columns = [TextColumn("{task.description}"), BarColumn(),
                TextColumn("{task.completed:,.0f} rows"), TimeElapsedColumn()]
     with Progress(*columns, console=err_console, transient=as_json) as bar:
         reporter = RichProgress(bar)
-        results = ingest_with_dagster(settings, files, progress=reporter,
-                                      max_failure_rate=max_failure_rate,
-                                      log_level="INFO" if verbose else "CRITICAL")
+        try:
+            results = ingest_with_dagster(settings, paths, progress=reporter,
+                                          max_failure_rate=max_failure_rate,
+                                          log_level="INFO" if verbose else "CRITICAL")
+        except FileNotFoundError as exc:
+            fail(str(exc))
+    if not results:
+        fail("no files found in the given paths")
     rows = [r.as_dict() for r in results]
     totals = {k: sum(int(r[k]) for r in rows)  # type: ignore[call-overload]
               for k in ("rows_read", "loaded", "duplicates", "rejected")}

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from creditlake.config import Settings
-from creditlake.ingest import stages
+from creditlake.ingest.accounting import log_message
+from creditlake.ingest.manifest import Manifest, Status, load_manifest
 from creditlake.ingest.pipeline import expand_paths
 from creditlake.ingest.registry import Registry
 
@@ -24,7 +25,7 @@ concurrency:
 
 @dataclass
 class FileResult:
-    manifest: stages.Manifest
+    manifest: Manifest
     run_id: str
     run_ok: bool
     failed_checks: list[str]
@@ -33,7 +34,7 @@ class FileResult:
         m = self.manifest
         return {"source_file": m.source_file, "format": m.format, "partition_key": m.key,
                 "rows_read": m.rows_read, "loaded": m.loaded, "duplicates": m.duplicates,
-                "rejected": m.rejected, "status": m.status, "message": stages.log_message(m),
+                "rejected": m.rejected, "status": str(m.status), "message": log_message(m),
                 "quality_mean": round(m.quality_mean, 4),
                 "seconds": round(sum(m.seconds.values()), 3), "run_id": self.run_id,
                 "failed_checks": self.failed_checks}
@@ -81,11 +82,11 @@ def _run_files(files, registry, settings, instance, job, results, on_file, log_l
     import dagster as dg
 
     from assets.partitions import landing_files
-    from assets.sensors import detect_format, ingest_selection
+    from assets.sensors import ingest_selection
 
     for path in files:
         entry = registry.register(path, settings.landing_dir)
-        fmt = detect_format(path)
+        fmt = entry.format
         instance.add_dynamic_partitions(landing_files.name, [entry.key])
         if on_file:
             on_file(entry, fmt)
@@ -98,13 +99,13 @@ def _run_files(files, registry, settings, instance, job, results, on_file, log_l
                   if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
                   and not e.asset_check_evaluation_data.passed]
         try:
-            manifest = stages.load_manifest(settings.home, entry.key)
+            manifest = load_manifest(settings.home, entry.key)
         except FileNotFoundError:
-            manifest = stages.Manifest(key=entry.key, source_file=entry.name, path=entry.path,
-                                       format=fmt, status="failed",
-                                       message=_first_error(run) or "landing step failed")
-        if not run.success and manifest.status not in ("blocked", "quarantined"):
-            manifest.status = "failed"
+            manifest = Manifest(key=entry.key, source_file=entry.name, path=entry.path,
+                                format=fmt, status=Status.FAILED,
+                                message=_first_error(run) or "landing step failed")
+        if not run.success and manifest.status not in (Status.BLOCKED, Status.QUARANTINED):
+            manifest.status = Status.FAILED
             manifest.message = manifest.message or _first_error(run) or "run failed"
         results.append(FileResult(manifest, run.run_id, run.success, failed))
 

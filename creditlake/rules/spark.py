@@ -7,7 +7,7 @@ readers, header mapping) and the *load* stage (dedup in ClickHouse SQL + ingesti
 shared with the embedded path, so counts are reconciled by the same code on both paths:
 
     land (Python readers) -> landed.arrow -> Parquet -> Spark clean/validate/hash -> Parquet
-      -> batched inserts into the ClickHouse stage table -> stages.load (unchanged)
+      -> batched inserts into the ClickHouse stage table -> the load stage (unchanged)
 
 Regex dialect: Polars uses Rust regex (Unicode-aware \\s \\d), Spark uses java.util.regex;
 patterns get the (?U) flag so both mean the same classes.
@@ -15,26 +15,18 @@ patterns get the (?U) flag so both mean the same classes.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import shutil
-from collections.abc import Iterator, Mapping
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping
 
-import pyarrow as pa
-import pyarrow.ipc as ipc
-import pyarrow.parquet as pq
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812 - the conventional alias
 
-from creditlake.engine.base import Engine
-from creditlake.engines.polars import E164_PATTERN, FREE_TEXT, TEXT_FIELDS, WARNINGS
 from creditlake.rules import vocab
 from creditlake.rules.identity import LOWERCASED, SEPARATOR
-from creditlake.schema import IDENTITY_FIELDS
-from creditlake.validation import SCORED_FIELDS
+from creditlake.rules.validation import SCORED_FIELDS
+from creditlake.rules.vocab import E164_PATTERN, FREE_TEXT, WARNINGS
+from creditlake.schema import IDENTITY_FIELDS, SOURCE_FIELDS
 
 # The rule patterns of rules/vocab.py in Java regex dialect ((?U): Unicode \s and \d).
 PHONE_EXTENSION = "(?iU)" + vocab.PHONE_EXTENSION_PATTERN
@@ -91,8 +83,7 @@ def session(app_name: str = "creditlake", master: str | None = None,
     """A SparkSession with the settings the rules rely on (UTC, CORRECTED date parsing)."""
     builder = SparkSession.builder.appName(app_name)
     if master or not os.environ.get("SPARK_REMOTE"):
-        builder = builder.master(master or os.environ.get("CREDITLAKE_SPARK_MASTER",
-                                                          "local[2]"))
+        builder = builder.master(master or "local[2]")
     defaults = {
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.legacy.timeParserPolicy": "CORRECTED",
@@ -145,8 +136,8 @@ def clean(df: DataFrame, *, default_country: str | None = None,
     cc_map = _map(codes)
     statuses = _map(vocab.STATUS_SYNONYMS)
 
-    df = df.select(*[c for c in df.columns if c not in TEXT_FIELDS],
-                   *[_text(F.col(c), c in FREE_TEXT).alias(c) for c in TEXT_FIELDS])
+    df = df.select(*[c for c in df.columns if c not in SOURCE_FIELDS],
+                   *[_text(F.col(c), c in FREE_TEXT).alias(c) for c in SOURCE_FIELDS])
     raw_country = F.col("country")
     df = df.withColumn("_iso_key", F.regexp_replace(F.lower(raw_country), COUNTRY_KEY_STRIP, ""))
     df = df.join(F.broadcast(countries), "_iso_key", "left")
@@ -268,67 +259,16 @@ RAW_PREFIX = "raw__"
 
 def keep_raw(df: DataFrame) -> DataFrame:
     """Copies of the landed text fields (clean() rewrites them) for rejected rows' raw_row."""
-    return df.withColumns({f"{RAW_PREFIX}{c}": F.col(c) for c in TEXT_FIELDS})
+    return df.withColumns({f"{RAW_PREFIX}{c}": F.col(c) for c in SOURCE_FIELDS})
 
 
 def raw_row() -> Column:
-    """stages._rejected_rows' raw_row from keep_raw()'s copies: landed text fields as JSON
+    """normalize.polars._rejected_rows' raw_row from keep_raw()'s copies: landed text fields as JSON
     (nulls kept) + metadata. Only evaluated for rejected rows (inside a CASE WHEN)."""
-    body = F.to_json(F.struct(*[F.col(f"{RAW_PREFIX}{c}").alias(c) for c in TEXT_FIELDS]),
+    body = F.to_json(F.struct(*[F.col(f"{RAW_PREFIX}{c}").alias(c) for c in SOURCE_FIELDS]),
                      {"ignoreNullFields": "false"})
     return F.concat(body.substr(F.lit(1), F.length(body) - 1), F.lit(',"metadata":'),
                     F.col("metadata"), F.lit("}"))
 
 
 # ------------------------------------------------------------------ I/O helpers
-
-def landed_to_parquet(landed: Path, out: Path, row_group_rows: int = 256_000) -> Path:
-    """Stream the landed Arrow IPC file into Parquet that Spark executors can split."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with pa.memory_map(str(landed)) as src:
-        reader = ipc.open_stream(src)
-        with pq.ParquetWriter(out, reader.schema) as w:
-            for batch in reader:
-                if batch.num_rows:
-                    w.write_batch(batch, row_group_size=row_group_rows)
-    return out
-
-
-def iter_parquet_batches(directory: Path, batch_rows: int, columns: list[str] | None = None
-                         ) -> Iterator[tuple[str, pa.RecordBatch]]:
-    """(stable batch id, batch) over a Spark output directory, in file-name order."""
-    for i, f in enumerate(sorted(directory.glob("part-*.parquet"))):
-        pf = pq.ParquetFile(f)
-        for j, batch in enumerate(pf.iter_batches(batch_size=batch_rows, columns=columns)):
-            yield f"{i}.{j}", batch
-
-
-def insert_batches(engine: Engine, table: str, batches: Iterator[tuple[str, pa.RecordBatch]],
-                   token_prefix: str, settings: Mapping[str, Any] | None = None) -> int:
-    """Insert each batch with insert_deduplication_token = <prefix>:<batch id>:<digest>.
-
-    A retried partition re-sends identical blocks with identical tokens, which the server
-    drops (Replicated tables always; MergeTree with non_replicated_deduplication_window)."""
-    n = 0
-    for batch_id, batch in batches:
-        if batch.num_rows == 0:
-            continue
-        token = f"{token_prefix}:{batch_id}:{_digest(batch)}"
-        engine.insert_arrow(table, pa.Table.from_batches([batch]),
-                            settings={"insert_deduplicate": 1,
-                                      "insert_deduplication_token": token, **(settings or {})})
-        n += batch.num_rows
-    return n
-
-
-def _digest(batch: pa.RecordBatch) -> str:
-    sink = pa.BufferOutputStream()
-    with ipc.new_stream(sink, batch.schema) as w:
-        w.write_batch(batch)
-    return hashlib.sha1(sink.getvalue().to_pybytes()).hexdigest()[:16]
-
-
-def reset_dir(path: Path) -> Path:
-    shutil.rmtree(path, ignore_errors=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path

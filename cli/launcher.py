@@ -71,7 +71,7 @@ def _die_with_parent() -> None:
 
 
 def service_env(settings: Settings) -> dict[str, str]:
-    from creditlake.ingest.runner import dagster_home
+    from cli.runner import dagster_home
 
     env = dict(os.environ)
     env["CREDITLAKE_HOME"] = str(settings.home)  # absolute: children run in the project root

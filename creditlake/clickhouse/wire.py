@@ -1,4 +1,4 @@
-"""Wire format between an engine owner and its clients (see engine/sharing.py).
+"""Wire format between an engine owner and its clients (see clickhouse/sharing.py).
 
 One message = a fixed prefix (header length u32, body length u64), a msgpack header (control:
 op, SQL, parameters, settings, errors) and an optional body (an Arrow IPC stream, or msgpack rows).

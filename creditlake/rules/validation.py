@@ -13,8 +13,8 @@ import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaErrors
 
-from creditlake.engines.polars import E164_PATTERN, WARNINGS
 from creditlake.rules import vocab
+from creditlake.rules.vocab import E164_PATTERN, WARNINGS
 from creditlake.schema import STATUSES
 
 ROW = "_row"

@@ -1,5 +1,9 @@
-"""`creditlake` command line. Each module in this package that defines `register(app)` adds
-its commands (ingest, admin, serve, demo, dev, ...); helpers like output.py define none."""
+"""`creditlake` command line (app layer). Each module in this package that defines
+`register(app)` adds its commands (ingest, admin, serve, demo, dev, ...); launcher.py supervises
+child processes and runner.py runs the Dagster ingest job in-process.
+
+May import: the creditlake library, and - lazily, inside commands - definitions, assets,
+resources and api (so `--help` stays fast)."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ class Engine(Protocol):
     """What the rest of creditlake needs from ClickHouse. SQL uses {name:Type} parameters."""
 
     database: str
+    cluster: str  # ON CLUSTER name for DDL/DELETE when tables are Distributed (config.Settings)
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None,
                 settings: Mapping[str, Any] | None = None) -> int:

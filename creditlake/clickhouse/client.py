@@ -10,14 +10,16 @@ import clickhouse_connect
 import pyarrow as pa
 from clickhouse_connect.driver.exceptions import ClickHouseError, ProgrammingError
 
-from creditlake.config import Settings
-from creditlake.engine.base import EngineError, EngineUnavailable
+from creditlake.clickhouse.base import EngineError, EngineUnavailable
+from creditlake.config import DEFAULT_CLUSTER, Settings
 
 
 class ClickHouseEngine:
-    def __init__(self, url: str, database: str = "creditlake") -> None:
+    def __init__(self, url: str, database: str = "creditlake",
+                 cluster: str = DEFAULT_CLUSTER) -> None:
         self.url = url
         self.database = database
+        self.cluster = cluster
         try:
             if url.startswith("chdb:"):
                 self._client = clickhouse_connect.get_client(dsn=url)
@@ -79,7 +81,8 @@ class _errors:
 
 
 def open_engine(settings: Settings) -> ClickHouseEngine:
-    """Open the configured engine directly. Shared-access logic lives in engine/sharing.py."""
+    """Open the configured engine directly. Shared-access logic lives in clickhouse/sharing.py."""
     if settings.embedded and settings.chdb_path is not None:
         settings.chdb_path.mkdir(parents=True, exist_ok=True)
-    return ClickHouseEngine(settings.clickhouse_url, settings.clickhouse_database)
+    return ClickHouseEngine(settings.clickhouse_url, settings.clickhouse_database,
+                            settings.clickhouse_cluster)

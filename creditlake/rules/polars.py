@@ -1,7 +1,7 @@
 """Rules -> Polars expressions: map source columns, clean values, collect warnings.
 
 Everything here is vectorized; no per-row Python. The output feeds Pandera validation
-(creditlake/validation.py) and then the ClickHouse loader.
+(creditlake/rules/validation.py) and then the ClickHouse loader.
 """
 
 from __future__ import annotations
@@ -12,14 +12,8 @@ import polars.selectors  # noqa: F401
 from creditlake.readers.base import SOURCE_ROW
 from creditlake.rules import vocab
 from creditlake.rules.mapping import ADDRESS_PARTS, NAME_PARTS, ColumnMapping
-
-TEXT_FIELDS = ("user_id", "email", "name", "phone", "address", "city", "country",
-               "created_date", "status")
-E164_PATTERN = r"^\+[1-9][0-9]{7,14}$"
-WARNINGS = "_warnings"
-
-
-FREE_TEXT = frozenset({"name", "address", "city"})  # inner whitespace collapsed too
+from creditlake.rules.vocab import FREE_TEXT, WARNINGS
+from creditlake.schema import SOURCE_FIELDS
 
 
 def _text(expr: pl.Expr, collapse: bool = True) -> pl.Expr:
@@ -41,7 +35,7 @@ def map_columns(df: pl.DataFrame, mapping: ColumnMapping, source_file: str) -> p
     t = mapping.targets
     exprs: list[pl.Expr] = [pl.lit(source_file).alias("source_file"),
                             pl.col(SOURCE_ROW).cast(pl.UInt64)]
-    for field in TEXT_FIELDS:
+    for field in SOURCE_FIELDS:
         if field == "name" and "name" not in t and any(p in t for p in NAME_PARTS):
             cols = [c for p in NAME_PARTS for c in t.get(p, [])]
             exprs.append(_join(cols, " ").alias("name"))
@@ -99,7 +93,7 @@ def clean(df: pl.DataFrame, *, default_country: str | None = None,
     codes = vocab.calling_codes()
     code_to_region = vocab.calling_code_regions()
 
-    df = df.with_columns([_text(pl.col(c), c in FREE_TEXT).alias(c) for c in TEXT_FIELDS])
+    df = df.with_columns([_text(pl.col(c), c in FREE_TEXT).alias(c) for c in SOURCE_FIELDS])
 
     # Each expensive value is materialized once as a helper column: Polars would otherwise
     # re-evaluate shared sub-expressions in every branch of the when/then chains below.

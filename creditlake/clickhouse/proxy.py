@@ -1,4 +1,4 @@
-"""The client side of the shared embedded engine: `ProxyEngine` (see engine/sharing.py).
+"""The client side of the shared embedded engine: `ProxyEngine` (see clickhouse/sharing.py).
 
 Sends SQL, parameters, settings and Arrow IPC batches to the owner over authenticated loopback
 connections (a small pool, one connection per concurrent caller thread). When the owner goes
@@ -18,10 +18,9 @@ from typing import Any, Literal, TypeVar
 
 import pyarrow as pa
 
-from creditlake.config import Settings
-from creditlake.engine import wire
-from creditlake.engine.base import EngineError, EngineUnavailable
-from creditlake.engine.owner import (
+from creditlake.clickhouse import wire
+from creditlake.clickhouse.base import EngineError, EngineUnavailable
+from creditlake.clickhouse.owner import (
     DEFAULT_BATCH_BYTES,
     RETRY,
     EngineBusy,
@@ -33,6 +32,7 @@ from creditlake.engine.owner import (
     iter_slices,
     read_info,
 )
+from creditlake.config import Settings
 
 T = TypeVar("T")
 Mode = Literal["serve", "use", "client"]
@@ -69,6 +69,7 @@ class ProxyEngine:
                  call_timeout: float = 600.0, batch_bytes: int = DEFAULT_BATCH_BYTES) -> None:
         self.settings = settings
         self.database = settings.clickhouse_database
+        self.cluster = settings.clickhouse_cluster
         self.role = role
         self.mode: Mode = mode
         self.busy_timeout = busy_timeout

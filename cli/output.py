@@ -20,10 +20,10 @@ def print_json(doc: Any) -> None:
 
 
 @contextmanager
-def supervised(sup) -> Iterator[None]:  # noqa: ANN001 - creditlake.launcher.Supervisor
+def supervised(sup) -> Iterator[None]:  # noqa: ANN001 - cli.launcher.Supervisor
     """Run the body with `sup`'s processes; a launch error is a clear message and exit 1, and
     every process is stopped on the way out (Ctrl-C included)."""
-    from creditlake.launcher import LaunchError
+    from cli.launcher import LaunchError
 
     try:
         yield

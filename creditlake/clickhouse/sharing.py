@@ -23,7 +23,7 @@ With a ClickHouse server URL none of this applies: `connect()` returns a plain C
     with engine_session(settings, role="cli") as engine:   # short: client if an owner exists
         engine.query_rows("SELECT 1")
 
-Operators: `python -m creditlake.engine.sharing status|serve`.
+Operators: `python -m creditlake.clickhouse.sharing status|serve`.
 """
 
 from __future__ import annotations
@@ -38,10 +38,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from creditlake.config import Settings, load_settings
-from creditlake.engine.base import Engine, EngineError, EngineUnavailable
-from creditlake.engine.client import open_engine
-from creditlake.engine.owner import (
+from creditlake.clickhouse.base import Engine, EngineError, EngineUnavailable
+from creditlake.clickhouse.client import open_engine
+from creditlake.clickhouse.owner import (
     DEFAULT_BATCH_BYTES,
     EngineBusy,
     OwnerEngine,
@@ -49,7 +48,8 @@ from creditlake.engine.owner import (
     acquire_owner,
     read_info,
 )
-from creditlake.engine.proxy import Mode, ProxyEngine
+from creditlake.clickhouse.proxy import Mode, ProxyEngine
+from creditlake.config import Settings, load_settings
 
 __all__ = ["EngineBusy", "Mode", "OwnerEngine", "ProxyEngine", "connect", "engine_session",
            "owner_status"]
@@ -156,7 +156,7 @@ def _serve(settings: Settings, role: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m creditlake.engine.sharing",
+    parser = argparse.ArgumentParser(prog="python -m creditlake.clickhouse.sharing",
                                      description="Inspect or hold the shared embedded engine.")
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("status", help="print the current owner as JSON")

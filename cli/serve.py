@@ -34,8 +34,8 @@ def serve(
     engine = None
     if settings.embedded:
         # Own the embedded engine from start-up (or stand by as a client of the current owner)
-        # so Dagster runs and CLI commands on this home become our clients (engine/sharing.py).
-        from creditlake.engine.sharing import connect
+        # so Dagster runs and CLI commands on this home become our clients (clickhouse/sharing.py).
+        from creditlake.clickhouse.sharing import connect
 
         engine = connect(settings, role="api", mode="serve")
     try:

@@ -2,7 +2,7 @@
 behind Distributed tables that keep the embedded names (`records`, ...), so every query and
 insert in creditlake runs unchanged against a cluster.
 
-The statements are derived from `creditlake.ddl.table_ddl()` (columns, indexes, ORDER BY,
+The statements are derived from `creditlake.clickhouse.ddl.table_ddl()` (columns, indexes, ORDER BY,
 engine, settings): the cluster can never drift from the embedded schema.
 
 Sharding and partitioning (why):
@@ -29,10 +29,11 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from creditlake.ddl import table_ddl
-from creditlake.engine.base import Engine
+from creditlake.clickhouse.base import Engine
+from creditlake.clickhouse.ddl import table_ddl
+from creditlake.config import DEFAULT_CLUSTER
 
-DEFAULT_CLUSTER = "creditlake"
+__all__ = ["DEFAULT_CLUSTER", "cluster_ddl", "delete_target", "migrate_cluster"]
 LOCAL_SUFFIX = "_local"
 # ZooKeeper/Keeper path per shard; {database}/{table} are expanded by ClickHouse itself.
 KEEPER_PATH = "/clickhouse/tables/{shard}/{database}/{table}"
@@ -169,20 +170,23 @@ def migrate_cluster(engine: Engine, cluster: str = DEFAULT_CLUSTER,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m creditlake.ddl_cluster [--apply] [--cluster NAME]`: print or run the DDL.
+    """`python -m creditlake.clickhouse.ddl_cluster [--apply] [--cluster NAME]`: print or run
+    the DDL.
 
     --apply connects through CREDITLAKE_CLICKHOUSE_URL (any node of the cluster).
     """
     import argparse
 
+    from creditlake.clickhouse import open_engine
     from creditlake.config import load_settings
-    from creditlake.engine import open_engine
 
-    ap = argparse.ArgumentParser(prog="python -m creditlake.ddl_cluster")
-    ap.add_argument("--cluster", default=DEFAULT_CLUSTER)
+    ap = argparse.ArgumentParser(prog="python -m creditlake.clickhouse.ddl_cluster")
+    ap.add_argument("--cluster", default=None,
+                    help=f"default: CREDITLAKE_CLICKHOUSE_CLUSTER or {DEFAULT_CLUSTER!r}")
     ap.add_argument("--apply", action="store_true", help="run it instead of printing it")
     args = ap.parse_args(argv)
     settings = load_settings()
+    args.cluster = args.cluster or settings.clickhouse_cluster
     if not args.apply:
         print(";\n\n".join(cluster_ddl(settings.clickhouse_database, args.cluster)) + ";")
         return 0
@@ -201,3 +205,18 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def delete_target(engine: Engine, table: str) -> str:
+    """Where a DELETE for `table` must go: the table itself, or - on a cluster, where `table`
+    is a Distributed table over `<table>_local` - the local tables on every node. Lightweight
+    deletes don't run through Distributed tables."""
+    rows = engine.query_rows("SELECT engine FROM system.tables WHERE database = {d:String} "
+                             "AND name = {t:String}", {"d": engine.database, "t": table})
+    return delete_target_for(rows[0][0] if rows else "", engine.database, table, engine.cluster)
+
+
+def delete_target_for(table_engine: str, database: str, table: str, cluster: str) -> str:
+    if table_engine == "Distributed":
+        return f"{database}.{table}{LOCAL_SUFFIX} ON CLUSTER '{cluster}'"
+    return f"{database}.{table}"

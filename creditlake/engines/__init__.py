@@ -1,1 +1,0 @@
-"""Processing engines: the same rules compiled to Polars (embedded) or Spark (scale-out)."""

@@ -1,0 +1,150 @@
+"""Stage 1, land: read one file with its format's reader and map its headers to master
+columns -> an Arrow IPC stream under $CREDITLAKE_HOME/staging/<key>/ (+ the parser's rejects
+to rejected_records). Unrecognized or unreadable files are quarantined."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import shutil
+import time
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from creditlake import readers
+from creditlake.clickhouse.base import Engine
+from creditlake.ingest.accounting import delete_rejects, insert_rejects
+from creditlake.ingest.manifest import (
+    UNRECOGNIZED,
+    Manifest,
+    Progress,
+    Status,
+    landed_path,
+    save_manifest,
+    staging_dir,
+)
+from creditlake.ingest.registry import LandingFile
+from creditlake.readers._batches import notice_of
+from creditlake.readers.base import ReaderOptions, ReaderRejects, subsource_of
+from creditlake.rules.mapping import ColumnMapping, infer_mapping
+from creditlake.rules.overrides import SourceOverrides
+from creditlake.rules.polars import map_columns
+from creditlake.schema import SOURCE_FIELDS
+
+
+def _source_name(name: str, sub: str | None) -> str:
+    if not sub:
+        return name
+    base = Path(name).name
+    if sub.startswith(base):
+        return name + sub[len(base):]
+    return f"{name}#{sub}"
+
+
+LANDED_SCHEMA = pa.schema([("source_file", pa.string()), ("source_row", pa.uint64()),
+                           *[(f, pa.string()) for f in SOURCE_FIELDS], ("metadata", pa.string())])
+
+
+def land(engine: Engine, home: Path, entry: LandingFile, *, fmt: str | None = None,
+         overrides: SourceOverrides | None = None, progress: Progress | None = None,
+         batch_rows: int | None = None) -> Manifest:
+    """Read + map one file into the staging area. Unreadable files are quarantined."""
+    t0 = time.perf_counter()
+    m = Manifest(key=entry.key, source_file=entry.name, path=entry.path)
+    out_dir = staging_dir(home, entry.key)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    path = Path(entry.path)
+    delete_rejects(engine, entry.key, "read")
+    overrides = overrides or SourceOverrides()
+    rule = overrides.for_source(entry.name)
+    m.format = fmt or entry.format
+    if not m.format:  # registered before formats were recorded at registration
+        m.format, entry_reason = readers.detect_format(path)
+    else:
+        entry_reason = entry.unrecognized
+    if m.format == UNRECOGNIZED:
+        m.status, m.message = Status.QUARANTINED, entry_reason or "unrecognized format"
+        _quarantine(home, path, entry.name)
+        m.seconds["land"] = time.perf_counter() - t0
+        save_manifest(home, m)
+        return m
+    opts = rule.reader_options(batch_rows)
+    rejects = ReaderRejects()
+    reader = readers.get_reader(m.format)
+    mappings: dict[tuple, ColumnMapping] = {}
+    writer: ipc.RecordBatchStreamWriter | None = None
+    try:
+        with open(landed_path(home, entry.key), "wb") as sink:
+            writer = ipc.new_stream(sink, LANDED_SCHEMA)
+            try:
+                batches = _call_reader(reader, path, opts, rejects)
+                for batch in batches:
+                    if notice := notice_of(batch):  # e.g. "table orders skipped: not people"
+                        m.warnings.append(notice)
+                        continue
+                    sub = subsource_of(batch)
+                    source = _source_name(entry.name, sub)
+                    cols = tuple(batch.schema.names)
+                    mapping = mappings.get((source, cols))
+                    if mapping is None:
+                        mapping = infer_mapping(cols, rule.columns)
+                        mappings[(source, cols)] = mapping
+                        m.mappings[source] = json.loads(mapping.to_json())
+                    df = pl.from_arrow(batch)
+                    assert isinstance(df, pl.DataFrame)
+                    mapped = map_columns(df, mapping, source)
+                    writer.write_table(mapped.to_arrow().cast(LANDED_SCHEMA))
+                    m.rows_read += batch.num_rows
+                    if progress:
+                        progress(batch.num_rows)
+            except readers.ReaderError as exc:
+                # Good rows before the error are kept; the error is the file's message.
+                m.message = str(exc)
+                m.warnings.append(str(exc))
+            finally:
+                writer.close()
+    except OSError as exc:
+        m.status, m.message = Status.FAILED, f"cannot read file: {exc}"
+    _record_reader_rejects(engine, m, rejects)
+    if m.rows_read == 0 and m.read_rejected == 0 and m.message and m.status != Status.FAILED:
+        m.status = Status.QUARANTINED
+        _quarantine(home, path, entry.name)
+    if not m.mappings and m.rows_read == 0 and not m.message:
+        m.message = "no data rows (header only)"
+    m.seconds["land"] = time.perf_counter() - t0
+    save_manifest(home, m)
+    return m
+
+
+def _call_reader(reader, path: Path, opts: ReaderOptions, rejects: ReaderRejects):
+    if "rejects" in inspect.signature(reader).parameters:
+        return reader(path, opts, rejects=rejects)
+    return reader(path, opts)  # readers without a rejects channel
+
+
+def _record_reader_rejects(engine: Engine, m: Manifest, rejects: ReaderRejects) -> None:
+    if not rejects.rows:
+        return
+    rows, raw, reasons = zip(*rejects.rows, strict=True)
+    table = pa.table({
+        "source_file": pa.array([m.source_file] * len(rows), pa.string()),
+        "source_row": pa.array(rows, pa.uint64()),
+        "raw_row": pa.array(raw, pa.string()),
+        "reasons": pa.array([[r] for r in reasons], pa.list_(pa.string())),
+    })
+    insert_rejects(engine, m, "read", table)
+    m.read_rejected = len(rows)
+    m.rows_read += len(rows)
+
+
+def _quarantine(home: Path, path: Path, name: str) -> None:
+    target = home / "quarantine" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # the ingestion_log row says why; the copy is a convenience for whoever fixes the file
+    with contextlib.suppress(OSError):
+        shutil.copy2(path, target)

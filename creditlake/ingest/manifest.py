@@ -1,0 +1,129 @@
+"""The hand-off between stages: a partition's Manifest (JSON next to its staged data), its
+typed Status, and where its staged data lives (Arrow file on disk, ClickHouse stage table)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from creditlake.clickhouse.base import Engine
+from creditlake.readers.detect import UNRECOGNIZED
+from creditlake.rules.identity import clickhouse_hash_sql
+
+__all__ = ["UNRECOGNIZED", "Manifest", "Progress", "Status"]
+
+Progress = Callable[[int], None]  # called with the number of rows just processed
+
+
+class Status(StrEnum):
+    """A partition's state. StrEnum: stored and compared as its plain string value."""
+
+    LANDED = "landed"            # read and mapped, not yet normalized
+    QUARANTINED = "quarantined"  # unrecognized or unreadable: nothing to normalize
+    NORMALIZED = "normalized"    # valid rows in the stage table, not yet loaded
+    BLOCKED = "blocked"          # a blocking quality check held the valid rows back
+    LOADED = "loaded"
+    FAILED = "failed"
+
+
+FINISHED = (Status.QUARANTINED, Status.FAILED)  # nothing left for normalize/load to do
+
+
+@dataclass
+class Manifest:
+    """What a partition's stages know about it; saved as JSON next to its staged data."""
+
+    key: str
+    source_file: str
+    path: str
+    format: str = ""
+    status: Status = Status.LANDED
+    message: str = ""
+    rows_read: int = 0
+    read_rejected: int = 0
+    valid: int = 0
+    validation_rejected: int = 0
+    loaded: int = 0
+    duplicates: int = 0
+    quality_mean: float = 0.0
+    quality_histogram: list[int] = field(default_factory=lambda: [0] * 10)
+    mappings: dict[str, dict] = field(default_factory=dict)  # source -> mapping
+    warnings: list[str] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)
+
+    @property
+    def rejected(self) -> int:
+        return self.read_rejected + self.validation_rejected
+
+    @property
+    def failure_rate(self) -> float:
+        return self.rejected / self.rows_read if self.rows_read else 0.0
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha1(key.encode()).hexdigest()[:20]
+
+
+def staging_dir(home: Path, key: str) -> Path:
+    return home / "staging" / _digest(key)
+
+
+def landed_path(home: Path, key: str) -> Path:
+    """The land stage's output: mapped rows as an Arrow IPC stream."""
+    return staging_dir(home, key) / "landed.arrow"
+
+
+def save_manifest(home: Path, m: Manifest) -> None:
+    d = staging_dir(home, m.key)
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = d / "manifest.json.tmp"
+    tmp.write_text(json.dumps(asdict(m)))
+    tmp.replace(d / "manifest.json")
+
+
+def load_manifest(home: Path, key: str) -> Manifest:
+    f = staging_dir(home, key) / "manifest.json"
+    if not f.exists():
+        raise FileNotFoundError(f"partition {key!r} has not been landed yet")
+    return Manifest(**json.loads(f.read_text()))
+
+
+# ---------------------------------------------------------------- the stage table
+
+STAGE_COLUMNS = (
+    "seq UInt64, source_file String, source_row UInt64, user_id Nullable(String), "
+    "email Nullable(String), "
+    "name Nullable(String), phone Nullable(String), address Nullable(String), "
+    "city Nullable(String), country Nullable(String), created_date Nullable(Date), "
+    "status String, metadata String, data_quality_score Float32, "
+    "validation_errors Array(String)"
+)
+# What normalize writes into the stage table (seq and record_hash aside).
+LOADED_FIELDS = ("source_file", "source_row", "user_id", "email", "name", "phone", "address",
+                 "city", "country", "created_date", "status", "metadata",
+                 "data_quality_score", "validation_errors")
+
+
+def stage_table(engine: Engine, key: str) -> str:
+    return f"{engine.database}.stage_{_digest(key)}"
+
+
+def create_stage_table(engine: Engine, key: str, *, order_by: str = "tuple()",
+                       table_settings: str = "") -> str:
+    """(Re)create the partition's stage table; record_hash is computed by ClickHouse on insert."""
+    table = stage_table(engine, key)
+    engine.command(f"DROP TABLE IF EXISTS {table}")
+    engine.command(
+        f"CREATE TABLE {table} ({STAGE_COLUMNS}, record_hash String "
+        f"DEFAULT {clickhouse_hash_sql()}) ENGINE = MergeTree ORDER BY {order_by} "
+        f"{table_settings}")
+    return table
