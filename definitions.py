@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlparse
 
 import dagster as dg
@@ -21,10 +20,10 @@ from resources import ClickHouseResource, CreditlakeHome, LogProgress
 INGEST_GROUPS = ("landing", "normalize", "dedup")
 
 
-def _s3_landing(job, env: dict[str, str]) -> tuple[list, dict]:
+def _s3_landing(job, settings: Settings) -> tuple[list, dict]:
     """Optional S3 landing: CREDITLAKE_S3_LANDING=s3://bucket/prefix (+ AWS_* credentials,
     CREDITLAKE_S3_ENDPOINT_URL for S3-compatible stores)."""
-    url = env.get("CREDITLAKE_S3_LANDING")
+    url = settings.s3_landing
     if not url:
         return [], {}
     from dagster_aws.s3 import S3Resource
@@ -34,21 +33,19 @@ def _s3_landing(job, env: dict[str, str]) -> tuple[list, dict]:
     parsed = urlparse(url)
     if parsed.scheme != "s3" or not parsed.netloc:
         raise ValueError(f"CREDITLAKE_S3_LANDING must look like s3://bucket/prefix, got {url!r}")
-    resource = S3Resource(endpoint_url=env.get("CREDITLAKE_S3_ENDPOINT_URL") or None,
-                          region_name=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"))
+    # region: boto3 reads AWS_REGION / AWS_DEFAULT_REGION itself
+    resource = S3Resource(endpoint_url=settings.s3_endpoint_url)
     sensor = build_s3_sensor(job, bucket=parsed.netloc, prefix=parsed.path.lstrip("/"))
     return [sensor], {"s3": resource}
 
 
 def make_definitions(settings: Settings, progress: object | None = None,
-                     max_failure_rate: float | None = None,
-                     env: dict[str, str] | None = None) -> dg.Definitions:
-    env = dict(os.environ if env is None else env)
+                     max_failure_rate: float | None = None) -> dg.Definitions:
     ingest_job = dg.define_asset_job(
         "ingest", selection=dg.AssetSelection.groups(*INGEST_GROUPS),
         description="Ingest one landed file: its format's landing asset, normalize, dedup+load.",
         executor_def=dg.in_process_executor)
-    s3_sensors, s3_resources = _s3_landing(ingest_job, env)
+    s3_sensors, s3_resources = _s3_landing(ingest_job, settings)
     return dg.Definitions(
         assets=[*build_landing_assets(), normalize_contacts, dedup_records, *ENTITY_ASSETS],
         asset_checks=[*QUALITY_CHECKS, *ENTITY_CHECKS],

@@ -45,7 +45,7 @@ DOCS_ASSETS = "/docs-assets"
 def create_app(settings: Settings | None = None, engine_provider: EngineProvider | None = None,
                *, config: ApiConfig | None = None, ledger: Ledger | None = None) -> Litestar:
     settings = settings or load_settings()
-    config = config or ApiConfig.from_env()
+    config = config or ApiConfig.from_settings(settings)
 
     def default_provider():  # noqa: ANN202 - lazily imported: keep import time engine-free
         from creditlake.clickhouse import open_engine

@@ -1,9 +1,10 @@
-"""API-only knobs (rate limit, cache), read from CREDITLAKE_* env next to creditlake.config."""
+"""API-only knobs (rate limit, cache); the CREDITLAKE_* ones come from creditlake.config."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+
+from creditlake.config import Settings
 
 
 @dataclass(frozen=True)
@@ -17,14 +18,6 @@ class ApiConfig:
     ensure_schema: bool = True  # create the records table on first engine use if missing
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> ApiConfig:
-        env = dict(os.environ if env is None else env)
-        limit, window = cls.rate_limit, cls.rate_window_s
-        if spec := env.get("CREDITLAKE_RATE_LIMIT"):  # "600/60" = 600 requests per 60 s
-            n, _, w = spec.partition("/")
-            limit, window = int(n), float(w or 60)
-        return cls(
-            rate_limit=limit, rate_window_s=window,
-            cache_ttl_s=float(env.get("CREDITLAKE_CACHE_TTL", cls.cache_ttl_s)),
-            redis_prefix=env.get("CREDITLAKE_REDIS_PREFIX", cls.redis_prefix),
-        )
+    def from_settings(cls, settings: Settings) -> ApiConfig:
+        return cls(rate_limit=settings.rate_limit, rate_window_s=settings.rate_window_s,
+                   cache_ttl_s=settings.cache_ttl_s, redis_prefix=settings.redis_prefix)

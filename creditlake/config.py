@@ -42,6 +42,12 @@ class Settings:
     processing: Processing = None  # type: ignore[assignment]  # default: Processing()
     clickhouse_cluster: str = DEFAULT_CLUSTER
     max_failure_rate: float = DEFAULT_MAX_FAILURE_RATE
+    s3_landing: str | None = None  # s3://bucket/prefix: adds the S3 landing sensor
+    s3_endpoint_url: str | None = None  # S3-compatible stores
+    rate_limit: int = 600  # API requests per key per window
+    rate_window_s: float = 60.0
+    cache_ttl_s: float = 30.0  # API result cache; 0 disables it
+    redis_prefix: str = "creditlake"
 
     def __post_init__(self) -> None:
         if self.landing_dir is None:
@@ -76,8 +82,17 @@ def spark_conf_from_json(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), str(v)) for k, v in conf.items()))
 
 
+def _rate_limit(spec: str | None) -> tuple[int, float]:
+    """CREDITLAKE_RATE_LIMIT "600/60" = 600 requests per 60 s ("600" = per 60 s)."""
+    if not spec:
+        return Settings.rate_limit, Settings.rate_window_s
+    n, _, w = spec.partition("/")
+    return int(n), float(w or 60)
+
+
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
+    rate_limit, rate_window = _rate_limit(env.get("CREDITLAKE_RATE_LIMIT"))
     home = Path(env.get("CREDITLAKE_HOME", "./.creditlake")).expanduser().resolve()
     landing = env.get("CREDITLAKE_LANDING_DIR")
     return Settings(
@@ -95,4 +110,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         clickhouse_cluster=env.get("CREDITLAKE_CLICKHOUSE_CLUSTER") or DEFAULT_CLUSTER,
         max_failure_rate=float(env.get("CREDITLAKE_MAX_FAILURE_RATE")
                                or DEFAULT_MAX_FAILURE_RATE),
+        s3_landing=env.get("CREDITLAKE_S3_LANDING") or None,
+        s3_endpoint_url=env.get("CREDITLAKE_S3_ENDPOINT_URL") or None,
+        rate_limit=rate_limit, rate_window_s=rate_window,
+        cache_ttl_s=float(env.get("CREDITLAKE_CACHE_TTL") or Settings.cache_ttl_s),
+        redis_prefix=env.get("CREDITLAKE_REDIS_PREFIX") or Settings.redis_prefix,
     )

@@ -69,7 +69,7 @@ def arrow_schema(cols: tuple[tuple[str, str], ...]) -> pa.Schema:
     return pa.schema([(n, _ARROW_TYPES[t]) for n, t in cols])
 
 
-def _cols(cols: tuple[tuple[str, str], ...]) -> str:
+def columns_sql(cols: tuple[tuple[str, str], ...]) -> str:
     return ",\n    ".join(f"{n} {t}" for n, t in cols)
 
 
@@ -90,25 +90,30 @@ def table_ddl(database: str, engine_clause: str | None = None) -> dict[str, str]
         ),
         "rejected_records": (
             f"CREATE TABLE IF NOT EXISTS {database}.rejected_records (\n"
-            f"    {_cols(REJECTED_COLUMNS)}\n) ENGINE = MergeTree"
+            f"    {columns_sql(REJECTED_COLUMNS)}\n) ENGINE = MergeTree"
             " ORDER BY (source_file, partition_key, source_row)"
         ),
         "ingestion_log": (
             f"CREATE TABLE IF NOT EXISTS {database}.ingestion_log (\n"
-            f"    {_cols(INGESTION_LOG_COLUMNS)}\n) ENGINE = ReplacingMergeTree(finished_at)"
+            f"    {columns_sql(INGESTION_LOG_COLUMNS)}\n) ENGINE = ReplacingMergeTree(finished_at)"
             " ORDER BY (partition_key)"
         ),
     }
 
 
-def migrate(engine: Engine) -> list[str]:
-    """Create the database and tables if missing; returns the tables ensured."""
+def ensure_tables(engine: Engine, ddl: dict[str, str]) -> list[str]:
+    """Create the database and the tables of `ddl` (name -> CREATE ... IF NOT EXISTS)."""
     engine.command(f"CREATE DATABASE IF NOT EXISTS {engine.database}")
-    ddl = table_ddl(engine.database)
     for sql in ddl.values():
         engine.command(sql)
+    return list(ddl)
+
+
+def migrate(engine: Engine) -> list[str]:
+    """Create the database and tables if missing; returns the tables ensured."""
+    tables = ensure_tables(engine, table_ddl(engine.database))
     # Columns added after a table was first created (CREATE IF NOT EXISTS won't add them).
     for c in (*((c.name, c.clickhouse) for c in RECORD_COLUMNS), *RECORDS_INTERNAL_COLUMNS):
         engine.command(f"ALTER TABLE {engine.database}.records ADD COLUMN IF NOT EXISTS "
                        f"{c[0]} {c[1]}")
-    return list(ddl)
+    return tables

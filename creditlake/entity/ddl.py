@@ -8,6 +8,7 @@ latest. An entity that disappears in a merge gets an `is_deleted = 1` golden row
 from __future__ import annotations
 
 from creditlake.clickhouse.base import Engine
+from creditlake.clickhouse.ddl import columns_sql, ensure_tables
 
 ENTITY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("record_id", "String"),
@@ -79,27 +80,24 @@ RUN_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _cols(cols: tuple[tuple[str, str], ...]) -> str:
-    return ",\n    ".join(f"{n} {t}" for n, t in cols)
-
-
 def entity_ddl(database: str) -> dict[str, str]:
     return {
         "entities": (
-            f"CREATE TABLE IF NOT EXISTS {database}.entities (\n    {_cols(ENTITY_COLUMNS)},\n"
+            f"CREATE TABLE IF NOT EXISTS {database}.entities (\n"
+            f"    {columns_sql(ENTITY_COLUMNS)},\n"
             "    INDEX idx_entity entity_id TYPE bloom_filter(0.01) GRANULARITY 4\n)"
             " ENGINE = ReplacingMergeTree(resolved_at) ORDER BY record_id"
         ),
         "golden_records": (
             f"CREATE TABLE IF NOT EXISTS {database}.golden_records (\n"
-            f"    {_cols(GOLDEN_COLUMNS)},\n"
+            f"    {columns_sql(GOLDEN_COLUMNS)},\n"
             "    INDEX idx_email email TYPE bloom_filter(0.01) GRANULARITY 4,\n"
             "    INDEX idx_phone phone TYPE bloom_filter(0.01) GRANULARITY 4\n)"
             " ENGINE = ReplacingMergeTree(resolved_at, is_deleted) ORDER BY entity_id"
         ),
         "entity_features": (
             f"CREATE TABLE IF NOT EXISTS {database}.entity_features (\n"
-            f"    {_cols(FEATURE_COLUMNS)}\n) ENGINE = ReplacingMergeTree ORDER BY unique_id"
+            f"    {columns_sql(FEATURE_COLUMNS)}\n) ENGINE = ReplacingMergeTree ORDER BY unique_id"
         ),
         # Id lists an incremental run hands to ClickHouse for joins (instead of huge IN lists).
         "entity_stage": (
@@ -108,7 +106,8 @@ def entity_ddl(database: str) -> dict[str, str]:
             " ENGINE = MergeTree ORDER BY (run_id, record_id)"
         ),
         "entity_runs": (
-            f"CREATE TABLE IF NOT EXISTS {database}.entity_runs (\n    {_cols(RUN_COLUMNS)}\n)"
+            f"CREATE TABLE IF NOT EXISTS {database}.entity_runs (\n"
+            f"    {columns_sql(RUN_COLUMNS)}\n)"
             " ENGINE = MergeTree ORDER BY resolved_at"
         ),
     }
@@ -116,8 +115,4 @@ def entity_ddl(database: str) -> dict[str, str]:
 
 def migrate_entities(engine: Engine) -> list[str]:
     """Create the entity tables if missing; returns the table names."""
-    engine.command(f"CREATE DATABASE IF NOT EXISTS {engine.database}")
-    ddl = entity_ddl(engine.database)
-    for sql in ddl.values():
-        engine.command(sql)
-    return list(ddl)
+    return ensure_tables(engine, entity_ddl(engine.database))
