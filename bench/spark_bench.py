@@ -28,9 +28,9 @@ from creditlake.ingest.load import load
 from creditlake.ingest.manifest import Status, landed_path, load_manifest, save_manifest
 from creditlake.ingest.normalize import normalize
 from creditlake.ingest.normalize import spark as spark_stage
+from creditlake.ingest.overrides import SourceOverrides
 from creditlake.ingest.registry import Registry
 from creditlake.rules import spark as rules_spark
-from creditlake.rules.overrides import SourceOverrides
 
 OUT = Path(__file__).parent / "out"
 

@@ -41,6 +41,8 @@ RECORD_COLUMNS: tuple[Column, ...] = (
 RECORD_FIELDS: tuple[str, ...] = tuple(c.name for c in RECORD_COLUMNS)
 COLUMN_BY_NAME = {c.name: c for c in RECORD_COLUMNS}
 
+# Every landed row carries its 1-based row number in the source (file line, sheet row...).
+SOURCE_ROW = "source_row"
 # Fields a source can provide (everything but what the pipeline computes).
 SOURCE_FIELDS: tuple[str, ...] = (
     "user_id", "email", "name", "phone", "address", "city", "country", "created_date", "status",

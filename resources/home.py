@@ -5,8 +5,8 @@ from pathlib import Path
 import dagster as dg
 
 from creditlake.config import DEFAULT_MAX_FAILURE_RATE, Processing, Settings, spark_conf_from_json
+from creditlake.ingest.overrides import SourceOverrides
 from creditlake.ingest.registry import Registry
-from creditlake.rules.overrides import SourceOverrides
 
 
 class CreditlakeHome(dg.ConfigurableResource):

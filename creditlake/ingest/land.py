@@ -27,11 +27,11 @@ from creditlake.ingest.manifest import (
     save_manifest,
     staging_dir,
 )
+from creditlake.ingest.overrides import SourceOverrides
 from creditlake.ingest.registry import LandingFile
 from creditlake.readers._batches import notice_of
 from creditlake.readers.base import ReaderOptions, ReaderRejects, subsource_of
 from creditlake.rules.mapping import ColumnMapping, infer_mapping
-from creditlake.rules.overrides import SourceOverrides
 from creditlake.rules.polars import map_columns
 from creditlake.schema import SOURCE_FIELDS
 

@@ -16,8 +16,8 @@ from creditlake.ingest.land import land
 from creditlake.ingest.load import load
 from creditlake.ingest.manifest import Manifest, Status
 from creditlake.ingest.normalize import normalize
+from creditlake.ingest.overrides import SourceOverrides
 from creditlake.ingest.registry import Registry
-from creditlake.rules.overrides import SourceOverrides
 
 
 def expand_paths(paths: Iterable[Path]) -> list[Path]:

@@ -14,7 +14,9 @@ from typing import Protocol
 
 import pyarrow as pa
 
-SOURCE_ROW = "source_row"
+from creditlake import schema
+
+SOURCE_ROW = schema.SOURCE_ROW
 DEFAULT_BATCH_ROWS = 200_000
 
 

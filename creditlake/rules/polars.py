@@ -9,11 +9,10 @@ from __future__ import annotations
 import polars as pl
 import polars.selectors  # noqa: F401
 
-from creditlake.readers.base import SOURCE_ROW
 from creditlake.rules import vocab
 from creditlake.rules.mapping import ADDRESS_PARTS, NAME_PARTS, ColumnMapping
 from creditlake.rules.vocab import FREE_TEXT, WARNINGS
-from creditlake.schema import SOURCE_FIELDS
+from creditlake.schema import SOURCE_FIELDS, SOURCE_ROW
 
 
 def _text(expr: pl.Expr, collapse: bool = True) -> pl.Expr:

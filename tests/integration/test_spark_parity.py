@@ -234,3 +234,32 @@ def test_engine_is_chosen_by_run_config(spark, settings, engine, landing: Path) 
     m = load_manifest(settings.home, entry.key)
     assert normalize_stage.spark_session.cache_info().currsize == 1  # the Spark stage ran
     assert m.rows_read == m.loaded + m.duplicates + m.rejected and m.loaded > 0
+
+
+def test_processing_setting_holds_on_every_path(spark, settings, engine, landing: Path) -> None:
+    """CREDITLAKE_PROCESSING (Settings.processing) picks the backend for the direct pipeline
+    and for the Dagster job the CLI runs, with no run config."""
+    import dataclasses
+
+    import dagster as dg
+
+    from cli.runner import ingest_with_dagster
+    from creditlake.ingest import normalize as normalize_stage
+    from creditlake.ingest.pipeline import ingest_file
+
+    def spark_calls() -> int:
+        info = normalize_stage.spark_session.cache_info()
+        return info.hits + info.misses
+
+    on_spark = dataclasses.replace(settings, processing=Processing("spark"))
+    before = spark_calls()
+    m = ingest_file(engine, settings.home, landing / "crm.csv", processing=on_spark.processing,
+                    landing_dir=landing)
+    assert spark_calls() == before + 1
+    assert m.status == "loaded" and m.rows_read == m.loaded + m.duplicates + m.rejected
+    with dg.instance_for_test() as instance:
+        r = ingest_with_dagster(on_spark, [landing / "app.jsonl"], instance=instance,
+                                max_failure_rate=1.0)[0]
+    assert r.run_ok and spark_calls() == before + 2
+    m = r.manifest
+    assert m.status == "loaded" and m.rows_read == m.loaded + m.duplicates + m.rejected

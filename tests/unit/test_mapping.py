@@ -1,5 +1,5 @@
+from creditlake.ingest.overrides import SourceOverrides, SourceRule
 from creditlake.rules.mapping import canonical, infer_mapping, is_person_source
-from creditlake.rules.overrides import SourceOverrides, SourceRule
 
 
 def test_synonyms_are_case_space_and_punctuation_insensitive():

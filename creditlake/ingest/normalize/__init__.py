@@ -15,7 +15,7 @@ from typing import Any
 from creditlake.clickhouse.base import Engine
 from creditlake.config import Processing, check_processing
 from creditlake.ingest.manifest import Manifest, Progress
-from creditlake.rules.overrides import SourceOverrides
+from creditlake.ingest.overrides import SourceOverrides
 
 
 @functools.cache

@@ -25,7 +25,7 @@ from creditlake.ingest.manifest import (
     load_manifest,
 )
 from creditlake.ingest.normalize.common import reset
-from creditlake.rules.overrides import SourceOverrides
+from creditlake.ingest.overrides import SourceOverrides
 from creditlake.rules.polars import clean
 from creditlake.rules.validation import validate
 from creditlake.schema import SOURCE_FIELDS

@@ -37,8 +37,8 @@ from creditlake.ingest.manifest import (
     staging_dir,
 )
 from creditlake.ingest.normalize.common import reset
+from creditlake.ingest.overrides import SourceOverrides, SourceRule
 from creditlake.rules import spark as rules_spark
-from creditlake.rules.overrides import SourceOverrides, SourceRule
 
 INSERT_BATCH_ROWS = 100_000
 # A dedup window on the stage table so retried batches are dropped on a single server too
