@@ -31,7 +31,7 @@ from api.metrics import Metrics
 from api.middleware import observe_middleware
 from api.query.controllers import QueryController
 from api.ratelimit import RateLimiter
-from api.runtime import Runtime
+from api.runtime import Runtime, in_thread
 from api.usage.controllers import UsageController
 from creditlake.config import Settings, load_settings
 from creditlake.ledger import Ledger
@@ -76,6 +76,9 @@ def create_app(settings: Settings | None = None, engine_provider: EngineProvider
                               config.redis_retry_s),
             metrics=Metrics(), redis=client)
         app.state.config = config
+        from creditlake.query.normalize import warm_up
+
+        await in_thread(warm_up)  # the first filter value read would otherwise pay it
         try:
             yield
         finally:

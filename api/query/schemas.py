@@ -15,6 +15,8 @@ class QueryMetadata(msgspec.Struct):
     credits_remaining: int
     query_time_ms: float
     next_cursor: str | None = None
+    # how each filter was read, e.g. {"country": ["US"]} for "USA"
+    filters_applied: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class QueryResponse(msgspec.Struct):
@@ -28,6 +30,7 @@ class CountData(msgspec.Struct):
     would_return: int
     credits_required: int
     credits_available: int
+    filters_applied: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class CountResponse(msgspec.Struct):

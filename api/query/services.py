@@ -40,20 +40,21 @@ class QueryService:
         self.rt = rt
         self.state = state  # the request's state: usage-log hints for the middleware
 
-    def _compile(self, req: QueryRequest) -> CompiledQuery:
+    async def _compile(self, req: QueryRequest) -> CompiledQuery:
+        """Off the event loop: reading a new filter value runs the ingestion rules (ms)."""
         self.state.query_params = msgspec.to_builtins(req)
         if req.resolve == "entity":
             from creditlake.entity.query import compile_golden_query
 
-            return compile_golden_query(req, self.rt.gate.database)
-        return compile_query(req, self.rt.gate.database)
+            return await in_thread(compile_golden_query, req, self.rt.gate.database)
+        return await in_thread(compile_query, req, self.rt.gate.database)
 
     async def query(self, key: KeyInfo, req: QueryRequest, idempotency_key: str | None,
                     path: str) -> Answer:
         t0 = time.perf_counter()
         metrics = self.rt.metrics
         try:
-            q = self._compile(req)
+            q = await self._compile(req)
         except InvalidQuery:
             metrics.queries.labels("invalid").inc()
             raise
@@ -78,7 +79,7 @@ class QueryService:
             elapsed = round((time.perf_counter() - t0) * 1000, 3)
             usage.response_time_ms = elapsed
             meta = QueryMetadata(result.total_records, result.returned, result.page, cost,
-                                 remaining, elapsed, result.next_cursor)
+                                 remaining, elapsed, result.next_cursor, q.filters_applied)
             return (b'{"status":"success","data":' + result.data_json + b',"metadata":'
                     + msgspec.json.encode(meta) + b"}")
 
@@ -133,11 +134,12 @@ class QueryService:
 
     async def price(self, key: KeyInfo, req: QueryRequest) -> CountData:
         """Free: how many rows the query matches and exactly what it would cost now."""
-        q = self._compile(req)
+        q = await self._compile(req)
         total, page_rows = await self.rt.gate.run(_counts, q)
         would_return = max(0, min(q.limit, page_rows - q.offset))
         balance = await in_thread(self.rt.ledger.balance, key.user_id)
-        return CountData(total, would_return, credit_cost(would_return), balance)
+        return CountData(total, would_return, credit_cost(would_return), balance,
+                         q.filters_applied)
 
 
 def _counts(engine: Any, q: CompiledQuery) -> tuple[int, int]:

@@ -21,6 +21,7 @@ from typing import Any
 from creditlake.query.errors import InvalidQuery
 from creditlake.query.fields import ALL_OPS, DEFAULT_FIELDS, FIELDS, SORTABLE, Field
 from creditlake.query.model import MAX_LIMIT, MAX_OFFSET, QueryRequest
+from creditlake.query.normalize import NORMALIZED_FIELDS, read_conditions
 
 MAX_LIST = 1000
 MAX_TEXT = 1000
@@ -53,6 +54,7 @@ class CompiledQuery:
     uses_cursor: bool = False
     normalized: dict[str, Any] = field(default_factory=dict)
     count_key: str = ""  # what total_records depends on: database + filters
+    filters_applied: dict[str, Any] = field(default_factory=dict)  # values as searched
 
 
 class _Params:
@@ -77,7 +79,7 @@ def compile_query(req: QueryRequest, database: str, *, source: str | None = None
     fields = _fields(req.fields)
     sort_field, order = _sort(req)
     params = _Params()
-    where, normalized_filters = _filters(req.filters, params)
+    where, normalized_filters, filters_applied = _filters(req.filters, params)
     count_params = dict(params.values)
     count_where = list(where)
 
@@ -123,7 +125,7 @@ def compile_query(req: QueryRequest, database: str, *, source: str | None = None
                          f"SELECT count() FROM {table}{where_sql}", page_count_params,
                          (*fields, *extra_fields), req.limit,
                          req.offset, page, keys, key_types, fingerprint, cache_key,
-                         req.cursor is not None, normalized, count_key)
+                         req.cursor is not None, normalized, count_key, filters_applied)
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
@@ -175,13 +177,16 @@ def _key_types(f: Field) -> tuple[str, ...]:
     return (("UInt8", f.key_type, "UUID") if f.nullable else (f.key_type, "UUID"))
 
 
-def _filters(filters: dict[str, Any] | None, params: _Params) -> tuple[list[str], dict]:
+def _filters(filters: dict[str, Any] | None, params: _Params
+             ) -> tuple[list[str], dict[str, Any], dict[str, Any]]:
+    """WHERE parts, the normalized filters (cache key, cursor binding) and filters_applied (how
+    the customer's values were read, in the shape they were written)."""
     if filters is None:
-        return [], {}
+        return [], {}, {}
     if not isinstance(filters, dict):
         raise InvalidQuery("filters must be an object of field -> condition")
-    where: list[str] = []
-    normalized: dict[str, Any] = {}
+    conds: list[tuple[str, str, Any]] = []
+    shorthand: set[str] = set()
     for name in sorted(filters):
         if name not in FIELDS:
             raise InvalidQuery(f"Unknown filter field: {_show(name)}")
@@ -191,22 +196,47 @@ def _filters(filters: dict[str, Any] | None, params: _Params) -> tuple[list[str]
             if not cond:
                 raise InvalidQuery(f"Filter on {name} has no operator")
             ops = cond
-        elif isinstance(cond, list):
-            ops = {"has_any" if f.kind == "array" else "in": cond}
         else:
-            ops = {"has" if f.kind == "array" else "eq": cond}
-        norm_ops: dict[str, Any] = {}
+            shorthand.add(name)
+            if isinstance(cond, list):
+                ops = {"has_any" if f.kind == "array" else "in": cond}
+            else:
+                ops = {"has" if f.kind == "array" else "eq": cond}
         for op in sorted(ops):
             if op not in f.ops:
                 known = op in ALL_OPS
                 raise InvalidQuery(
                     f"Operator {_show(op)} is not allowed on field {name}" if known
                     else f"Unknown operator {_show(op)} on field {name}")
-            sql, norm = _condition(f, op, ops[op], params)
-            where.append(sql)
-            norm_ops[op] = norm
-        normalized[name] = norm_ops
-    return where, normalized
+            _check_shape(f, op, ops[op])
+            conds.append((name, op, ops[op]))
+    where: list[str] = []
+    normalized: dict[str, Any] = {}
+    applied: dict[str, Any] = {}
+    for name, op, value in read_conditions(conds):
+        sql, norm = _condition(FIELDS[name], op, value, params)
+        where.append(sql)
+        normalized.setdefault(name, {})[op] = norm
+        if name in shorthand:
+            applied.setdefault(name, []).extend(norm if isinstance(norm, list) else [norm])
+        else:
+            applied.setdefault(name, {})[op] = norm
+    return where, normalized, applied
+
+
+def _check_shape(f: Field, op: str, value: Any) -> None:
+    """Before values are read: lists are lists, and what ingestion normalizes is text."""
+    if op in ("in", "not_in", "has_any"):
+        if not isinstance(value, list) or not value:
+            raise InvalidQuery(f"{op} on {f.name} takes a non-empty list")
+        if len(value) > MAX_LIST:
+            raise InvalidQuery(f"{op} on {f.name} takes at most {MAX_LIST} values")
+    if f.name in NORMALIZED_FIELDS and op != "is_null":
+        for v in value if isinstance(value, list) else [value]:
+            if not isinstance(v, str):
+                raise InvalidQuery(f"{op} on {f.name} takes a string, got {_type(v)}")
+            if len(v) > MAX_TEXT:
+                raise InvalidQuery(f"{op} on {f.name}: value longer than {MAX_TEXT} characters")
 
 
 def _condition(f: Field, op: str, value: Any, params: _Params) -> tuple[str, Any]:
@@ -215,11 +245,7 @@ def _condition(f: Field, op: str, value: Any, params: _Params) -> tuple[str, Any
         if not isinstance(value, bool):
             raise InvalidQuery(f"is_null on {col} takes true or false")
         return (f"{col} IS NULL" if value else f"{col} IS NOT NULL"), value
-    if op in ("in", "not_in", "has_any"):
-        if not isinstance(value, list) or not value:
-            raise InvalidQuery(f"{op} on {col} takes a non-empty list")
-        if len(value) > MAX_LIST:
-            raise InvalidQuery(f"{op} on {col} takes at most {MAX_LIST} values")
+    if op in ("in", "not_in", "has_any"):  # shape checked by _check_shape
         items = [_scalar(f, op, v) for v in value]
         if f.kind == "array":
             return f"hasAny({col}, {params.add('Array(String)', items)})", items
@@ -232,8 +258,8 @@ def _condition(f: Field, op: str, value: Any, params: _Params) -> tuple[str, Any
         return f"has({col}, {params.add('String', v)})", norm
     if op == "contains":
         return f"positionCaseInsensitiveUTF8({col}, {params.add('String', v)}) > 0", norm
-    if op == "prefix":
-        return f"startsWith({col}, {params.add('String', v)})", norm
+    if op == "prefix":  # case-insensitive like contains
+        return f"startsWith(lowerUTF8({col}), {params.add('String', v.lower())})", norm
     sym = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
     return f"{col} {sym} {params.add(f.param_type, v)}", norm
 

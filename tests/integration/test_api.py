@@ -17,6 +17,7 @@ from creditlake.ledger import Ledger
 N = 1000
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SUCCESS_META = {"total_records", "returned", "page", "credits_used", "credits_remaining",
+                "filters_applied",
                 "query_time_ms", "next_cursor"}
 
 
@@ -80,7 +81,7 @@ def test_success_envelope_and_credit_formula(client, ledger, limit, cost):
 
 def test_zero_rows_cost_one(client, ledger):
     user_id, key = new_user(ledger, 3)
-    r = q(client, key, {"filters": {"country": "XX"}})
+    r = q(client, key, {"filters": {"country": "JP"}})  # a country with no records
     assert r.status_code == 200 and r.json()["data"] == []
     assert r.json()["metadata"]["credits_used"] == 1 and ledger.balance(user_id) == 2
 
@@ -255,6 +256,11 @@ def test_injection_attempts_over_http(client, ledger, seeded, evil):
     for field in ("email", "country", "status", "name", "city", "user_id", "metadata"):
         for cond in (evil, [evil], {"contains": evil}, {"prefix": evil}):
             r = q(client, key, {"filters": {field: cond}, "limit": 1})
+            if r.status_code == 400:  # not a country or status: refused before any SQL
+                assert field in ("country", "status") and not isinstance(cond, dict)
+                assert r.json()["error"]["code"] == "INVALID_QUERY"
+                assert f"{field}: cannot read {evil!r}" in r.json()["error"]["message"]
+                continue
             assert r.status_code == 200 and r.json()["metadata"]["total_records"] == 0
     assert seeded.query_rows(f"SELECT count() FROM {seeded.database}.records")[0][0] == N
 
