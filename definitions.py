@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 import dagster as dg
 
 from assets.dedup import dedup_records
-from assets.entities import ENTITY_ASSETS, ENTITY_JOBS
+from assets.entities import ENTITY_ASSETS, ENTITY_JOBS, ENTITY_SENSORS
 from assets.landing import build_landing_assets
 from assets.normalize import normalize_contacts
 from assets.sensors import build_landing_sensor
@@ -50,7 +50,7 @@ def make_definitions(settings: Settings, progress: object | None = None,
         assets=[*build_landing_assets(), normalize_contacts, dedup_records, *ENTITY_ASSETS],
         asset_checks=[*QUALITY_CHECKS, *ENTITY_CHECKS],
         jobs=[ingest_job, *ENTITY_JOBS],
-        sensors=[build_landing_sensor(ingest_job), *s3_sensors],
+        sensors=[build_landing_sensor(ingest_job), *s3_sensors, *ENTITY_SENSORS],
         resources={
             "clickhouse": ClickHouseResource(url=settings.clickhouse_url,
                                              database=settings.clickhouse_database,

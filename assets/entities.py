@@ -3,7 +3,13 @@
 One multi-asset writes `entities` (record -> entity) and `golden_records` in one step (the
 golden rows are derived from the assignment in the same run). Runs are incremental by
 default; the `entity_full_retrain` job re-trains the model from the data and re-links
-everything. Wire into definitions.py with ENTITY_ASSETS and ENTITY_JOBS (the check is in checks/).
+everything. Wire into definitions.py with ENTITY_ASSETS, ENTITY_JOBS and ENTITY_SENSORS (the
+check is in checks/).
+
+Always on: `AFTER_LOAD` requests a run whenever a `dedup/records` partition was loaded since
+the last entity run, but only once no load is still in progress, so a burst of files is
+resolved by one incremental run. `ENTITY_SENSORS` evaluates it in the daemon (running by
+default); `creditlake ingest` and the demo run the same job in-process after their files.
 """
 
 
@@ -19,6 +25,12 @@ from resources import ClickHouseResource, CreditlakeHome
 ENTITIES_KEY = dg.AssetKey(["entity", "entities"])
 GOLDEN_KEY = dg.AssetKey(["entity", "golden_records"])
 GROUP = "entity"
+
+# eager() without "no dependency partition missing": a blocked or failed file leaves its
+# dedup/records partition missing for good, and must not stop resolution of all the others.
+AFTER_LOAD = (dg.AutomationCondition.eager()
+              .without(~dg.AutomationCondition.any_deps_missing())
+              .with_label("after_load"))
 
 
 class EntityRunConfig(dg.Config):
@@ -59,9 +71,11 @@ def run_metadata(res: ResolveResult, weights: dict) -> dict[str, object]:
     name="entity_resolution",
     specs=[
         dg.AssetSpec(ENTITIES_KEY, deps=[RECORDS_KEY], group_name=GROUP, kinds={"clickhouse"},
+                     automation_condition=AFTER_LOAD,
                      description="record id -> entity_id, cluster size, match probability "
                                  "and model version (ClickHouse `entities`)."),
         dg.AssetSpec(GOLDEN_KEY, deps=[ENTITIES_KEY], group_name=GROUP, kinds={"clickhouse"},
+                     automation_condition=AFTER_LOAD,
                      description="One survivorship record per entity, with the source record "
                                  "of every value (ClickHouse `golden_records`)."),
     ],
@@ -92,9 +106,17 @@ def entity_resolution(context: dg.AssetExecutionContext, config: EntityRunConfig
 
 ENTITY_ASSETS = [entity_resolution]
 _SELECTION = dg.AssetSelection.assets(ENTITIES_KEY, GOLDEN_KEY)
+ENTITY_RESOLVE_JOB = "entity_resolve"
+ENTITY_SENSORS = [
+    dg.AutomationConditionSensorDefinition(
+        "entity_after_load", target=_SELECTION, default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=15, run_tags={"creditlake/trigger": "after_load"},
+        description="Runs incremental entity resolution after loads into dedup/records "
+                    "(one run for a burst of files, once no load is in progress)."),
+]
 ENTITY_JOBS = [
     dg.define_asset_job(
-        "entity_resolve", selection=_SELECTION,
+        ENTITY_RESOLVE_JOB, selection=_SELECTION,
         description="Link records not yet resolved against the resolved entities."),
     dg.define_asset_job(
         "entity_full_retrain", selection=_SELECTION,

@@ -104,6 +104,16 @@ def ingest_sample(settings: Settings, files: list[Path]) -> None:
         err_console.print(f"[yellow]not loaded[/] {line} (see the Dagster UI)")
 
 
+def resolve_entities(settings: Settings) -> None:
+    """One incremental entity run over the sample (a no-op when nothing new was loaded)."""
+    from cli.entity_run import resolve_with_dagster
+    from cli.ingest import entity_line
+
+    with err_console.status("resolving entities (the same person across files)…"):
+        entity = resolve_with_dagster(settings)
+    err_console.print(entity_line(entity))
+
+
 def ensure_demo_key(settings: Settings) -> tuple[str, bool]:
     """The demo user's API key and whether it was created now (else read from demo_key)."""
     from creditlake.ledger import Ledger
@@ -182,6 +192,7 @@ def demo(
     try:
         files = ensure_sample(settings, rows)
         ingest_sample(settings, files)
+        resolve_entities(settings)
     except KeyboardInterrupt:
         err_console.print("interrupted; run `creditlake demo` again to continue (files already "
                           "ingested are kept)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -45,12 +46,16 @@ def ingest(
     max_failure_rate: Annotated[float | None, typer.Option(
         help="Block loading a file whose rejected share exceeds this (default 0.001 = 0.1%, "
              "or CREDITLAKE_MAX_FAILURE_RATE).")] = None,
+    no_resolve: Annotated[bool, typer.Option(
+        "--no-resolve", help="Skip the incremental entity resolution run after the files.")
+                          ] = False,
 ) -> None:
     """Ingest files now with the same Dagster assets the landing sensor runs.
 
     Each file is detected by content, read, mapped to the master schema, validated, deduplicated
     and loaded into ClickHouse; the per-file summary reports rows read, loaded, duplicates and
-    rejected (rows_read = loaded + duplicates + rejected).
+    rejected (rows_read = loaded + duplicates + rejected). Then one incremental entity
+    resolution run links the new records to known people (unless --no-resolve).
     """
     from cli.runner import ingest_with_dagster
 
@@ -71,8 +76,15 @@ def ingest(
     totals = {k: sum(int(r[k]) for r in rows)  # type: ignore[call-overload]
               for k in ("rows_read", "loaded", "duplicates", "rejected")}
     totals["files"] = len(rows)
+    entity = None
+    if not no_resolve:
+        from cli.entity_run import resolve_with_dagster
+
+        with (contextlib.nullcontext() if as_json
+              else err_console.status("resolving entities…")):
+            entity = resolve_with_dagster(settings, log_level="INFO" if verbose else "CRITICAL")
     if as_json:
-        print_json({"files": rows, "totals": totals})
+        print_json({"files": rows, "totals": totals, "entity": entity})
     else:
         table = Table(title=f"ingested {len(rows)} file(s) into {settings.clickhouse_url}")
         for col in ("source_file", "format", "rows_read", "loaded", "duplicates", "rejected",
@@ -88,8 +100,25 @@ def ingest(
         for r in rows:
             if r["message"]:
                 err_console.print(f"[yellow]{r['source_file']}[/]: {r['message']}")
-    if any(r["status"] == "failed" for r in rows):
+        if entity is not None:
+            err_console.print(entity_line(entity))
+    if any(r["status"] == "failed" for r in rows) or (entity is not None
+                                                       and not entity["success"]):
         raise typer.Exit(1)
+
+
+def entity_line(entity: dict) -> str:
+    """One line about the entity run for people (the --json document has all of it)."""
+    if not entity["success"]:
+        return f"[red]entity resolution failed[/]: {entity.get('error')} (run {entity['run_id']})"
+    line = (f"entity resolution ({entity.get('mode')}): {entity.get('records_in', 0):,} records "
+            f"in, {entity.get('entities_changed', 0):,} entities updated, "
+            f"{entity.get('entities_total', 0):,} entities in total")
+    est = entity.get("model_estimation") or {}
+    if est.get("status") in ("estimated", "rejected"):
+        line += f"; model {est['status']} ({est.get('reason', '')})"
+    return line
+
 
 
 def register(app: typer.Typer) -> None:

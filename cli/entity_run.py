@@ -1,0 +1,47 @@
+"""Run the `entity_resolve` job in-process after a load (`creditlake ingest`, the demo), recorded
+in the same Dagster instance as the sensor-driven runs, so it shows in the UI with its own run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cli.runner import _quiet_run_config, dagster_home
+from creditlake.config import Settings
+
+# Run metadata reported back to the command line (names as in assets/entities.run_metadata).
+SUMMARY_KEYS = ("mode", "model_version", "records_in", "links", "entities_changed",
+                "entities_merged_away", "entities_total", "records_total", "skipped",
+                "model_estimation", "seconds")
+
+
+def resolve_with_dagster(settings: Settings, *, instance: Any = None,
+                         log_level: str = "CRITICAL") -> dict[str, Any]:
+    """One incremental entity run over everything loaded so far; a summary dict."""
+    import dagster as dg
+
+    from assets.entities import ENTITIES_KEY, ENTITY_RESOLVE_JOB
+    from definitions import make_definitions
+    from resources.clickhouse import release_engines
+
+    if instance is None:
+        dagster_home(settings)
+        instance = dg.DagsterInstance.get()
+    job = make_definitions(settings).resolve_job_def(ENTITY_RESOLVE_JOB)
+    try:
+        run = job.execute_in_process(instance=instance, run_config=_quiet_run_config(log_level),
+                                     raise_on_error=False, tags={"creditlake/source": "cli"})
+    finally:
+        release_engines()  # hand the embedded engine back (e.g. to the API the demo starts)
+    summary: dict[str, Any] = {"run_id": run.run_id, "success": run.success}
+    for event in run.get_asset_materialization_events():
+        mat = event.materialization
+        if mat.asset_key == ENTITIES_KEY:
+            summary.update({k: mat.metadata[k].value for k in SUMMARY_KEYS
+                            if k in mat.metadata})
+    if not run.success:
+        summary["error"] = next(
+            (e.step_failure_data.error.message.strip().splitlines()[-1]
+             for e in run.all_events
+             if e.is_step_failure and e.step_failure_data and e.step_failure_data.error),
+            "entity run failed")
+    return summary
