@@ -14,13 +14,15 @@ default); `creditlake ingest` and the demo run the same job in-process after the
 
 
 import json
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from assets.dedup import RECORDS_KEY
-from creditlake.entity.model import load_model
-from creditlake.entity.resolve import ResolveResult, resolve
 from resources import ClickHouseResource, CreditlakeHome
+
+if TYPE_CHECKING:  # Splink (and sqlglot, DuckDB) load only when entity resolution runs
+    from creditlake.entity.resolve import ResolveResult
 
 ENTITIES_KEY = dg.AssetKey(["entity", "entities"])
 GOLDEN_KEY = dg.AssetKey(["entity", "golden_records"])
@@ -46,7 +48,7 @@ def metadata_json(value: object) -> dg.JsonMetadataValue:
     return dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
 
 
-def run_metadata(res: ResolveResult, weights: dict) -> dict[str, object]:
+def run_metadata(res: "ResolveResult", weights: dict) -> dict[str, object]:
     return {
         "mode": res.mode,
         "model_version": res.model_version,
@@ -83,6 +85,9 @@ def run_metadata(res: ResolveResult, weights: dict) -> dict[str, object]:
 )
 def entity_resolution(context: dg.AssetExecutionContext, config: EntityRunConfig,
                       clickhouse: ClickHouseResource, home: CreditlakeHome):
+    from creditlake.entity.model import load_model
+    from creditlake.entity.resolve import resolve
+
     with clickhouse.open() as engine:
         model = load_model(home=home.home)
         if config.retrain:

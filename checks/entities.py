@@ -3,8 +3,6 @@
 import dagster as dg
 
 from assets.entities import ENTITIES_KEY, metadata_json
-from creditlake.entity.model import load_model
-from creditlake.entity.suspicious import suspicious_clusters
 from resources import ClickHouseResource, CreditlakeHome
 
 
@@ -13,6 +11,9 @@ from resources import ClickHouseResource, CreditlakeHome
                             "high-confidence cluster spanning more than 2 e-mail domains.")
 def entities_suspicious_clusters(clickhouse: ClickHouseResource,
                                  home: CreditlakeHome) -> dg.AssetCheckResult:
+    from creditlake.entity.model import load_model  # Splink: only when the check runs
+    from creditlake.entity.suspicious import suspicious_clusters
+
     model = load_model(home=home.home)
     with clickhouse.open() as engine:
         rep = suspicious_clusters(engine, model.max_cluster_size)

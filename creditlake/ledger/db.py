@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -48,6 +49,9 @@ def migrate(engine: sa.Engine, revision: str = "head") -> None:
     """Bring the ledger schema to `revision` (idempotent)."""
     from alembic import command
 
+    # alembic logs every check at INFO ("Context impl ..."): noise in the API's log; real
+    # problems still surface as exceptions
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

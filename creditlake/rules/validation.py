@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandera.polars as pa
 import polars as pl
-from pandera.errors import SchemaErrors
 
+from creditlake.lazy import hidden_modules
 from creditlake.rules import vocab
 from creditlake.rules.vocab import E164_PATTERN, WARNINGS
 from creditlake.schema import STATUSES
+
+with hidden_modules("pandas", "pyspark", "hypothesis"):  # polars-only pandera: see lazy.py
+    import pandera.polars as pa
+    from pandera.errors import SchemaErrors
 
 ROW = "_row"
 IDENTITY_CHECK = "has_identity"
