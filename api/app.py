@@ -24,11 +24,12 @@ from api.admin.controllers import AdminController
 from api.cache import ResultCache
 from api.config import ApiConfig
 from api.credits.controllers import CreditsController
+from api.docs import document_headers, root
 from api.engine_gate import EngineGate, EngineProvider
 from api.errors import EXCEPTION_HANDLERS
 from api.health.controllers import HealthController
 from api.metrics import Metrics
-from api.middleware import observe_middleware
+from api.middleware import observe_middleware, send_request_id
 from api.query.controllers import QueryController
 from api.ratelimit import RateLimiter
 from api.runtime import Runtime, in_thread
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, engine_provider: EngineProvider
         from creditlake.query.normalize import warm_up
 
         await in_thread(warm_up)  # the first filter value read would otherwise pay it
+        document_headers(app.openapi_schema)  # before the document is first served
         try:
             yield
         finally:
@@ -90,11 +92,12 @@ def create_app(settings: Settings | None = None, engine_provider: EngineProvider
 
     return Litestar(
         route_handlers=[QueryController, CreditsController, UsageController, AdminController,
-                        HealthController,
+                        HealthController, root,
                         create_static_files_router(path=DOCS_ASSETS,
                                                    directories=[swagger_ui_path])],
         lifespan=[lifespan],
         middleware=[observe_middleware],
+        before_send=[send_request_id],
         exception_handlers=EXCEPTION_HANDLERS,
         state=State({"config": config}),
         openapi_config=OpenAPIConfig(

@@ -49,9 +49,11 @@ class AdminAuthError(ApiError):
     code = "INVALID_ADMIN_TOKEN"
 
 
-class ErrorDetail(msgspec.Struct):
+class ErrorDetail(msgspec.Struct, omit_defaults=True):
     code: str
     message: str
+    required: int | None = None  # INSUFFICIENT_CREDITS: credits the request needs
+    available: int | None = None  # INSUFFICIENT_CREDITS: credits the caller has
 
 
 class ErrorBody(msgspec.Struct):
@@ -62,6 +64,7 @@ class ErrorBody(msgspec.Struct):
 # (exception class, status, code); first match wins, so subclasses come first.
 _MAP: tuple[tuple[type[BaseException], int, str], ...] = (
     (InvalidQuery, 400, "INVALID_QUERY"),
+    (le.MissingApiKey, 401, "MISSING_API_KEY"),
     (le.InvalidApiKey, 401, "INVALID_API_KEY"),
     (le.ApiKeyRevoked, 401, "API_KEY_REVOKED"),
     (le.InsufficientCredits, 402, "INSUFFICIENT_CREDITS"),
@@ -76,8 +79,10 @@ _MAP: tuple[tuple[type[BaseException], int, str], ...] = (
 
 
 def error_response(status: int, code: str, message: str,
-                   headers: dict[str, str] | None = None) -> Response[bytes]:
-    body = msgspec.json.encode({"status": "error", "error": {"code": code, "message": message}})
+                   headers: dict[str, str] | None = None, **detail: int) -> Response[bytes]:
+    """`detail`: machine-readable numbers beside the message (402: required, available)."""
+    body = msgspec.json.encode({"status": "error",
+                                "error": {"code": code, "message": message, **detail}})
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
@@ -134,7 +139,9 @@ def handle_exception(request: Request, exc: Exception) -> Response[bytes]:
     if status >= 500:
         log.error("request failed: %s %s", request.method, request.url.path, exc_info=exc)
     request.state.error_code = code
-    return error_response(status, code, message, headers)
+    detail = ({"required": exc.required, "available": exc.available}
+              if isinstance(exc, le.InsufficientCredits) else {})
+    return error_response(status, code, message, headers, **detail)
 
 
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {Exception: handle_exception}

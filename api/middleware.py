@@ -1,4 +1,5 @@
-"""Observability around every routed request: latency metric, rate-limit headers, usage log.
+"""Observability around every routed request: request id, latency metric, rate-limit headers,
+usage log.
 
 The usage row is written here unless the handler already wrote it inside its debit
 transaction (state.usage_logged), so every /api/ request lands in api_usage_logs once.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +28,7 @@ def observe_middleware(app: ASGIApp) -> ASGIApp:
         state: dict[str, Any] = scope.setdefault("state", {})  # type: ignore[assignment]
         t0 = time.perf_counter()
         status = 500
+        request_id = request_id_of(scope)
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
@@ -55,13 +58,27 @@ def observe_middleware(app: ASGIApp) -> ASGIApp:
                     response_time_ms=elapsed_ms, user_id=state.get("user_id"),
                     api_key_id=key.id if key is not None else None,
                     query_params=state.get("query_params") or _query_string(scope),
-                    error_code=state.get("error_code"))
+                    error_code=state.get("error_code"), request_id=request_id)
                 try:
                     await in_thread(rt.ledger.log_usage, record)
                 except Exception:  # noqa: BLE001 - never turn a served response into an error
                     log.exception("could not write the usage log row")
 
     return middleware
+
+
+def request_id_of(scope: Scope) -> str:
+    """One id per request: the X-Request-Id header and a usage-log column, so support can find
+    the request a customer quotes."""
+    state: dict[str, Any] = scope.setdefault("state", {})  # type: ignore[assignment]
+    return state.setdefault("request_id", uuid.uuid4().hex)
+
+
+async def send_request_id(message: Message, scope: Scope) -> None:
+    """before_send hook (every response, routed or not, errors included)."""
+    if message["type"] == "http.response.start":
+        message["headers"] = [*message.get("headers", []),
+                              (b"x-request-id", request_id_of(scope).encode())]
 
 
 def _query_string(scope: Scope) -> dict[str, Any]:

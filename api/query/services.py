@@ -66,14 +66,16 @@ class QueryService:
             replay = await in_thread(self.rt.ledger.find_idempotent, key.user_id, *idem)
             if replay is not None:
                 metrics.queries.labels("replayed").inc()
-                return Answer(replay.body, {"Idempotent-Replayed": "true"})
+                return Answer(replay.body, replay_headers(replay.credits_used,
+                                                          replay.credits_remaining))
 
         result = await self._fetch(q)
         cost = credit_cost(result.returned)
         usage = UsageRecord(method="POST", endpoint=path, status_code=200, response_time_ms=0.0,
                             user_id=key.user_id, api_key_id=key.id,
                             query_params=self.state.query_params,
-                            records_returned=result.returned)
+                            records_returned=result.returned,
+                            request_id=getattr(self.state, "request_id", None))
 
         def render(remaining: int) -> bytes:
             elapsed = round((time.perf_counter() - t0) * 1000, 3)
@@ -94,7 +96,8 @@ class QueryService:
         self.state.usage_logged = not charged.replayed
         if charged.replayed:
             metrics.queries.labels("replayed").inc()
-            return Answer(charged.body, {"Idempotent-Replayed": "true"})
+            return Answer(charged.body, replay_headers(charged.credits_used,
+                                                       charged.credits_remaining))
         metrics.queries.labels("success").inc()
         metrics.credits.inc(cost)
         metrics.records.inc(result.returned)
@@ -140,6 +143,14 @@ class QueryService:
         balance = await in_thread(self.rt.ledger.balance, key.user_id)
         return CountData(total, would_return, credit_cost(would_return), balance,
                          q.filters_applied)
+
+
+def replay_headers(used: int | None, remaining: int | None) -> dict[str, str]:
+    """A replayed answer says what the original cost and left, and that it is a replay."""
+    headers = {"Idempotent-Replayed": "true"}
+    if used is not None and remaining is not None and remaining >= 0:
+        headers |= {"X-Credits-Used": str(used), "X-Credits-Remaining": str(remaining)}
+    return headers
 
 
 def _counts(engine: Any, q: CompiledQuery) -> tuple[int, int]:

@@ -13,6 +13,7 @@ class UsageItem(msgspec.Struct):
     endpoint: str
     status_code: int
     error_code: str | None
+    request_id: str | None  # X-Request-Id of that response
     credits_used: int
     records_returned: int
     response_time_ms: float

@@ -9,6 +9,7 @@ from creditlake.ledger.errors import (
     InvalidInput,
     KeyNotFound,
     LedgerError,
+    MissingApiKey,
     NotFound,
     UserExists,
     UserNotFound,
@@ -28,7 +29,7 @@ from creditlake.ledger.service import (
 
 __all__ = [
     "ApiKeyRevoked", "ChargeResult", "GrantInfo", "IdempotencyConflict", "InsufficientCredits",
-    "InvalidApiKey", "InvalidInput", "KeyInfo", "KeyNotFound", "Ledger", "LedgerError", "NewKey",
-    "NotFound", "Replay", "UsageRecord", "UserExists", "UserInfo", "UserNotFound", "credit_cost",
-    "to_utc_naive", "utcnow",
+    "InvalidApiKey", "InvalidInput", "KeyInfo", "KeyNotFound", "Ledger", "LedgerError",
+    "MissingApiKey", "NewKey", "NotFound", "Replay", "UsageRecord", "UserExists", "UserInfo",
+    "UserNotFound", "credit_cost", "to_utc_naive", "utcnow",
 ]

@@ -35,6 +35,11 @@ class InvalidApiKey(LedgerError):
         super().__init__("Invalid API key")
 
 
+class MissingApiKey(InvalidApiKey):
+    def __init__(self) -> None:
+        LedgerError.__init__(self, "Missing API key: send it in the X-API-Key header")
+
+
 class ApiKeyRevoked(LedgerError):
     def __init__(self, key_id: str | None = None, user_id: str | None = None) -> None:
         super().__init__("API key has been revoked")

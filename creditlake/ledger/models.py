@@ -89,6 +89,7 @@ class ApiUsageLog(Base):
     query_params: Mapped[str] = mapped_column(sa.Text())  # JSON
     status_code: Mapped[int] = mapped_column(sa.Integer())
     error_code: Mapped[str | None] = mapped_column(sa.String(40), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(sa.String(64), nullable=True, index=True)
     credits_used: Mapped[int] = mapped_column(sa.BigInteger(), default=0)
     records_returned: Mapped[int] = mapped_column(sa.BigInteger(), default=0)
     response_time_ms: Mapped[float] = mapped_column(sa.Float())
@@ -104,4 +105,7 @@ class IdempotencyRecord(Base):
     fingerprint: Mapped[str] = mapped_column(sa.String(64))
     status_code: Mapped[int] = mapped_column(sa.Integer())
     response_body: Mapped[bytes] = mapped_column(sa.LargeBinary())
+    # the original answer's X-Credits-* headers, returned again on a replay
+    credits_used: Mapped[int | None] = mapped_column(sa.BigInteger(), nullable=True)
+    credits_remaining: Mapped[int | None] = mapped_column(sa.BigInteger(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime())

@@ -27,6 +27,7 @@ from creditlake.ledger.errors import (
     InvalidApiKey,
     InvalidInput,
     KeyNotFound,
+    MissingApiKey,
     UserExists,
     UserNotFound,
 )
@@ -120,6 +121,7 @@ class UsageRecord:
     api_key_id: str | None = None
     query_params: Any = None
     error_code: str | None = None
+    request_id: str | None = None  # the X-Request-Id of the response
     credits_used: int = 0
     records_returned: int = 0
     created_at: datetime = field(default_factory=utcnow)
@@ -132,6 +134,7 @@ class UsageRecord:
             "user_id": self.user_id, "api_key_id": self.api_key_id, "method": self.method,
             "endpoint": self.endpoint[:200], "query_params": params,
             "status_code": self.status_code, "error_code": self.error_code,
+            "request_id": self.request_id,
             "credits_used": self.credits_used, "records_returned": self.records_returned,
             "response_time_ms": round(self.response_time_ms, 3), "created_at": self.created_at,
         }
@@ -150,6 +153,8 @@ class ChargeResult:
 class Replay:
     status_code: int
     body: bytes
+    credits_used: int | None = None  # what the original answer cost and left (its headers)
+    credits_remaining: int | None = None
 
 
 class Ledger:
@@ -316,14 +321,17 @@ class Ledger:
                         idem_t.c.created_at < now - IDEMPOTENCY_TTL))
                     conn.execute(idem_t.insert().values(
                         user_id=user_id, key=key, fingerprint=fingerprint, status_code=200,
-                        response_body=body, created_at=now))
+                        response_body=body, created_at=now, credits_used=cost,
+                        credits_remaining=remaining))
         except IntegrityError:
             if idempotency is None:
                 raise
             replay = self.find_idempotent(user_id, *idempotency)
             if replay is None:
                 raise
-            return ChargeResult(replay.body, 0, -1, replayed=True, status_code=replay.status_code)
+            return ChargeResult(replay.body, replay.credits_used or 0,
+                                replay.credits_remaining if replay.credits_remaining is not None
+                                else -1, replayed=True, status_code=replay.status_code)
         return ChargeResult(body, cost, remaining)
 
     def find_idempotent(self, user_id: str, key: str, fingerprint: str) -> Replay | None:
@@ -336,7 +344,8 @@ class Ledger:
             return None
         if row.fingerprint != fingerprint:
             raise IdempotencyConflict()
-        return Replay(row.status_code, bytes(row.response_body))
+        return Replay(row.status_code, bytes(row.response_body), row.credits_used,
+                      row.credits_remaining)
 
     # ---- keys ---------------------------------------------------------------------------
     def create_key(self, user_ref: str) -> NewKey:
@@ -372,6 +381,8 @@ class Ledger:
         return [KeyInfo(r.id, r.user_id, r.prefix, r.created_at, r.revoked_at) for r in rows]
 
     def authenticate(self, api_key: str | None) -> KeyInfo:
+        if not api_key:
+            raise MissingApiKey()
         if not api_key or not api_key.startswith(KEY_PREFIX) or len(api_key) > 200:
             raise InvalidApiKey()
         with self.engine.connect() as conn:
@@ -411,7 +422,7 @@ class Ledger:
             ).where(*cond)).one()
         items = [{
             "id": r.id, "created_at": r.created_at, "method": r.method, "endpoint": r.endpoint,
-            "status_code": r.status_code, "error_code": r.error_code,
+            "status_code": r.status_code, "error_code": r.error_code, "request_id": r.request_id,
             "credits_used": r.credits_used, "records_returned": r.records_returned,
             "response_time_ms": r.response_time_ms, "query_params": _json_or_text(r.query_params),
         } for r in rows]

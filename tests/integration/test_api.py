@@ -90,8 +90,10 @@ def test_insufficient_credits_exact_body_and_no_charge(client, ledger):
     user_id, key = new_user(ledger, 5)
     r = q(client, key, {"limit": 900})  # 900 rows -> 10 credits
     assert r.status_code == 402
+    # the specification's envelope and message, exactly, plus the numbers for programs
     assert r.content == (b'{"status":"error","error":{"code":"INSUFFICIENT_CREDITS",'
-                         b'"message":"Insufficient credits. Required: 10, Available: 5"}}')
+                         b'"message":"Insufficient credits. Required: 10, Available: 5",'
+                         b'"required":10,"available":5}}')
     assert ledger.balance(user_id) == 5
     assert ledger.ledger_totals(user_id)["debited"] == 0
     (row,) = usage_rows(ledger, user_id)
@@ -176,8 +178,13 @@ def test_revoked_key_fails_at_once(client, ledger):
     assert r.json() == {"status": "error", "error": {"code": "API_KEY_REVOKED",
                                                      "message": "API key has been revoked"}}
     assert client.get("/api/v1/credits", headers={"X-API-Key": key}).status_code == 401
-    assert q(client, "", {}).json()["error"]["code"] == "INVALID_API_KEY"
-    assert client.post("/api/v1/query", json={}).json()["error"]["code"] == "INVALID_API_KEY"
+    missing = client.post("/api/v1/query", json={})
+    assert missing.status_code == 401 and missing.json()["error"] == {
+        "code": "MISSING_API_KEY", "message": "Missing API key: send it in the X-API-Key header"}
+    assert q(client, "", {}).json()["error"]["code"] == "MISSING_API_KEY"
+    for unknown in ("sk_live_nope", "not-even-a-key"):
+        r = q(client, unknown, {})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "INVALID_API_KEY"
     assert ledger.balance(user_id) == 99
 
 
@@ -188,9 +195,15 @@ def test_idempotent_retry_returns_first_answer_and_charges_once(client, ledger):
     again = q(client, key, body, **{"Idempotency-Key": "order-42"})
     assert first.status_code == again.status_code == 200
     assert again.content == first.content and again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    # the replay says what the original cost and left, not what it costs now (nothing)
+    assert (again.headers["X-Credits-Used"], again.headers["X-Credits-Remaining"]) == (
+        first.headers["X-Credits-Used"], first.headers["X-Credits-Remaining"]) == ("2", "98")
+    assert again.headers["X-Request-Id"] != first.headers["X-Request-Id"]
     assert ledger.balance(user_id) == 98
     other = q(client, key, {"limit": 1}, **{"Idempotency-Key": "order-42"})
     assert other.status_code == 422 and other.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert ledger.balance(user_id) == 98  # a refused reuse costs nothing
     # Keys are per user: another customer may use the same key string.
     user2, key2 = new_user(ledger, 100)
     assert q(client, key2, body, **{"Idempotency-Key": "order-42"}).status_code == 200
@@ -341,3 +354,18 @@ def test_body_errors_use_the_envelope(client, ledger):
     assert r.status_code == 400 and r.json()["error"]["code"] == "INVALID_QUERY"
     r = q(client, key, {"limit": 10001})
     assert r.status_code == 400 and "limit" in json.dumps(r.json())
+
+
+def test_every_response_has_a_request_id_found_in_the_usage_log(client, ledger):
+    user_id, key = new_user(ledger, 10)
+    H = {"X-API-Key": key}
+    responses = [q(client, key, {"limit": 1}), q(client, key, {"filters": {"nope": 1}}),
+                 client.get("/api/v1/credits", headers=H), client.get("/healthz"),
+                 client.post("/api/v1/query", json={}), client.get("/no/such/path")]
+    ids = [r.headers.get("X-Request-Id") for r in responses]
+    assert all(i and len(i) == 32 for i in ids) and len(set(ids)) == len(ids)
+    usage = client.get("/api/v1/usage", headers=H).json()["data"]
+    logged = {u["request_id"]: (u["endpoint"], u["status_code"]) for u in usage}
+    assert logged[ids[0]] == ("/api/v1/query", 200)  # written in the debit transaction
+    assert logged[ids[1]] == ("/api/v1/query", 400)
+    assert logged[ids[2]] == ("/api/v1/credits", 200)

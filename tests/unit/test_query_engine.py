@@ -126,3 +126,34 @@ def test_next_cursor_only_when_more_rows(seeded):
     assert r.next_cursor is None and r.returned == N // 5
     r, _ = run(seeded, {"filters": {"country": "US"}, "limit": N // 5 - 1})
     assert r.next_cursor is not None and r.total_records == N // 5
+
+
+def test_rows_json_returns_metadata_as_an_object_and_errors_as_an_array():
+    import pyarrow as pa
+
+    from creditlake.query.execute import rows_json
+
+    table = pa.table({
+        "email": ["a@x.co", "line\nbreak\u2028sep", None, 'q"uote'],
+        "metadata": ['{"loyalty":"gold","tier":null}', "", None, "not json"],
+        "validation_errors": [["phone: invalid"], [], None, ["a", "b"]],
+    })
+    rows = json.loads(rows_json(table))
+    assert rows == [
+        {"email": "a@x.co", "metadata": {"loyalty": "gold", "tier": None},
+         "validation_errors": ["phone: invalid"]},
+        {"email": "line\nbreak\u2028sep", "metadata": {}, "validation_errors": []},
+        {"email": None, "metadata": {}, "validation_errors": None},
+        {"email": 'q"uote', "metadata": {}, "validation_errors": ["a", "b"]},
+    ]
+    assert json.loads(rows_json(table.select(["metadata"]))) == [
+        {"metadata": {"loyalty": "gold", "tier": None}}, {"metadata": {}}, {"metadata": {}},
+        {"metadata": {}}]
+    assert rows_json(table.slice(0, 0)) == b"[]"
+
+
+def test_api_rows_carry_metadata_objects(seeded):
+    _, rows = run(seeded, {"limit": 20, "fields": ["metadata", "validation_errors"]})
+    assert all(isinstance(r["metadata"], dict) and isinstance(r["validation_errors"], list)
+               for r in rows)
+    assert any(r["validation_errors"] == ["phone_invalid"] for r in rows)
