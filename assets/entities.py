@@ -57,6 +57,8 @@ def run_metadata(res: "ResolveResult", weights: dict) -> dict[str, object]:
         "links": dg.MetadataValue.int(res.links),
         "entities_changed": dg.MetadataValue.int(res.entities_changed),
         "entities_merged_away": dg.MetadataValue.int(res.entities_merged_away),
+        "entities_split": dg.MetadataValue.int(res.entities_split),
+        "skipped": metadata_json(res.skipped),
         "entities_total": dg.MetadataValue.int(res.entities_total),
         "records_total": dg.MetadataValue.int(res.records_total),
         "cluster_size_distribution": metadata_json(res.size_distribution),

@@ -155,10 +155,17 @@ def example_requests(api_url: str, key: str) -> list[tuple[str, str]]:
     body = json.dumps({"filters": {"country": ["US", "GB", "DE"], "status": "active"},
                        "fields": ["email", "name", "phone", "country", "created_date"],
                        "sort": {"field": "created_date", "order": "desc"}, "limit": 5})
+    people = json.dumps({"resolve": "entity", "filters": {"cluster_size": {"gte": 2}},
+                         "fields": ["name", "email", "phone", "country"],
+                         "sort": {"field": "name", "order": "asc"}, "limit": 3})
     return [
         ("query (1 credit per call + 1 per 100 records)",
          f"curl -s -X POST {api_url}/api/v1/query -H 'X-API-Key: {key}' "
          f"-H 'Content-Type: application/json' -d '{body}'"),
+        ("one answer per person: records from several files merged (entity_id, cluster_size, "
+         "match_probability, the record and agreement behind every field)",
+         f"curl -s -X POST {api_url}/api/v1/query -H 'X-API-Key: {key}' "
+         f"-H 'Content-Type: application/json' -d '{people}'"),
         ("credits", f"curl -s {api_url}/api/v1/credits -H 'X-API-Key: {key}'"),
         ("usage", f"curl -s {api_url}/api/v1/usage -H 'X-API-Key: {key}'"),
     ]

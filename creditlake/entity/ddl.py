@@ -3,6 +3,9 @@
 Both tables are ReplacingMergeTree keyed on their id with `resolved_at` as the version: an
 incremental run re-writes only the rows it changes, readers use FINAL (or argMax) to see the
 latest. An entity that disappears in a merge gets an `is_deleted = 1` golden row.
+`entity_history` is the append-only log of merges and splits (run, model version);
+`entity_aliases` maps every id that stopped naming an entity to the id that names it now (one
+hop: a later merge re-points the older aliases), so a stored entity id keeps working.
 """
 
 from __future__ import annotations
@@ -43,12 +46,32 @@ GOLDEN_COLUMNS: tuple[tuple[str, str], ...] = (
     ("cluster_size", "UInt32"),
     ("record_ids", "Array(String)"),
     ("sources", "String"),  # JSON: field -> id of the record its value came from
+    ("agreement", "String"),  # JSON: field -> how many members carry the chosen value
+    ("match_probability", "Float64"),  # weakest member's best link (1.0 for one record)
     ("model_version", "LowCardinality(String)"),
     ("resolved_at", "DateTime64(3, 'UTC')"),
     ("is_deleted", "UInt8"),
 )
 
-ENTITY_TABLES = ("entities", "golden_records", "entity_features", "entity_stage", "entity_runs")
+ENTITY_TABLES = ("entities", "golden_records", "entity_features", "entity_stage", "entity_runs",
+                 "entity_history", "entity_aliases")
+# Added to golden_records after its first release (CREATE IF NOT EXISTS does not add them).
+GOLDEN_ADDED = ("agreement", "match_probability")
+
+HISTORY_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("entity_id", "String"),  # merge: the absorbed id; split: the id split off
+    ("other_id", "String"),  # merge: the surviving id; split: the id it split from
+    ("event", "LowCardinality(String)"),  # merge | split
+    ("run_id", "String"),
+    ("model_version", "LowCardinality(String)"),
+    ("resolved_at", "DateTime64(3, 'UTC')"),
+)
+ALIAS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("alias_id", "String"),
+    ("current_id", "String"),
+    ("run_id", "String"),
+    ("resolved_at", "DateTime64(3, 'UTC')"),
+)
 
 # The prepared (normalized) features of every resolved record: incremental runs select the
 # existing records that share a blocking key with new ones here, in ClickHouse, and compute
@@ -110,9 +133,24 @@ def entity_ddl(database: str) -> dict[str, str]:
             f"    {columns_sql(RUN_COLUMNS)}\n)"
             " ENGINE = MergeTree ORDER BY resolved_at"
         ),
+        "entity_history": (
+            f"CREATE TABLE IF NOT EXISTS {database}.entity_history (\n"
+            f"    {columns_sql(HISTORY_COLUMNS)}\n)"
+            " ENGINE = MergeTree ORDER BY (entity_id, resolved_at)"
+        ),
+        "entity_aliases": (
+            f"CREATE TABLE IF NOT EXISTS {database}.entity_aliases (\n"
+            f"    {columns_sql(ALIAS_COLUMNS)}\n)"
+            " ENGINE = ReplacingMergeTree(resolved_at) ORDER BY alias_id"
+        ),
     }
 
 
 def migrate_entities(engine: Engine) -> list[str]:
     """Create the entity tables if missing; returns the table names."""
-    return ensure_tables(engine, entity_ddl(engine.database))
+    tables = ensure_tables(engine, entity_ddl(engine.database))
+    types = dict(GOLDEN_COLUMNS)
+    for name in GOLDEN_ADDED:
+        engine.command(f"ALTER TABLE {engine.database}.golden_records ADD COLUMN IF NOT EXISTS "
+                       f"{name} {types[name]}")
+    return tables

@@ -6,8 +6,10 @@ Rules (per field; a non-empty value always beats an empty one):
   most_recent    address, city, country, latest created_date, then ingested_at: people move
                  status
   earliest       created_date            first time the entity appeared
-`sources` (JSON) records, per field, the id of the record whose value was chosen; `id` is the
-member with the most non-empty fields (the representative).
+`sources` (JSON) records, per field, the id of the record whose value was chosen, and
+`agreement` (JSON) how many members carry exactly that value (3 of cluster_size 3: every
+record agrees); `id` is the member with the most non-empty fields (the representative).
+`match_probability` is the weakest member's best link: how sure the least certain merge was.
 
 Computed by one INSERT ... SELECT inside ClickHouse (entities JOIN records): nothing crosses
 into Python, and the same SQL runs on chDB and on a server. One-record entities (most of
@@ -33,7 +35,6 @@ RULES: dict[str, tuple[str, str]] = {
     "country": ("most_recent", f"country != '', {RECENT}"),
     "status": ("most_recent", f"status != '', {RECENT}"),
 }
-FREQ_FIELDS = ("email", "phone", "user_id", "name")
 STRING_FIELDS = tuple(RULES)
 COMPLETENESS = " + ".join(f"({f} != '')" for f in STRING_FIELDS) + " + isNotNull(created_date)"
 
@@ -43,7 +44,8 @@ def _members_sql(db: str, entity_filter: str, size_cond: str) -> str:
     where = f"AND ({entity_filter})" if entity_filter else ""
     return f"""
         SELECT e.entity_id AS entity_id, e.cluster_size AS cluster_size,
-               e.model_version AS model_version, toString(r.id) AS id, r.user_id AS user_id,
+               e.model_version AS model_version, e.match_probability AS member_p,
+               toString(r.id) AS id, r.user_id AS user_id,
                r.email AS email, r.name AS name, r.phone AS phone, r.address AS address,
                r.city AS city, toString(r.country) AS country, r.created_date AS created_date,
                toString(r.status) AS status, toString(r.source_file) AS source_file,
@@ -52,7 +54,7 @@ def _members_sql(db: str, entity_filter: str, size_cond: str) -> str:
                r.validation_errors AS validation_errors
         FROM {db}.records AS r
         INNER JOIN (
-            SELECT record_id, entity_id, cluster_size, model_version
+            SELECT record_id, entity_id, cluster_size, model_version, match_probability
             FROM {db}.entities AS e FINAL WHERE cluster_size {size_cond} {where}
         ) AS e ON toString(r.id) = e.record_id"""
 
@@ -68,6 +70,9 @@ def golden_insert_sql(db: str, resolved_at: datetime, entity_filter: str = "") -
         "sources": "toJSONString(map(" + ", ".join(
             f"'{f}', if({f} != '', id, '')" for f in STRING_FIELDS)
         + ", 'created_date', if(isNotNull(created_date), id, '')))",
+        "agreement": "toJSONString(map(" + ", ".join(
+            f"'{f}', toUInt32({f} != '')" for f in STRING_FIELDS) + "))",
+        "match_probability": "toFloat64(1.0)",
     }
     multi = {c: c for c in cols} | common | {f: f"p_{f}.1" for f in STRING_FIELDS} | {
         "id": "rep.1", "record_hash": "rep.2", "metadata": "rep.3",
@@ -78,11 +83,15 @@ def golden_insert_sql(db: str, resolved_at: datetime, entity_filter: str = "") -
         "sources": "toJSONString(map(" + ", ".join(
             f"'{f}', if(p_{f}.1 != '', p_{f}.2, '')" for f in STRING_FIELDS)
         + ", 'created_date', ifNull(p_created.2, '')))",
+        "agreement": "toJSONString(map(" + ", ".join(
+            f"'{f}', toUInt32(if(p_{f}.1 != '', p_{f}.3, 0))" for f in STRING_FIELDS) + "))",
+        "match_probability": "toFloat64(g_p)",
     }
     freq = ",\n               ".join(
-        f"count() OVER (PARTITION BY entity_id, {f}) AS f_{f}" for f in FREQ_FIELDS)
-    picks = ",\n            ".join(
-        f"argMax(tuple({f}, id), tuple({order})) AS p_{f}" for f, (_, order) in RULES.items())
+        f"count() OVER (PARTITION BY entity_id, {f}) AS f_{f}" for f in STRING_FIELDS)
+    picks = ",\n            ".join(  # (value, record id, members with that value)
+        f"argMax(tuple({f}, id, f_{f}), tuple({order})) AS p_{f}"
+        for f, (_, order) in RULES.items())
     return f"""
 INSERT INTO {db}.golden_records ({", ".join(cols)})
 SELECT {", ".join(f"{single[c]} AS {c}" for c in cols)}
@@ -99,6 +108,7 @@ FROM (
         argMax(source_file, tuple({RECENT})) AS g_source_file,
         max(ingested_at) AS g_ingested_at,
         max(data_quality_score) AS g_quality,
+        min(member_p) AS g_p,
         argMinIf(tuple(created_date, id), tuple(created_date, id), isNotNull(created_date))
             AS p_created,
         {picks}

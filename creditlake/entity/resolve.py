@@ -30,6 +30,8 @@ from creditlake.entity import linking
 from creditlake.entity.ddl import migrate_entities
 from creditlake.entity.explain import explain_pairs, size_distribution
 from creditlake.entity.golden import write_golden
+from creditlake.entity.history import retired_ids, write_events
+from creditlake.entity.ids import no_events, stable_ids
 from creditlake.entity.model import EntityModel
 from creditlake.entity.prepare import FEATURE_COLUMNS, FREQUENT_VALUES_SQL, prepare
 
@@ -54,6 +56,9 @@ class ResolveResult:
     links: int = 0
     entities_changed: int = 0
     entities_merged_away: int = 0
+    entities_split: int = 0
+    # What the run refused to do, e.g. {"oversize_components": 1, "records_unlinked": 10000}
+    skipped: dict[str, int] = field(default_factory=dict)
     entities_total: int = 0
     records_total: int = 0
     size_distribution: dict[str, int] = field(default_factory=dict)
@@ -166,7 +171,8 @@ def _finish(engine: Engine, res: ResolveResult, model: EntityModel, pairs: pa.Ta
     res.examples = explain_pairs(pairs, model, limit=5)
     res.seconds = round(time.perf_counter() - t_start, 3)
     summary = {k: getattr(res, k) for k in ("size_distribution", "largest_clusters",
-                                            "timings", "candidates", "links")}
+                                            "timings", "candidates", "links", "skipped",
+                                            "entities_merged_away", "entities_split")}
     engine.insert_arrow(f"{db}.entity_runs", pa.table({
         "run_id": [res.run_id], "mode": [res.mode], "model_version": [res.model_version],
         "records_in": pa.array([res.records_in], pa.uint64()),
@@ -197,8 +203,14 @@ def resolve_full(engine: Engine, model: EntityModel, *, db_api: Any | None = Non
     db_api = db_api or linking.duckdb_api(con=con)
     pairs, assign = link_features(feats, model, db_api, con)
     res.pairs_scored = res.links = pairs.num_rows
+    assign, res.skipped = cap_clusters(con, assign, model.max_cluster_size)
+    previous = engine.query_arrow(f"SELECT record_id, entity_id FROM {db}.entities FINAL")
+    assign, events = stable_ids(con, assign, previous, retired_ids(engine))
+    del previous
     timer.lap("link_cluster")
     now = _now()
+    counts = write_events(engine, events, res.run_id, model.version, now)
+    res.entities_merged_away, res.entities_split = counts.get("merge", 0), counts.get("split", 0)
     for table in ("entities", "golden_records", "entity_features"):
         engine.command(f"TRUNCATE TABLE IF EXISTS {db}.{table}")
     _insert(engine, f"{db}.entities",
@@ -314,12 +326,15 @@ def resolve_incremental(engine: Engine, model: EntityModel, *, db_api: Any | Non
             f"SELECT record_id, entity_id, match_probability FROM {db}.entities FINAL"
             f" WHERE entity_id IN (SELECT entity_id FROM {db}.entities FINAL WHERE record_id IN"
             f" (SELECT record_id FROM {db}.entity_stage WHERE run_id = '{res.run_id}'))")
-    assign, merged_away = _assign_incremental(con, feats.select(["unique_id"]), edges, existing,
-                                              model.threshold, db_api)
+    assign, events, res.skipped = _assign_incremental(
+        con, feats.select(["unique_id"]), edges, existing, model.threshold, db_api,
+        model.max_cluster_size)
+    merged_away = sorted(set(events["entity_id"].to_pylist()))
     res.entities_merged_away = len(merged_away)
     timer.lap("cluster")
 
     now = _now()
+    write_events(engine, events, res.run_id, model.version, now)
     _insert(engine, f"{db}.entities",
                         _with_cols(assign, model_version=model.version, resolved_at=now))
     # Golden rows for every affected entity, from all of its members' records.
@@ -336,10 +351,43 @@ def resolve_incremental(engine: Engine, model: EntityModel, *, db_api: Any | Non
     return _finish(engine, res, model, pairs, t_start)
 
 
+def cap_clusters(con: duckdb.DuckDBPyConnection, assign: pa.Table,
+                 max_size: int) -> tuple[pa.Table, dict[str, int]]:
+    """Components above `max_size` are not merged: their records stay one entity each.
+
+    One real person is not 50 records; a component that big is a placeholder, a shared
+    family address or a file repeating one person that slipped past the frequency guard.
+    """
+    con.register("__cap", assign)
+    try:
+        n, records = con.sql(f"""
+            SELECT count(DISTINCT entity_id), count(*) FROM __cap
+            WHERE cluster_size > {int(max_size)}""").fetchall()[0]
+        if not n:
+            return assign, {}
+        capped = con.sql(f"""
+            SELECT record_id,
+                   CASE WHEN cluster_size > {int(max_size)} THEN record_id ELSE entity_id END
+                       AS entity_id,
+                   CAST(CASE WHEN cluster_size > {int(max_size)} THEN 1 ELSE cluster_size END
+                        AS UINTEGER) AS cluster_size,
+                   CASE WHEN cluster_size > {int(max_size)} THEN 1.0 ELSE match_probability END
+                       AS match_probability
+            FROM __cap""").to_arrow_table()
+        return capped, {"oversize_components": int(n), "records_unlinked": int(records)}
+    finally:
+        con.unregister("__cap")
+
+
 def _assign_incremental(con: duckdb.DuckDBPyConnection, new_nodes: pa.Table, edges: pa.Table,
-                        existing: pa.Table, threshold: float,
-                        db_api: Any) -> tuple[pa.Table, list[str]]:
-    """Components over new edges + existing memberships (member -> 'E:'+entity node)."""
+                        existing: pa.Table, threshold: float, db_api: Any,
+                        max_size: int) -> tuple[pa.Table, pa.Table, dict[str, int]]:
+    """Components over new edges + existing memberships (member -> 'E:'+entity node).
+
+    Returns the rows to write, the merges (absorbed id -> survivor: the smallest existing
+    id) and what was skipped: in a component above `max_size` nothing merges, existing
+    records keep their entities and the new ones stay alone.
+    """
     con.register("__new", new_nodes)
     con.register("__edges", edges)
     con.register("__existing", existing)
@@ -378,10 +426,33 @@ def _assign_incremental(con: duckdb.DuckDBPyConnection, new_nodes: pa.Table, edg
             WHERE NOT c.is_entity
         """).to_arrow_table()
         con.register("__assign", assign)
-        merged = con.sql("""
-            SELECT DISTINCT entity_id FROM __existing
-            EXCEPT SELECT entity_id FROM __assign""").fetchall()
-        return assign, sorted(r[0] for r in merged)
+        n_big, n_records = con.sql(f"""
+            SELECT count(DISTINCT entity_id), count(*) FILTER (WHERE NOT is_existing) FROM (
+                SELECT a.entity_id, a.cluster_size, x.record_id IS NOT NULL AS is_existing
+                FROM __assign a LEFT JOIN __existing x USING (record_id))
+            WHERE cluster_size > {int(max_size)}""").fetchall()[0]
+        skipped: dict[str, int] = {}
+        if n_big:
+            skipped = {"oversize_components": int(n_big), "records_unlinked": int(n_records)}
+            assign = con.sql(f"""
+                SELECT a.record_id,
+                       CASE WHEN a.cluster_size > {int(max_size)} THEN a.record_id
+                            ELSE a.entity_id END AS entity_id,
+                       CAST(CASE WHEN a.cluster_size > {int(max_size)} THEN 1
+                                 ELSE a.cluster_size END AS UINTEGER) AS cluster_size,
+                       CASE WHEN a.cluster_size > {int(max_size)} THEN 1.0
+                            ELSE a.match_probability END AS match_probability
+                FROM __assign a LEFT JOIN __existing x USING (record_id)
+                WHERE NOT (a.cluster_size > {int(max_size)} AND x.record_id IS NOT NULL)
+            """).to_arrow_table()
+            con.unregister("__assign")
+            con.register("__assign", assign)
+        events = con.sql("""
+            SELECT DISTINCT x.entity_id AS entity_id, a.entity_id AS other_id,
+                   'merge' AS event
+            FROM __existing x JOIN __assign a USING (record_id)
+            WHERE x.entity_id != a.entity_id ORDER BY 1""").to_arrow_table()
+        return assign, events if events.num_rows else no_events(), skipped
     finally:
         for name in ("__new", "__edges", "__existing", "__clusters", "__assign"):
             with contextlib.suppress(Exception):  # not registered if clustering failed
@@ -401,7 +472,8 @@ def _tombstones(entity_ids: list[str], version: str, now: datetime) -> pa.Table:
         "validation_errors": pa.array([[]] * n, pa.list_(pa.string())),
         "cluster_size": pa.array([0] * n, pa.uint32()),
         "record_ids": pa.array([[]] * n, pa.list_(pa.string())),
-        "sources": ["{}"] * n, "model_version": [version] * n,
+        "sources": ["{}"] * n, "agreement": ["{}"] * n,
+        "match_probability": pa.array([0.0] * n, pa.float64()), "model_version": [version] * n,
         "is_deleted": pa.array([1] * n, pa.uint8()),
         "resolved_at": pa.array([now] * n, pa.timestamp("ms", "UTC")),
     })

@@ -1,12 +1,14 @@
 """`creditlake demo` and `creditlake dev` as a user runs them: real processes, real ports.
 
-The full run (sample -> ingest -> key -> API) prints three curl requests that must work as
-printed; Ctrl-C must stop everything and release the engine; a rerun reuses the sample, the
-ingested files and the key. The Dagster UI half of the demo is driven by tests/e2e.
+The full run (sample -> ingest -> entity run -> key -> API) prints four curl requests that
+must work as printed (one returns people merged across files); Ctrl-C must stop everything
+and release the engine; a rerun reuses the sample, the ingested files and the key. The
+Dagster UI half of the demo is driven by tests/e2e.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -100,10 +102,15 @@ def test_demo_serves_printed_requests_stops_on_ctrl_c_and_reuses_on_rerun(
                                                         is not None else "")
         key = re.search(r"API key\s+(sk_live_\S+)", out).group(1)  # type: ignore[union-attr]
         curls = [line.strip() for line in out_lines if line.startswith("curl ")]
-        assert len(curls) == 3
+        assert len(curls) == 4
+        answers = []
         for cmd in curls:  # exactly as printed, through a shell, as a user would paste them
             r = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=60)
             assert r.returncode == 0 and '"status":"success"' in r.stdout, (cmd, r.stdout)
+            answers.append(r.stdout)
+        people = json.loads(next(a for c, a in zip(curls, answers, strict=True)
+                                 if '"resolve": "entity"' in c))["data"]
+        assert people and all(p["cluster_size"] >= 2 for p in people)  # merged people
         query = httpx.post(f"http://127.0.0.1:{port}/api/v1/query", json={"limit": 1},
                            headers={"X-API-Key": key}, timeout=60).json()
         assert query["metadata"]["total_records"] > 1000  # the sample is loaded

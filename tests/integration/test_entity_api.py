@@ -50,7 +50,8 @@ def test_resolve_entity_returns_golden_records(client, engine) -> None:
     assert meta["total_records"] == meta["returned"] == entities < 600
     assert meta["credits_used"] == 1 + entities // 100  # charged on golden rows returned
     row = body["data"][0]
-    assert set(row) == {"id", "name", "email", "country", "entity_id", "cluster_size"}
+    assert set(row) == {"id", "name", "email", "country", "entity_id", "cluster_size",
+                        "match_probability", "sources", "agreement"}
     assert any(d["cluster_size"] > 1 for d in body["data"])
     assert len({d["entity_id"] for d in body["data"]}) == entities
 

@@ -77,7 +77,8 @@ def test_full_then_incremental(engine, people) -> None:
     out = run_query(engine, q)
     data = json.loads(out.data_json)
     assert out.returned == 50 and out.total_records == rows[0][1]
-    assert set(data[0]) == {"id", "name", "email", "entity_id", "cluster_size"}
+    assert set(data[0]) == {"id", "name", "email", "entity_id", "cluster_size",
+                            "match_probability", "sources", "agreement"}
     multi = [d for d in data if d["cluster_size"] > 1]
     assert all(d["entity_id"] for d in data) and multi
     country = engine.query_rows(f"SELECT country FROM {db}.records LIMIT 1")[0][0]
