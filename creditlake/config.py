@@ -31,6 +31,19 @@ class Processing:
 
 
 @dataclass(frozen=True)
+class ReadLimits:
+    """Bounds a reader enforces before a record reaches a parser, so hostile input becomes a
+    rejected row with its reason instead of a native crash or unbounded memory (README,
+    Reliability). CREDITLAKE_JSON_MAX_DEPTH, CREDITLAKE_MAX_RECORD_BYTES,
+    CREDITLAKE_MAX_RECORD_FIELDS, CREDITLAKE_JSON_MAX_DOCUMENT_BYTES."""
+
+    max_depth: int = 64                # nesting levels of one JSON record
+    max_record_bytes: int = 16 << 20   # one JSON line / array element
+    max_fields: int = 10_000           # keys in one JSON record (all levels)
+    max_document_bytes: int = 512 << 20  # a whole JSON document, decompressed
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     clickhouse_url: str
@@ -48,6 +61,7 @@ class Settings:
     rate_window_s: float = 60.0
     cache_ttl_s: float = 30.0  # API result cache; 0 disables it
     redis_prefix: str = "creditlake"
+    read_limits: ReadLimits = ReadLimits()
 
     def __post_init__(self) -> None:
         if self.landing_dir is None:
@@ -115,4 +129,21 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         rate_limit=rate_limit, rate_window_s=rate_window,
         cache_ttl_s=float(env.get("CREDITLAKE_CACHE_TTL") or Settings.cache_ttl_s),
         redis_prefix=env.get("CREDITLAKE_REDIS_PREFIX") or Settings.redis_prefix,
+        read_limits=read_limits_from_env(env),
     )
+
+
+def read_limits_from_env(env: dict[str, str]) -> ReadLimits:
+    d = ReadLimits()
+
+    def num(name: str, default: int) -> int:
+        value = int(env.get(name) or default)
+        if value <= 0:
+            raise ValueError(f"{name} must be a positive integer, not {value}")
+        return value
+
+    return ReadLimits(
+        max_depth=num("CREDITLAKE_JSON_MAX_DEPTH", d.max_depth),
+        max_record_bytes=num("CREDITLAKE_MAX_RECORD_BYTES", d.max_record_bytes),
+        max_fields=num("CREDITLAKE_MAX_RECORD_FIELDS", d.max_fields),
+        max_document_bytes=num("CREDITLAKE_JSON_MAX_DOCUMENT_BYTES", d.max_document_bytes))

@@ -21,7 +21,7 @@ def failure_rate_message(rate: float, limit: float) -> str:
 
 def reconciliation(engine: Engine, partition_key: str | None = None) -> CheckOutcome:
     """rows_read = loaded + duplicates + rejected for every finished file (or one file)."""
-    where = "WHERE status IN ('loaded', 'quarantined')"
+    where = "WHERE status IN ('loaded', 'quarantined', 'failed')"
     params: dict[str, object] = {}
     if partition_key is not None:
         where += " AND partition_key = {k:String}"

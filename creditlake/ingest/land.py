@@ -17,7 +17,7 @@ import pyarrow.ipc as ipc
 
 from creditlake import readers
 from creditlake.clickhouse.base import Engine
-from creditlake.ingest.accounting import delete_rejects, insert_rejects
+from creditlake.ingest.accounting import delete_rejects, insert_rejects, write_log
 from creditlake.ingest.manifest import (
     UNRECOGNIZED,
     Manifest,
@@ -108,17 +108,61 @@ def land(engine: Engine, home: Path, entry: LandingFile, *, fmt: str | None = No
                 m.warnings.append(str(exc))
             finally:
                 writer.close()
-    except OSError as exc:
-        m.status, m.message = Status.FAILED, f"cannot read file: {exc}"
+    except Exception as exc:  # noqa: BLE001 - any failure is the file's, never the run's
+        failure = exc
+    else:
+        failure = None
     _record_reader_rejects(engine, m, rejects)
-    if m.rows_read == 0 and m.read_rejected == 0 and m.message and m.status != Status.FAILED:
+    if failure is not None:
+        _fail(engine, home, m, failure)
+    elif m.rows_read == 0 and m.read_rejected == 0 and m.message:
         m.status = Status.QUARANTINED
         _quarantine(home, path, entry.name)
     if not m.mappings and m.rows_read == 0 and not m.message:
         m.message = "no data rows (header only)"
     m.seconds["land"] = time.perf_counter() - t0
     save_manifest(home, m)
+    if m.status == Status.FAILED:
+        write_log(engine, m)  # accounted now, whatever happens to the rest of the run
     return m
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A failure in plain words: its kind and first line, not a stack trace."""
+    if isinstance(exc, OSError):
+        return f"cannot read file: {exc.strerror or exc}"
+    if isinstance(exc, MemoryError):
+        return "out of memory while parsing"
+    if isinstance(exc, RecursionError):
+        return "data nested too deeply to parse"
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{first} ({type(exc).__name__})" if first else type(exc).__name__
+
+
+def _fail(engine: Engine, home: Path, m: Manifest, exc: BaseException) -> None:
+    """Reading failed part-way: the file is `failed`, and the rows landed before the failure
+    go to rejected_records (they are not loaded from a file that could not be read whole), so
+    rows_read = rejected still reconciles."""
+    m.status = Status.FAILED
+    m.message = f"reading failed after record {m.rows_read}: {failure_reason(exc)}"
+    landed = landed_path(home, m.key)
+    if m.rows_read > m.read_rejected and landed.exists():
+        reason = f"not loaded: {m.message}"
+        with pa.memory_map(str(landed)) as source:
+            for batch in ipc.open_stream(source):
+                if batch.num_rows:
+                    insert_rejects(engine, m, "read", _as_reject_rows(batch, reason))
+        m.read_rejected = m.rows_read
+    landed.unlink(missing_ok=True)
+
+
+def _as_reject_rows(batch: pa.RecordBatch, reason: str) -> pa.Table:
+    df = pl.from_arrow(batch)
+    assert isinstance(df, pl.DataFrame)
+    return df.select(
+        "source_file", "source_row",
+        pl.struct(pl.exclude("source_file", "source_row")).struct.json_encode().alias("raw_row"),
+        pl.lit([reason], pl.List(pl.String)).alias("reasons")).to_arrow()
 
 
 def _call_reader(reader, path: Path, opts: ReaderOptions, rejects: ReaderRejects):

@@ -36,13 +36,19 @@ def unique_names(raw: Sequence[object]) -> list[str]:
     column is lost. Users see these names as `metadata` keys."""
     out: list[str] = []
     seen: dict[str, int] = {}
+    used: set[str] = set()
     for i, v in enumerate(raw, start=1):
         name = str(v).strip() if v is not None and str(v).strip() else f"column_{i}"
         if name == SOURCE_ROW:
             name = f"{SOURCE_ROW}_source"
         k = seen.get(name, 0) + 1
+        candidate = name if k == 1 else f"{name}_{k}"
+        while candidate in used:  # "a", "a_2", "a" must not give "a_2" twice
+            k += 1
+            candidate = f"{name}_{k}"
         seen[name] = k
-        out.append(name if k == 1 else f"{name}_{k}")
+        used.add(candidate)
+        out.append(candidate)
     return out
 
 

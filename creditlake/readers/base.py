@@ -15,6 +15,7 @@ from typing import Protocol
 import pyarrow as pa
 
 from creditlake import schema
+from creditlake.config import ReadLimits
 
 SOURCE_ROW = schema.SOURCE_ROW
 DEFAULT_BATCH_ROWS = 200_000
@@ -33,6 +34,7 @@ class ReaderOptions:
     sheet: str | None = None             # Excel: None = every sheet
     table: str | None = None             # SQL dump: None = every person-like table
     extra: dict[str, str] = field(default_factory=dict)
+    limits: ReadLimits = ReadLimits()    # depth/size bounds (Settings.read_limits)
 
 
 class Reader(Protocol):

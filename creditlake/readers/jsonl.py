@@ -14,25 +14,30 @@ import msgspec
 import polars as pl
 import pyarrow as pa
 
+from creditlake.config import ReadLimits
+from creditlake.readers._batches import unique_names
 from creditlake.readers.arrow_util import as_landing_batch
-from creditlake.readers.base import ReaderError, ReaderOptions, ReaderRejects, register
-from creditlake.readers.textio import open_binary
+from creditlake.readers.base import SOURCE_ROW, ReaderError, ReaderOptions, ReaderRejects, register
+from creditlake.readers.limits import array_elements, flag_lines, naive_max_depth
+from creditlake.readers.limits import problem as limits_problem
+from creditlake.readers.textio import TruncationGuard, open_binary
 
 BLOCK_BYTES = 32 << 20
-MAX_JSON_DOCUMENT = 1 << 30  # whole-document JSON is parsed in memory; use JSONL beyond this
 
 
 def flatten(df: pl.DataFrame) -> pl.DataFrame:
-    """Structs -> dotted columns (recursively); lists/other -> text."""
+    """Structs -> dotted columns (recursively); lists/other -> text. A dotted name that
+    already exists ({"a.b": 1, "a": {"b": 2}}) gets a _2 suffix instead of colliding."""
     while any(isinstance(dt, pl.Struct) for dt in df.dtypes):
-        exprs = []
+        named: list[tuple[pl.Expr, str]] = []
         for name, dt in df.schema.items():
             if isinstance(dt, pl.Struct):
-                exprs += [pl.col(name).struct.field(f.name).alias(f"{name}.{f.name}")
+                named += [(pl.col(name).struct.field(f.name), f"{name}.{f.name}")
                           for f in dt.fields]
             else:
-                exprs.append(pl.col(name))
-        df = df.select(exprs)
+                named.append((pl.col(name), name))
+        names = unique_names([n for _, n in named])
+        df = df.select([e.alias(n) for (e, _), n in zip(named, names, strict=True)])
     out = []
     for name, dt in df.schema.items():
         if isinstance(dt, (pl.List, pl.Array)):
@@ -49,52 +54,78 @@ def flatten(df: pl.DataFrame) -> pl.DataFrame:
     return df.select(out)
 
 
-def _frame_from_lines(lines: list[bytes], first_row: int, rejects: ReaderRejects
-                      ) -> pl.DataFrame:
-    """Error path only: parse line by line to separate bad lines from good ones."""
-    good, rows = [], []
-    for i, line in enumerate(lines):
-        try:
-            obj = msgspec.json.decode(line)
-        except msgspec.DecodeError as exc:
-            rejects.add(first_row + i, line.decode("utf-8", "replace"), f"invalid JSON: {exc}")
-            continue
-        if not isinstance(obj, dict):
-            rejects.add(first_row + i, line.decode("utf-8", "replace"),
-                        "JSON value is not an object")
-            continue
-        good.append(obj)
-        rows.append(first_row + i)
-    df = pl.from_dicts(good, infer_schema_length=None) if good else pl.DataFrame()
-    return df.with_columns(pl.Series("__row", rows, pl.UInt64))
+def _decode_object(text: bytes, row: int, rejects: ReaderRejects) -> dict | None:
+    """One record parsed on its own (error paths only); a bad one goes to `rejects`."""
+    try:
+        obj = msgspec.json.decode(text)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        rejects.add(row, text.decode("utf-8", "replace"), f"invalid JSON: {exc}")
+        return None
+    if not isinstance(obj, dict):
+        rejects.add(row, text.decode("utf-8", "replace"), "JSON value is not an object")
+        return None
+    return obj
 
 
-def _emit(df: pl.DataFrame, first_row: int) -> pa.RecordBatch:
-    if "__row" in df.columns:
-        rows = df.get_column("__row")
-        df = df.drop("__row")
-        batch = as_landing_batch(flatten(df).to_arrow(), first_row)
-        return batch.set_column(batch.num_columns - 1, "source_row", rows.to_arrow())
-    return as_landing_batch(flatten(df).to_arrow(), first_row)
+def _frame_of(objs: list[dict]) -> pl.DataFrame:
+    return pl.from_dicts(objs, infer_schema_length=None) if objs else pl.DataFrame()
+
+
+def _emit(df: pl.DataFrame, rows: list[int] | range) -> pa.RecordBatch:
+    """Landing batch of `df` with its own record numbers (gaps where records were rejected)."""
+    batch = as_landing_batch(flatten(df).to_arrow(), 1)
+    return batch.set_column(batch.num_columns - 1, SOURCE_ROW, pa.array(rows, pa.uint64()))
+
+
+def _parse_lines(lines: list[bytes], rows: list[int], rejects: ReaderRejects) -> tuple[
+        pl.DataFrame, list[int]]:
+    """Lines already within the limits -> a frame; on any parse problem, line by line."""
+    try:
+        df = pl.read_ndjson(io.BytesIO(b"\n".join(lines)), infer_schema_length=None)
+        if df.height == len(lines):
+            return df, rows
+    except Exception:  # noqa: BLE001 - fall back to per-line parsing to find the bad lines
+        pass
+    good, kept = [], []
+    for line, row in zip(lines, rows, strict=True):
+        if (obj := _decode_object(line, row, rejects)) is not None:
+            good.append(obj)
+            kept.append(row)
+    return _frame_of(good), kept
+
+
+def _guarded(path: Path) -> tuple[io.BufferedReader, TruncationGuard]:
+    """A decompressing reader that ends cleanly at a truncation (guard.error says so)."""
+    guard = TruncationGuard(open_binary(path))
+    return io.BufferedReader(guard, 1 << 20), guard
 
 
 @register("jsonl")
 def read_jsonl(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
                ) -> Iterator[pa.RecordBatch]:
     rejects = rejects if rejects is not None else ReaderRejects()
+    limits = opts.limits
     next_row = 1
     tail = b""
-    truncated: Exception | None = None
-    with open_binary(path) as f:
+    skipping = False  # inside a line already rejected as over the size limit
+    f, guard = _guarded(path)
+    with f:
         while True:
-            try:
-                chunk = f.read(BLOCK_BYTES)
-            except (EOFError, OSError) as exc:
-                chunk, truncated = b"", exc
+            chunk = f.read(BLOCK_BYTES)
+            if skipping and chunk:
+                nl = chunk.find(b"\n")
+                if nl < 0:
+                    continue
+                chunk, skipping = chunk[nl + 1:] or b"\n", False
             data = tail + chunk
             if chunk:
                 cut = data.rfind(b"\n")
                 if cut < 0:
+                    if len(data) > limits.max_record_bytes:  # a runaway line: skip to its end
+                        rejects.add(next_row, data[:10_000].decode("utf-8", "replace"),
+                                    limits_problem(data, limits) or "record too long")
+                        tail, next_row, skipping = b"", next_row + 1, True
+                        continue
                     tail = data
                     continue
                 block, tail = data[: cut + 1], data[cut + 1:]
@@ -103,22 +134,27 @@ def read_jsonl(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = 
             # blank lines are not records; keep numbering by non-blank line
             lines = [ln for ln in block.split(b"\n") if ln.strip()]
             if lines:
-                try:
-                    df = pl.read_ndjson(io.BytesIO(b"\n".join(lines)), infer_schema_length=None)
-                    if df.height != len(lines):
-                        raise ValueError("row count mismatch")
-                except Exception:  # noqa: BLE001 - fall back to per-line parsing to find bad lines
-                    df = _frame_from_lines(lines, next_row, rejects)
+                rows = range(next_row, next_row + len(lines))
+                flagged = flag_lines(lines, limits)
+                if flagged:
+                    for i, reason in flagged.items():
+                        rejects.add(rows[i], lines[i].decode("utf-8", "replace"), reason)
+                    keep = [i for i in range(len(lines)) if i not in flagged]
+                    df, kept = _parse_lines([lines[i] for i in keep], [rows[i] for i in keep],
+                                            rejects)
+                else:
+                    df, kept = _parse_lines(lines, list(rows), rejects)
                 for start in range(0, df.height, opts.batch_rows):
                     part = df.slice(start, opts.batch_rows)
                     if part.width:
-                        yield _emit(part, next_row + start)
+                        yield _emit(part, kept[start: start + opts.batch_rows])
                 next_row += len(lines)
             if not chunk:
                 break
-    if truncated is not None:
+    if guard.error is not None:
         raise ReaderError(f"input ends unexpectedly after record {next_row - 1} "
-                          f"(truncated or corrupt compressed file): {truncated}")
+                          f"(truncated or corrupt compressed file; the records before the cut "
+                          f"were kept): {guard.error}")
 
 
 def _records_of(doc: object) -> list:
@@ -136,31 +172,67 @@ def _records_of(doc: object) -> list:
     raise ReaderError("JSON document holds no records (expected an array of objects)")
 
 
+def _read_document(path: Path, limit: int) -> tuple[bytes, Exception | None]:
+    """The decompressed document, refused past `limit` bytes whatever its size on disk (a
+    small .gz can expand to GBs); a truncated stream gives what came before the cut."""
+    f, guard = _guarded(path)
+    with f:
+        raw = f.read(limit + 1)
+    if len(raw) > limit:
+        raise ReaderError(f"JSON document over {limit:,} bytes once decompressed "
+                          "(CREDITLAKE_JSON_MAX_DOCUMENT_BYTES): export it as JSON Lines to "
+                          "stream it")
+    return raw, guard.error
+
+
 @register("json")
 def read_json(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
               ) -> Iterator[pa.RecordBatch]:
     rejects = rejects if rejects is not None else ReaderRejects()
-    if path.stat().st_size > MAX_JSON_DOCUMENT:
-        raise ReaderError("JSON document over 1 GiB: export it as JSON Lines to stream it")
-    try:
-        with open_binary(path) as f:
-            raw = f.read()
-    except (EOFError, OSError) as exc:
-        raise ReaderError(f"compressed JSON is truncated or corrupt: {exc}") from exc
-    try:
-        doc = msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise ReaderError(f"invalid JSON document: {exc}") from exc
-    records = _records_of(doc)
-    good, rows = [], []
-    for i, rec in enumerate(records, start=1):
-        if isinstance(rec, dict):
-            good.append(rec)
-            rows.append(i)
-        else:
-            rejects.add(i, msgspec.json.encode(rec).decode(), "array element is not an object")
+    limits = opts.limits
+    raw, truncated = _read_document(path, limits.max_document_bytes)
+    # fast path: the whole document is shallow enough for the parser (+2: {"data": [ ... ]})
+    if truncated is None and naive_max_depth(raw) <= limits.max_depth + 2:
+        try:
+            doc = msgspec.json.decode(raw)
+        except (msgspec.DecodeError, RecursionError) as exc:
+            raise ReaderError(f"invalid JSON document: {exc}") from exc
+        good, rows = [], []
+        for i, rec in enumerate(_records_of(doc), start=1):
+            if isinstance(rec, dict):
+                good.append(rec)
+                rows.append(i)
+            else:
+                rejects.add(i, msgspec.json.encode(rec).decode(),
+                            "array element is not an object")
+    else:
+        good, rows = _salvage_elements(raw, truncated, limits, rejects)
     for start in range(0, len(good), opts.batch_rows):
-        part = good[start: start + opts.batch_rows]
-        df = pl.from_dicts(part, infer_schema_length=None).with_columns(
-            pl.Series("__row", rows[start: start + opts.batch_rows], pl.UInt64))
-        yield _emit(df, rows[start])
+        yield _emit(_frame_of(good[start: start + opts.batch_rows]),
+                    rows[start: start + opts.batch_rows])
+    if truncated is not None:
+        raise ReaderError(f"input ends unexpectedly after record {len(rows)} (truncated or "
+                          f"corrupt compressed file; the records before the cut were kept): "
+                          f"{truncated}")
+
+
+def _salvage_elements(raw: bytes, truncated: Exception | None, limits: ReadLimits,
+                      rejects: ReaderRejects) -> tuple[list[dict], list[int]]:
+    """Error path (a deep or truncated document): split a top-level array into its elements,
+    reject those over a limit or cut off, parse the rest one by one."""
+    spans = array_elements(raw)
+    if spans is None:  # not an array: the document is one record, over the limit
+        if truncated is not None:
+            raise ReaderError(f"compressed JSON is truncated or corrupt: {truncated}")
+        reason = limits_problem(raw, limits) or "JSON document too deeply nested to parse"
+        rejects.add(1, raw[:10_000].decode("utf-8", "replace"), reason)
+        return [], []
+    good, rows = [], []
+    for i, (a, b) in enumerate(spans, start=1):
+        text = raw[a:b]
+        if reason := limits_problem(text, limits):
+            rejects.add(i, text.decode("utf-8", "replace"), reason)
+        elif (obj := _decode_object(text, i, rejects)) is not None:
+            good.append(obj)
+            rows.append(i)
+    return good, rows
