@@ -9,6 +9,7 @@ import inspect
 import json
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -17,6 +18,7 @@ import pyarrow.ipc as ipc
 
 from creditlake import readers
 from creditlake.clickhouse.base import Engine
+from creditlake.config import ReadLimits, load_settings
 from creditlake.ingest.accounting import delete_rejects, insert_rejects, write_log
 from creditlake.ingest.manifest import (
     UNRECOGNIZED,
@@ -51,8 +53,9 @@ LANDED_SCHEMA = pa.schema([("source_file", pa.string()), ("source_row", pa.uint6
 
 def land(engine: Engine, home: Path, entry: LandingFile, *, fmt: str | None = None,
          overrides: SourceOverrides | None = None, progress: Progress | None = None,
-         batch_rows: int | None = None) -> Manifest:
-    """Read + map one file into the staging area. Unreadable files are quarantined."""
+         batch_rows: int | None = None, limits: ReadLimits | None = None) -> Manifest:
+    """Read + map one file into the staging area. Unreadable files are quarantined.
+    limits: the readers' depth/size bounds (default: Settings.read_limits from the env)."""
     t0 = time.perf_counter()
     m = Manifest(key=entry.key, source_file=entry.name, path=entry.path)
     out_dir = staging_dir(home, entry.key)
@@ -73,7 +76,8 @@ def land(engine: Engine, home: Path, entry: LandingFile, *, fmt: str | None = No
         m.seconds["land"] = time.perf_counter() - t0
         save_manifest(home, m)
         return m
-    opts = rule.reader_options(batch_rows)
+    opts = replace(rule.reader_options(batch_rows),
+                   limits=limits or load_settings().read_limits)
     rejects = ReaderRejects()
     reader = readers.get_reader(m.format)
     mappings: dict[tuple, ColumnMapping] = {}

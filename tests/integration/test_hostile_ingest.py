@@ -166,3 +166,12 @@ def test_a_read_failure_is_a_failed_file_with_a_log_row(settings, engine, tmp_pa
     log = log_rows(engine)["x.csv"]
     assert log[:5] == (2, 0, 0, 2, "failed")
     assert reconciliation(engine, entry.key).passed
+
+
+def test_limits_come_from_settings(settings, engine, tmp_path, monkeypatch):
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(jsonl([person(1), {"email": "n@x.org", "x": {"y": {"z": 1}}}]))
+    monkeypatch.setenv("CREDITLAKE_JSON_MAX_DEPTH", "2")
+    entry = Registry(settings.home).register(path, settings.landing_dir)
+    m = land(engine, settings.home, entry)
+    assert (m.rows_read, m.read_rejected) == (2, 1)
