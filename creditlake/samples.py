@@ -39,6 +39,21 @@ COUNTRIES = {
 }
 CALLING = {"US": "1", "GB": "44", "DE": "49", "FR": "33", "ES": "34", "IT": "39", "CA": "1",
            "AU": "61", "NL": "31", "IE": "353"}
+# Real numbering per country: (leading digits of national numbers: area codes and mobile ranges,
+# national number length, trunk prefix dialled before it at home, a length invalid there).
+PHONE_PLANS: dict[str, tuple[tuple[str, ...], int, str, int]] = {
+    "US": (("212", "415", "312", "617", "202", "305", "512", "713"), 10, "1", 9),
+    "CA": (("416", "604", "514", "613"), 10, "1", 9),
+    "GB": (("7700", "7911", "7400", "20", "161"), 10, "0", 8),
+    "DE": (("151", "160", "170", "176", "30", "89"), 11, "0", 16),
+    "FR": (("6", "7", "1"), 9, "0", 8),
+    "ES": (("6", "91", "93"), 9, "", 8),
+    "IT": (("347", "333", "06", "02"), 10, "", 13),
+    "AU": (("4", "2", "3"), 9, "0", 8),
+    "NL": (("6", "20"), 9, "0", 8),
+    "IE": (("83", "85", "87"), 9, "0", 8),
+}
+NANP = ("US", "CA")
 STATUSES = ["active", "Active", "ACTIVE", "enabled", "1", "inactive", "disabled", "0",
             "pending", "new", "suspended", "blocked", "deleted", "closed", "", "yes"]
 DOMAINS = ["gmail.com", "yahoo.com", "outlook.com", "example.org", "mail.de", "corp.co.uk",
@@ -46,8 +61,11 @@ DOMAINS = ["gmail.com", "yahoo.com", "outlook.com", "example.org", "mail.de", "c
 
 
 def people(n: int, seed: int = 7, *, id_offset: int = 0, invalid_rate: float = 0.0005,
-           duplicate_rate: float = 0.02) -> pl.DataFrame:
-    """n messy rows with canonical column names (writers rename them per format)."""
+           duplicate_rate: float = 0.02, invalid_phone_rate: float = 0.02) -> pl.DataFrame:
+    """n messy rows with canonical column names (writers rename them per format).
+    int(n * invalid_phone_rate) of the rows get a phone of an invalid length for their country
+    (e.g. a US number with nine digits); the rest are valid in national or international
+    spelling."""
     rng = np.random.default_rng(seed)
     ids = np.arange(id_offset, id_offset + n)
     first = np.array(FIRST)[rng.integers(0, len(FIRST), n)]
@@ -63,6 +81,9 @@ def people(n: int, seed: int = 7, *, id_offset: int = 0, invalid_rate: float = 0
         "city": np.array(CITIES)[rng.integers(0, len(CITIES), n)],
         "house": rng.integers(1, 300, n), "case": rng.integers(0, 4, n),
         "zip": rng.integers(10000, 99999, n),
+        "num2": rng.integers(100_000_000, 999_999_999, n), "pick": rng.integers(0, 1 << 30, n),
+        "bad_phone": np.isin(np.arange(n), rng.choice(n, int(n * invalid_phone_rate),
+                                                       replace=False)),
     })
     spellings = pl.DataFrame(
         [(c, i, names[i % len(names)]) for c, names in COUNTRIES.items() for i in range(5)],
@@ -77,15 +98,7 @@ def people(n: int, seed: int = 7, *, id_offset: int = 0, invalid_rate: float = 0
     email = (pl.when(pl.col("case") == 0).then(email.str.to_uppercase())
              .when(pl.col("case") == 1).then(pl.lit("  ") + email + " ")
              .otherwise(email))
-    cc = pl.col("iso").replace_strict(CALLING, return_dtype=pl.String)
-    num = pl.col("num").cast(pl.String)
-    phone = (pl.when(pl.col("fmt") == 0).then(pl.lit("+") + cc + " " + num)
-             .when(pl.col("fmt") == 1).then(pl.lit("0") + num.str.slice(0, 3) + " "
-                                             + num.str.slice(3))
-             .when(pl.col("fmt") == 2).then(pl.lit("(") + num.str.slice(0, 3) + ") "
-                                             + num.str.slice(3, 3) + "-" + num.str.slice(6))
-             .when(pl.col("fmt") == 3).then(pl.lit("00") + cc + num)
-             .otherwise(num))
+    df = df.with_columns(_phone(pl.col("iso"), pl.col("fmt")).alias("phone"))
     date = pl.date(2000, 1, 1) + pl.duration(days=pl.col("days"))
     created = (pl.when(pl.col("fmt") == 0).then(date.dt.strftime("%Y-%m-%d"))
                .when(pl.col("fmt") == 1).then(date.dt.strftime("%d/%m/%Y"))
@@ -95,7 +108,7 @@ def people(n: int, seed: int = 7, *, id_offset: int = 0, invalid_rate: float = 0
     out = df.select(
         pl.format("C{}", pl.col("id")).alias("customer_id"),
         email.alias("email"), pl.col("first").alias("first_name"),
-        pl.col("last").alias("last_name"), phone.alias("phone"),
+        pl.col("last").alias("last_name"), pl.col("phone"),
         (pl.col("house").cast(pl.String) + " " + pl.col("last") + " Street").alias("street"),
         pl.col("city"), country_expr.alias("country"), pl.col("zip").cast(pl.String),
         created.alias("signup_date"), pl.col("status"),
@@ -107,6 +120,32 @@ def people(n: int, seed: int = 7, *, id_offset: int = 0, invalid_rate: float = 0
         out = pl.concat([out, out.sample(n_dup, seed=seed, with_replacement=True)])
         out = out.sample(fraction=1.0, shuffle=True, seed=seed)
     return out
+
+
+def _phone(iso: pl.Expr, fmt: pl.Expr) -> pl.Expr:
+    """A phone per PHONE_PLANS from the random columns num/num2/pick/bad_phone, spelled as
+    +CC grouped, national with trunk prefix ((NPA) NXX-XXXX in North America), dashed,
+    00CC, or bare national digits."""
+    def per_country(i: int) -> pl.Expr:
+        return iso.replace_strict({c: p[i] for c, p in PHONE_PLANS.items()})
+    options = {f"{c}:{j}": prefix for c, p in PHONE_PLANS.items() for j, prefix in enumerate(p[0])}
+    choice = iso + ":" + (pl.col("pick") % iso.replace_strict(
+        {c: len(p[0]) for c, p in PHONE_PLANS.items()})).cast(pl.String)
+    prefix = choice.replace_strict(options)
+    length = pl.when(pl.col("bad_phone")).then(per_country(3)).otherwise(per_country(1))
+    digits = prefix + pl.col("num").cast(pl.String) + pl.col("num2").cast(pl.String)
+    nsn = digits.str.slice(0, length)
+    trunk, cc = per_country(2), iso.replace_strict(CALLING)
+    grouped = nsn.str.slice(0, 3) + " " + nsn.str.slice(3, 3) + " " + nsn.str.slice(6)
+    nanp = iso.is_in(NANP)
+    return (pl.when(fmt == 0).then(pl.lit("+") + cc + " " + grouped)
+            .when((fmt == 1) & nanp).then(pl.lit("(") + nsn.str.slice(0, 3) + ") "
+                                          + nsn.str.slice(3, 3) + "-" + nsn.str.slice(6))
+            .when(fmt == 1).then(trunk + grouped)
+            .when((fmt == 2) & nanp).then(trunk + "-" + grouped.str.replace_all(" ", "-"))
+            .when(fmt == 2).then(trunk + grouped.str.replace_all(" ", "-"))
+            .when(fmt == 3).then(pl.lit("00") + cc + " " + grouped)
+            .otherwise(nsn))
 
 
 def with_invalid_rows(df: pl.DataFrame, rate: float, seed: int = 7) -> pl.DataFrame:

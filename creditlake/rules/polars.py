@@ -9,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 import polars.selectors  # noqa: F401
 
-from creditlake.rules import vocab
+from creditlake.rules import phones, vocab
 from creditlake.rules.mapping import ADDRESS_PARTS, NAME_PARTS, ColumnMapping
 from creditlake.rules.vocab import FREE_TEXT, WARNINGS
 from creditlake.schema import SOURCE_FIELDS, SOURCE_ROW
@@ -103,7 +103,8 @@ def clean(df: pl.DataFrame, *, default_country: str | None = None,
         iso = pl.when(raw_country.is_null()).then(pl.lit(default_country)).otherwise(iso)
     email = (pl.col("email").str.to_lowercase().str.strip_prefix("mailto:")
              .str.strip_chars(vocab.EMAIL_STRIP_CHARS))
-    raw_phone = pl.col("phone").str.replace("(?i)" + vocab.PHONE_EXTENSION_PATTERN, "")
+    raw_phone = (pl.col("phone").str.replace("(?i)" + vocab.PHONE_EXTENSION_PATTERN, "")
+                 .str.replace(vocab.PHONE_BRACKETED_TRUNK, ""))
     s = pl.col("created_date")
     parsed = parse_dates(df.get_column("created_date"), date_format)
     df = df.with_columns(
@@ -144,14 +145,18 @@ def clean(df: pl.DataFrame, *, default_country: str | None = None,
         pl.col("_iso").is_in(list(vocab.KEEP_LEADING_ZERO)).alias("_keep0"))
     cc, dlen = pl.col("_cc"), pl.col("_dlen")
     national = pl.when(pl.col("_keep0")).then(d).otherwise(d.str.strip_prefix("0"))
-    phone = (
-        pl.when(d.is_null() | (dlen == 0)).then(None)
-        .when(pl.col("_intl")).then(pl.lit("+") + pl.col("_intl_digits"))
+    e164 = (
+        pl.when(pl.col("_intl")).then(pl.lit("+") + pl.col("_intl_digits"))
         .when((cc == "1") & (dlen == 11) & d.str.starts_with("1")).then(pl.lit("+") + d)
         .when(cc.is_not_null() & (dlen > 10) & d.str.starts_with(cc)).then(pl.lit("+") + d)
         .when(cc.is_not_null()).then(pl.lit("+") + cc + national)
-        .otherwise(d)
     )
+    df = df.with_columns(e164.alias("_e164"))
+    # E.164 only when the numbering plan of its calling code allows it; otherwise the digits
+    # as written stay, and validation flags them (ContactNormalized.phone_valid)
+    phone = (pl.when(d.is_null() | (dlen == 0)).then(None)
+             .when(pl.col("_e164").str.contains(phones.valid_e164_pattern()))
+             .then(pl.col("_e164")).otherwise(d))
     year = pl.col("_parsed").dt.year()
     created = pl.when(year.is_between(vocab.DATE_MIN_YEAR, vocab.DATE_MAX_YEAR)) \
         .then(pl.col("_parsed")).otherwise(None)

@@ -22,10 +22,10 @@ from collections.abc import Mapping
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F  # noqa: N812 - the conventional alias
 
-from creditlake.rules import vocab
+from creditlake.rules import phones, vocab
 from creditlake.rules.identity import LOWERCASED, SEPARATOR
 from creditlake.rules.validation import SCORED_FIELDS
-from creditlake.rules.vocab import E164_PATTERN, FREE_TEXT, WARNINGS
+from creditlake.rules.vocab import FREE_TEXT, WARNINGS
 from creditlake.schema import IDENTITY_FIELDS, SOURCE_FIELDS
 
 # The rule patterns of rules/vocab.py in Java regex dialect ((?U): Unicode \s and \d).
@@ -145,7 +145,8 @@ def clean(df: DataFrame, *, default_country: str | None = None,
     if default_country:
         iso = F.when(raw_country.isNull(), F.lit(default_country)).otherwise(iso)
     email = F.regexp_replace(F.lower(F.col("email")), "^mailto:", "")
-    raw_phone = F.regexp_replace(F.col("phone"), PHONE_EXTENSION, "")
+    raw_phone = F.regexp_replace(F.regexp_replace(F.col("phone"), PHONE_EXTENSION, ""),
+                                 "(?U)" + vocab.PHONE_BRACKETED_TRUNK, "")
     df = df.withColumns({
         "_iso": iso, "_raw_country": raw_country,
         "email": F.regexp_replace(email, EMAIL_STRIP, ""),
@@ -174,14 +175,16 @@ def clean(df: DataFrame, *, default_country: str | None = None,
     national = F.when(F.col("_keep0"), d).otherwise(
         F.when(d.startswith("0"), F.substring(d, 2, 1 << 30)).otherwise(d))
     plus = F.lit("+")
-    phone = (
-        F.when(d.isNull() | (dlen == 0), F.lit(None))
-        .when(F.col("_intl"), F.concat(plus, F.col("_intl_digits")))
+    e164 = (
+        F.when(F.col("_intl"), F.concat(plus, F.col("_intl_digits")))
         .when((cc == "1") & (dlen == 11) & d.startswith("1"), F.concat(plus, d))
         .when(cc.isNotNull() & (dlen > 10) & d.startswith(cc), F.concat(plus, d))
         .when(cc.isNotNull(), F.concat(plus, cc, national))
-        .otherwise(d)
     )
+    df = df.withColumn("_e164", e164)
+    phone = (F.when(d.isNull() | (dlen == 0), F.lit(None))
+             .when(F.col("_e164").rlike(phones.valid_e164_pattern()), F.col("_e164"))
+             .otherwise(d))
     year = F.year("_parsed")
     created = F.when(year.between(vocab.DATE_MIN_YEAR, vocab.DATE_MAX_YEAR), F.col("_parsed"))
     status = F.coalesce(_lookup(statuses, F.col("_status_key")), F.lit("unknown"))
@@ -212,7 +215,7 @@ def _checks() -> list[tuple[str, str, Column]]:
     return [
         ("email", "email_format", F.col("email").rlike(vocab.EMAIL_PATTERN)),
         ("name", "name_has_letters", F.col("name").rlike(r"\p{L}")),
-        ("phone", "phone_e164", F.col("phone").rlike(E164_PATTERN)),
+        ("phone", "phone_valid", F.col("phone").rlike(phones.valid_e164_pattern())),
         ("country", "iso_country", F.col("country").isin(iso2)),
     ]
 

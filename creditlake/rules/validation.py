@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from creditlake.lazy import hidden_modules
-from creditlake.rules import vocab
-from creditlake.rules.vocab import E164_PATTERN, WARNINGS
+from creditlake.rules import phones, vocab
+from creditlake.rules.vocab import WARNINGS
 from creditlake.schema import STATUSES
 
 with hidden_modules("pandas", "pyspark", "hypothesis"):  # polars-only pandera: see lazy.py
@@ -47,10 +47,11 @@ class ContactNormalized(pa.DataFrameModel):
         c = pl.col(data.key)
         return data.lazyframe.select(c.is_null() | c.str.contains(vocab.EMAIL_PATTERN))
 
-    @pa.check("phone", name="phone_e164")
-    def phone_e164(cls, data: pa.PolarsData) -> pl.LazyFrame:
+    @pa.check("phone", name="phone_valid")
+    def phone_valid(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        """E.164 and allowed by its calling code's numbering plan (rules/phones.py)."""
         c = pl.col(data.key)
-        return data.lazyframe.select(c.is_null() | c.str.contains(E164_PATTERN))
+        return data.lazyframe.select(c.is_null() | c.str.contains(phones.valid_e164_pattern()))
 
     @pa.check("name", name="name_has_letters")
     def name_letters(cls, data: pa.PolarsData) -> pl.LazyFrame:

@@ -24,7 +24,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # Edge cases the generated samples do not cover: Unicode whitespace, null tokens, extensions,
 # mailto:, phone-prefix country inference (incl. a region pycountry lacks), date zoo,
-# non-ASCII upper-case names (hash lowercasing), rows without identity.
+# non-ASCII upper-case names (hash lowercasing), rows without identity, invalid North
+# American / UK / German phones, a bracketed trunk prefix, an e-mail with a space.
 EDGE_CSV = """\
 id,email,full name,phone,country,created,status,notes
 1,  MAILTO:Ann.Lee@Example.COM ,ÉMILE  Zola,+44 20 7946 0958 ext. 12,uk,\
@@ -40,6 +41,11 @@ id,email,full name,phone,country,created,status,notes
 10,hal@example.net,Hal 9000,12,Narnia,4 March 2021,suspended,j
 1,ann.lee@example.com,émile zola,+442079460958,GB,2021-03-04,active,l
 12,ivy@example.net,Ivy,333 1234567,IT,31/12/1899,1,k
+13,jo@example.net,Jo,+1 212 555 012,,2021-03-04,active,m
+14,kim@example.net,Kim,07911 1234,UK,2021-03-04,active,n
+15,lou@example.net,Lou,+49 0151 23456789,,2021-03-04,active,o
+16,max@example.net,Max,+44 (0)20 7946 0958,,2021-03-04,active,p
+17,ned@exa mple.net,Ned,(212) 555-0123,US,2021-03-04,active,q
 """
 
 
@@ -162,6 +168,46 @@ def test_edge_rows_normalized_as_expected(results) -> None:
     # Unicode lower-casing on both paths: "ÉMILE Zola" and "émile zola" are one identity
     assert "l" not in rows
     assert {"e", "i"}.isdisjoint(rows)  # no usable identity: rejected
+    # invalid numbers keep their digits (and are flagged), valid ones are E.164
+    assert [rows[k][2] for k in "mnopq"] == ["1212555012", "079111234", "49015123456789",
+                                             "+442079460958", "+12125550123"]
+
+
+def test_phone_and_email_rules_flag_the_same_rows(spark) -> None:
+    """The shared rule cases (invalid North American, UK, German numbers; e-mail syntax)
+    give the same phone values, findings and scores on Spark as on Polars."""
+    import polars as pl
+    from rule_cases import EMAIL_CASES, PHONE_CASES
+
+    from creditlake.rules import spark as rules_spark
+    from creditlake.rules.mapping import infer_mapping
+    from creditlake.rules.polars import clean, map_columns
+    from creditlake.rules.validation import validate
+    from creditlake.schema import SOURCE_FIELDS
+
+    rows = ([{"email": "a@b.co", "phone": p, "country": c, "name": "Ann"}
+             for p, c, _, _ in PHONE_CASES]
+            + [{"email": e, "phone": "+12125550123", "country": None, "name": "Ann"}
+               for e, _ in EMAIL_CASES])
+    df = pl.DataFrame(rows, schema={k: pl.String for k in rows[0]}).with_row_index(
+        "source_row", offset=1).with_columns(pl.col("source_row").cast(pl.UInt64))
+    mapped = map_columns(df, infer_mapping(df.columns), "t.csv")
+    polars_out = validate(clean(mapped)).valid.sort("source_row")
+    sdf = spark.createDataFrame(mapped.to_dicts(), ", ".join(
+        ["source_file string", "source_row long", *[f"{c} string" for c in SOURCE_FIELDS],
+         "metadata string"]))
+    spark_rows = rules_spark.validate(rules_spark.clean(sdf)).select(
+        "source_row", "phone", "validation_errors", "data_quality_score").collect()
+    got = {r[0]: (r[1], sorted(r[2]), round(r[3], 6)) for r in spark_rows}
+    want = {r["source_row"]: (r["phone"], sorted(r["validation_errors"]),
+                              round(r["data_quality_score"], 6))
+            for r in polars_out.to_dicts()}
+    assert got == want
+    for i, (_, _, stored, valid) in enumerate(PHONE_CASES, start=1):
+        assert got[i][0] == stored
+        assert any(e.startswith("phone:") for e in got[i][1]) is not valid
+    for i, (_, valid) in enumerate(EMAIL_CASES, start=len(PHONE_CASES) + 1):
+        assert any(e.startswith("email:") for e in got[i][1]) is not valid
 
 
 DATES = ["2021-03-04", "2021/3/4", "20210304", "2021.03.04", "3/4/2021", "13/4/2021",

@@ -32,7 +32,8 @@ def test_email_trimmed_and_lowercased():
     ("06 1234 5678", "IT", "+390612345678"),  # Italy keeps its leading zero
     ("+44 20 7123 4567", None, "+442071234567"),
     ("0044 20 7123 4567", "GB", "+442071234567"),
-    ("555-1234 ext. 12", "US", "+15551234"),
+    ("212-555-1234 ext. 12", "US", "+12125551234"),
+    ("555-1234 ext. 12", "US", "5551234"),  # seven digits: not a US number, kept as written
     ("12345678", None, "12345678"),  # unknown country: digits, flagged by validation
 ])
 def test_phone_e164(phone, country, expected):
