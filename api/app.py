@@ -27,6 +27,7 @@ from api.credits.controllers import CreditsController
 from api.docs import document_headers, root
 from api.engine_gate import EngineGate, EngineProvider
 from api.errors import EXCEPTION_HANDLERS
+from api.fields.controllers import FieldsController
 from api.health.controllers import HealthController
 from api.metrics import Metrics
 from api.middleware import observe_middleware, send_request_id
@@ -91,7 +92,8 @@ def create_app(settings: Settings | None = None, engine_provider: EngineProvider
                 led.close()
 
     return Litestar(
-        route_handlers=[QueryController, CreditsController, UsageController, AdminController,
+        route_handlers=[QueryController, FieldsController, CreditsController, UsageController,
+                        AdminController,
                         HealthController, root,
                         create_static_files_router(path=DOCS_ASSETS,
                                                    directories=[swagger_ui_path])],
