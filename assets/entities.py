@@ -87,21 +87,22 @@ def run_metadata(res: "ResolveResult", weights: dict) -> dict[str, object]:
 )
 def entity_resolution(context: dg.AssetExecutionContext, config: EntityRunConfig,
                       clickhouse: ClickHouseResource, home: CreditlakeHome):
-    from creditlake.entity.model import load_model
-    from creditlake.entity.resolve import resolve
+    from creditlake.entity.run import run_entities
 
     with clickhouse.open() as engine:
-        model = load_model(home=home.home)
-        if config.retrain:
-            from creditlake.entity.train import retrain
-
-            model, path = retrain(engine, home.home)
-            context.log.info(f"trained model {model.version} -> {path}")
-        mode = "full" if config.retrain else config.mode
-        res = resolve(engine, model, mode, memory_limit=config.memory_limit)
+        run = run_entities(engine, home.home, mode=config.mode, retrain=config.retrain,
+                           memory_limit=config.memory_limit)
+    res, est = run.result, run.estimation
+    if est.status == "rejected":
+        context.log.warning(f"re-estimated model rejected, kept {est.model_version}: "
+                            f"{'; '.join(est.problems)}")
+    elif est.status == "estimated":
+        context.log.info(f"model re-estimated ({est.reason}): {est.model_version} -> {est.path}")
     context.log.info(f"entity resolution ({res.mode}): {res.records_in} records in, "
-                     f"{res.entities_changed} entities written in {res.seconds}s")
-    meta = run_metadata(res, model.match_weights())
+                     f"{res.entities_changed} entities written in {res.seconds}s"
+                     + (f"; skipped {res.skipped}" if res.skipped else ""))
+    meta = {**run_metadata(res, run.model.match_weights()),
+            "model_estimation": metadata_json(est.as_dict())}
     yield dg.MaterializeResult(asset_key=ENTITIES_KEY, metadata=meta)
     yield dg.MaterializeResult(asset_key=GOLDEN_KEY, metadata={
         "entities_total": dg.MetadataValue.int(res.entities_total),

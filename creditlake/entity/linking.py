@@ -44,26 +44,43 @@ def _to_arrow(df: Any) -> pa.Table:
     return df.as_pyarrow_table()
 
 
+# Deterministic rules for the prior, and EM passes: each pass fixes the comparisons in its
+# blocking rule, together they cover all. Only rules on columns the data fills are used: a
+# pass over an empty column finds no pairs, and a failed pass must not touch the prior.
+PRIOR_RULES = (("first_name", "surname", "dob"), ("email",), ("first_name", "surname", "phone"),
+               ("first_name", "surname", "postcode"))
+EM_RULES = (("first_name", "surname"), ("dob",), ("postcode",), ("email",), ("phone",))
+MIN_FILLED = 0.05  # share of records with a value for a column to take part
+
+
+def _filled(features: pa.Table) -> set[str]:
+    n = max(features.num_rows, 1)
+    return {c for c in features.column_names if 1 - features[c].null_count / n >= MIN_FILLED}
+
+
 def train(features: pa.Table, name: str, *, db_api: Any | None = None,
-          max_pairs: float = 2e6, seed: int = 42, **model_kwargs: Any) -> EntityModel:
-    """Estimate the prior, u (random sampling) and m (EM on two blocking passes)."""
+          max_pairs: float = 2e6, em_max_pairs: float | None = None, seed: int = 42,
+          **model_kwargs: Any) -> EntityModel:
+    """Estimate the prior (deterministic rules), u (random sampling) and m (EM passes)."""
     t0 = time.perf_counter()
     db_api = db_api or duckdb_api()
     linker = Linker(db_api.register(features), settings_creator(),
                     log_level=SPLINK_LOG_LEVEL)
     tr = linker.training
-    deterministic = [block_on("first_name", "surname", "dob"), block_on("email"),
-                     block_on("first_name", "surname", "phone")]
-    tr.estimate_probability_two_random_records_match(deterministic, recall=0.7)
+    filled = _filled(features)
+    usable = [r for r in PRIOR_RULES if set(r) <= filled] or [PRIOR_RULES[0]]
+    tr.estimate_probability_two_random_records_match([block_on(*r) for r in usable],
+                                                     recall=0.7)
+    prior = linker.misc.save_model_to_json()["probability_two_random_records_match"]
     tr.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
-    # Each EM pass fixes the comparisons in its blocking rule; together they cover all.
-    for rule in (block_on("first_name", "surname"), block_on("dob"), block_on("postcode"),
-                 block_on("email"), block_on("phone")):
+    for rule in (r for r in EM_RULES if set(r) <= filled):
         try:
-            tr.estimate_parameters_using_expectation_maximisation(rule)
-        except Exception as exc:  # noqa: BLE001 - e.g. no pairs for a column that is empty
+            tr.estimate_parameters_using_expectation_maximisation(
+                block_on(*rule), max_pairs=em_max_pairs)
+        except Exception as exc:  # noqa: BLE001 - e.g. too few pairs to converge
             log.info("EM pass %s skipped: %s", rule, exc)
     splink_dict = _bounded(linker.misc.save_model_to_json())
+    splink_dict["probability_two_random_records_match"] = prior
     log.info("trained %s in %.1fs", name, time.perf_counter() - t0)
     return EntityModel(name=name, splink=splink_dict, **model_kwargs)
 
