@@ -26,6 +26,7 @@ from api.config import ApiConfig
 from api.credits.controllers import CreditsController
 from api.docs import document_headers, root
 from api.engine_gate import EngineGate, EngineProvider
+from api.enrich.controllers import EnrichController
 from api.errors import EXCEPTION_HANDLERS
 from api.fields.controllers import FieldsController
 from api.health.controllers import HealthController
@@ -92,7 +93,8 @@ def create_app(settings: Settings | None = None, engine_provider: EngineProvider
                 led.close()
 
     return Litestar(
-        route_handlers=[QueryController, FieldsController, CreditsController, UsageController,
+        route_handlers=[QueryController, EnrichController, FieldsController, CreditsController,
+                        UsageController,
                         AdminController,
                         HealthController, root,
                         create_static_files_router(path=DOCS_ASSETS,

@@ -71,6 +71,13 @@ class ResultCache:
         await self._put(key, msgspec.msgpack.encode(_Cached(
             r.data_json, r.returned, r.total_records, r.next_cursor, r.page, r.engine_ms)))
 
+    async def get_bytes(self, key: str) -> bytes | None:
+        """Any other cached answer (enrichment), under its own key space."""
+        return await self._get(f"b:{key}")
+
+    async def set_bytes(self, key: str, raw: bytes) -> None:
+        await self._put(f"b:{key}", raw)
+
     async def get_count(self, key: str) -> int | None:
         """A cached total_records for these filters (shared by every page and sort order)."""
         raw = await self._get(f"n:{key}")

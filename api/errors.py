@@ -22,9 +22,11 @@ from litestar.exceptions import (
 
 from creditlake.clickhouse.base import EngineError, EngineUnavailable
 from creditlake.ledger import errors as le
+from creditlake.query.enrich import NoMatch
 from creditlake.query.errors import InvalidQuery
 
 log = logging.getLogger(__name__)
+QUERY_PATHS = ("/api/v1/query", "/api/v1/enrich")  # body errors there are INVALID_QUERY
 
 
 class ApiError(Exception):
@@ -68,6 +70,7 @@ _MAP: tuple[tuple[type[BaseException], int, str], ...] = (
     (le.InvalidApiKey, 401, "INVALID_API_KEY"),
     (le.ApiKeyRevoked, 401, "API_KEY_REVOKED"),
     (le.InsufficientCredits, 402, "INSUFFICIENT_CREDITS"),
+    (NoMatch, 404, "NOT_FOUND"),
     (le.UserNotFound, 404, "NOT_FOUND"),
     (le.KeyNotFound, 404, "NOT_FOUND"),
     (le.UserExists, 409, "CONFLICT"),
@@ -129,7 +132,7 @@ def _validation_message(exc: ValidationException) -> str:
 def handle_exception(request: Request, exc: Exception) -> Response[bytes]:
     status, code, message = classify(exc)
     if status == 400 and not code:  # a request body/parameter that failed type validation
-        code = "INVALID_QUERY" if request.url.path.startswith("/api/v1/query") else (
+        code = "INVALID_QUERY" if request.url.path.startswith(QUERY_PATHS) else (
             "INVALID_REQUEST")
     headers: dict[str, str] = {}
     if isinstance(exc, ApiError):
