@@ -4,6 +4,7 @@
 import dagster as dg
 
 from assets import metadata as md
+from assets.batch import SINGLE_RUN, each_file
 from assets.partitions import landing_files
 from creditlake import readers
 from creditlake.ingest.accounting import write_log
@@ -40,6 +41,7 @@ def build_landing_asset(fmt: str) -> dg.AssetsDefinition:
         kinds={"python", "arrow"},
         owners=["team:data"],
         tags={"format": fmt, "stage": "landing"},
+        backfill_policy=SINGLE_RUN,
         description=f"{FORMAT_DESCRIPTIONS.get(fmt, fmt)}. Streams the file with the {fmt} "
                     "reader, maps its headers onto the master schema (unmapped columns go to "
                     "`metadata`) and stages the rows as Arrow; rows the parser refuses go to "
@@ -48,28 +50,35 @@ def build_landing_asset(fmt: str) -> dg.AssetsDefinition:
     def _landing(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource,
                  home: CreditlakeHome,
                  progress: dg.ResourceParam[ProgressReporter]) -> dg.MaterializeResult:
-        entry = home.registry().get(context.partition_key)
-        if entry.format and entry.format != fmt:  # detected once, when the file was registered
-            raise dg.Failure(f"{entry.name} is {entry.format!r} content, not {fmt!r}: "
-                             f"materialize landing/{entry.format} for this partition")
-        progress.start(context.partition_key, "land", entry.size)
-        with clickhouse.open() as engine:
-            m = land(engine, home.home, entry, fmt=fmt, overrides=home.overrides(),
-                     progress=progress.advance)
-            if m.status == Status.QUARANTINED:
-                write_log(engine, m)
-        progress.finish()
-        if m.status == Status.QUARANTINED:
-            context.log.warning(f"{entry.name} quarantined: {m.message}")
-        return dg.MaterializeResult(metadata={
-            **md.counts(m),
-            "mapping": md.mapping_json(m),
-            "dagster/column_schema": md.source_schema(m),
-            "warnings": dg.MetadataValue.json(m.warnings),
-            "seconds": dg.MetadataValue.float(round(m.seconds.get("land", 0.0), 3)),
-        })
+        return each_file(context, clickhouse, home, lambda key: _land_one(
+            context, key, fmt, clickhouse, home, progress))
 
     return _landing
+
+
+def _land_one(context: dg.AssetExecutionContext, key: str, fmt: str,
+              clickhouse: ClickHouseResource, home: CreditlakeHome,
+              progress: ProgressReporter) -> dict[str, object]:
+    entry = home.registry().get(key)
+    if entry.format and entry.format != fmt:  # detected once, when the file was registered
+        raise dg.Failure(f"{entry.name} is {entry.format!r} content, not {fmt!r}: "
+                         f"materialize landing/{entry.format} for this partition")
+    progress.start(key, "land", entry.size)
+    with clickhouse.open() as engine:
+        m = land(engine, home.home, entry, fmt=fmt, overrides=home.overrides(),
+                 progress=progress.advance)
+        if m.status == Status.QUARANTINED:
+            write_log(engine, m)
+    progress.finish()
+    if m.status == Status.QUARANTINED:
+        context.log.warning(f"{entry.name} quarantined: {m.message}")
+    return {
+        **md.counts(m),
+        "mapping": md.mapping_json(m),
+        "dagster/column_schema": md.source_schema(m),
+        "warnings": dg.MetadataValue.json(m.warnings),
+        "seconds": dg.MetadataValue.float(round(m.seconds.get("land", 0.0), 3)),
+    }
 
 
 def build_landing_assets() -> list[dg.AssetsDefinition]:

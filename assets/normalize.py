@@ -4,6 +4,7 @@
 import dagster as dg
 
 from assets import metadata as md
+from assets.batch import SINGLE_RUN, each_file, partition_keys
 from assets.landing import landing_formats, landing_key
 from assets.partitions import landing_files
 from assets.spark import ProcessingConfig
@@ -22,6 +23,7 @@ NORMALIZE_KEY = dg.AssetKey(["normalize", "contacts"])
     kinds={"polars", "pandera", "clickhouse"},
     owners=["team:data"],
     tags={"stage": "normalize"},
+    backfill_policy=SINGLE_RUN,
     description="Cleans the landed rows (trim, lower-case e-mails, E.164 phones, ISO "
                 "countries, dates, status vocabulary) and validates them with the Pandera "
                 "model ContactNormalized. Findings become `validation_errors` and lower the "
@@ -31,7 +33,14 @@ NORMALIZE_KEY = dg.AssetKey(["normalize", "contacts"])
 def normalize_contacts(context: dg.AssetExecutionContext, config: ProcessingConfig,
                        clickhouse: ClickHouseResource, home: CreditlakeHome,
                        progress: dg.ResourceParam[ProgressReporter]) -> dg.MaterializeResult:
-    key = context.partition_key
+    preview = len(partition_keys(context)) == 1  # a batch's metadata has per-file counts only
+    return each_file(context, clickhouse, home, lambda key: _normalize_one(
+        key, config, clickhouse, home, progress, preview=preview))
+
+
+def _normalize_one(key: str, config: ProcessingConfig, clickhouse: ClickHouseResource,
+                   home: CreditlakeHome, progress: ProgressReporter, *,
+                   preview: bool) -> dict[str, object]:
     m0 = load_manifest(home.home, key)
     progress.start(key, "normalize", None)
     with clickhouse.open() as engine:
@@ -41,7 +50,7 @@ def normalize_contacts(context: dg.AssetExecutionContext, config: ProcessingConf
         sample = engine.query_arrow(
             f"SELECT source_row, email, name, phone, country, created_date, status, "
             f"data_quality_score, validation_errors FROM {stage_table(engine, key)} "
-            "ORDER BY source_row LIMIT 10") if m.status == Status.NORMALIZED else None
+            "ORDER BY source_row LIMIT 10") if preview and m.status == Status.NORMALIZED else None
     progress.finish()
     meta: dict[str, object] = {
         **md.counts(m), **md.quality(m),
@@ -52,4 +61,4 @@ def normalize_contacts(context: dg.AssetExecutionContext, config: ProcessingConf
     }
     if sample is not None:
         meta["preview"] = md.preview(sample)
-    return dg.MaterializeResult(metadata=meta)
+    return meta

@@ -1,5 +1,6 @@
 """The landing sensor: every new or changed file in the landing directory becomes a
-dynamic partition, and a run of that file's format asset + normalize + dedup is requested."""
+dynamic partition, and a run of that file's format asset + normalize + dedup is requested
+(small files of one format share one run over their partitions: creditlake/ingest/batches.py)."""
 
 
 import json
@@ -7,10 +8,12 @@ import time
 
 import dagster as dg
 
+from assets.batch import range_tags
 from assets.dedup import RECORDS_KEY
 from assets.landing import landing_key
 from assets.normalize import NORMALIZE_KEY
 from assets.partitions import landing_files
+from creditlake.ingest import batches
 from creditlake.ingest.pipeline import expand_paths
 from resources import CreditlakeHome
 
@@ -49,6 +52,17 @@ def scan_landing(home: CreditlakeHome, cursor: dict[str, list], now: float | Non
     return found, new_cursor
 
 
+def batch_run_request(batch: list[batches.Item]) -> dg.RunRequest:
+    """One run for one file, or for a range of small files of one format."""
+    tags = {"creditlake/format": batch[0].format}
+    if len(batch) == 1:
+        return dg.RunRequest(run_key=batch[0].key, partition_key=batch[0].key,
+                             asset_selection=ingest_selection(batch[0].format), tags=tags)
+    tags |= range_tags(batch[0].key, batch[-1].key)
+    return dg.RunRequest(run_key=f"{batch[0].key}..{batch[-1].key}",
+                         asset_selection=ingest_selection(batch[0].format), tags=tags)
+
+
 def build_landing_sensor(job) -> dg.SensorDefinition:
     @dg.sensor(name="landing_sensor", job=job, minimum_interval_seconds=10,
                default_status=dg.DefaultSensorStatus.RUNNING,
@@ -60,16 +74,17 @@ def build_landing_sensor(job) -> dg.SensorDefinition:
         found, cursor = scan_landing(home, cursor)
         known = set(context.instance.get_dynamic_partitions(landing_files.name or ""))
         fresh = [(k, fmt) for k, fmt in found if k not in known]
-        requests = [dg.RunRequest(run_key=k, partition_key=k,
-                                  asset_selection=ingest_selection(fmt),
-                                  tags={"creditlake/format": fmt})
-                    for k, fmt in fresh]
         if fresh:
             context.log.info(f"new landing files: {[k for k, _ in fresh]}")
+        # new keys are appended in this order, so each batch below is a contiguous range
+        new = batches.registration_order([batches.Item(k, fmt, home.registry().get(k).size)
+                                          for k, fmt in fresh])
+        order = [*context.instance.get_dynamic_partitions(landing_files.name or ""),
+                 *(i.key for i in new)]
         return dg.SensorResult(
-            run_requests=requests,
-            dynamic_partitions_requests=[landing_files.build_add_request([k for k, _ in fresh])]
-            if fresh else [],
+            run_requests=[batch_run_request(b) for b in batches.plan_batches(new, order)],
+            dynamic_partitions_requests=[landing_files.build_add_request([i.key for i in new])]
+            if new else [],
             cursor=json.dumps(cursor))
 
     return landing_sensor

@@ -3,6 +3,7 @@ import warnings
 
 import dagster as dg
 
+from assets.batch import check_each
 from assets.dedup import RECORDS_KEY
 from assets.normalize import NORMALIZE_KEY
 from assets.partitions import landing_files
@@ -26,7 +27,11 @@ warnings.filterwarnings("ignore", message="Specifying a partitions_def on an Ass
 def normalize_contacts_failure_rate(context: dg.AssetCheckExecutionContext,
                                     clickhouse: ClickHouseResource,
                                     home: CreditlakeHome) -> dg.AssetCheckResult:
-    key = context.partition_key
+    return check_each(context, lambda key: _failure_rate(key, clickhouse, home), blocking=True)
+
+
+def _failure_rate(key: str, clickhouse: ClickHouseResource,
+                  home: CreditlakeHome) -> dg.AssetCheckResult:
     m = load_manifest(home.home, key)
     passed = m.status != Status.NORMALIZED or m.failure_rate <= home.max_failure_rate
     samples: list[str] = []
@@ -46,7 +51,11 @@ def normalize_contacts_failure_rate(context: dg.AssetCheckExecutionContext,
                 description=f"Mean data_quality_score of loaded rows >= {MIN_MEAN_QUALITY}.")
 def normalize_contacts_quality_score(context: dg.AssetCheckExecutionContext,
                                      home: CreditlakeHome) -> dg.AssetCheckResult:
-    m = load_manifest(home.home, context.partition_key)
+    return check_each(context, lambda key: _quality_score(key, home))
+
+
+def _quality_score(key: str, home: CreditlakeHome) -> dg.AssetCheckResult:
+    m = load_manifest(home.home, key)
     hist = {f"{i / 10:.1f}": n for i, n in enumerate(m.quality_histogram)}
     return dg.AssetCheckResult(
         passed=m.valid == 0 or m.quality_mean >= MIN_MEAN_QUALITY,
@@ -59,8 +68,12 @@ def normalize_contacts_quality_score(context: dg.AssetCheckExecutionContext,
                             "ingestion_log agrees with records and rejected_records.")
 def dedup_records_reconciliation(context: dg.AssetCheckExecutionContext,
                                  clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
+    return check_each(context, lambda key: _reconciliation(key, clickhouse))
+
+
+def _reconciliation(key: str, clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
     with clickhouse.open() as engine:
-        out = quality.reconciliation(engine, context.partition_key)
+        out = quality.reconciliation(engine, key)
     return dg.AssetCheckResult(passed=out.passed, severity=dg.AssetCheckSeverity.ERROR,
                                description=out.description, metadata=out.metadata)
 

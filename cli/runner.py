@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from creditlake.config import Settings
+from creditlake.ingest import batches
 from creditlake.ingest.accounting import log_message
 from creditlake.ingest.manifest import Manifest, Status, load_manifest
 from creditlake.ingest.pipeline import expand_paths
@@ -79,35 +80,64 @@ def ingest_with_dagster(settings: Settings, paths: Iterable[Path], *, progress=N
 
 
 def _run_files(files, registry, settings, instance, job, results, on_file, log_level) -> None:
-    import dagster as dg
-
+    """Register every file, then run the ingest job once per batch (creditlake/ingest/
+    batches.py): a run over a range of partitions for small files of one format, one run per
+    big file. Each file still gets its own partition, manifest, ingestion_log row and checks."""
     from assets.partitions import landing_files
-    from assets.sensors import ingest_selection
 
+    entries = {}
     for path in files:
         entry = registry.register(path, settings.landing_dir)
-        fmt = entry.format
-        instance.add_dynamic_partitions(landing_files.name, [entry.key])
+        entries.setdefault(entry.key, entry)  # the same file given twice is ingested once
+    items = [batches.Item(e.key, e.format, e.size) for e in entries.values()]
+    instance.add_dynamic_partitions(
+        landing_files.name, [i.key for i in batches.registration_order(items)])
+    order = instance.get_dynamic_partitions(landing_files.name)
+    for batch in batches.plan_batches(items, order):
         if on_file:
-            on_file(entry, fmt)
-        run = job.execute_in_process(partition_key=entry.key, instance=instance,
-                                     asset_selection=ingest_selection(fmt),
-                                     run_config=_quiet_run_config(log_level),
-                                     raise_on_error=False, tags={"creditlake/source": "cli"})
-        failed = [e.asset_check_evaluation_data.check_name
-                  for e in run.all_events
-                  if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
-                  and not e.asset_check_evaluation_data.passed]
+            for item in batch:
+                on_file(entries[item.key], item.format)
+        _run_batch(batch, entries, settings, instance, job, results, log_level)
+
+
+def _run_batch(batch, entries, settings, instance, job, results, log_level) -> None:
+    import dagster as dg
+
+    from assets.batch import range_tags
+    from assets.sensors import ingest_selection
+
+    tags = {"creditlake/source": "cli"}
+    if len(batch) > 1:
+        tags |= range_tags(batch[0].key, batch[-1].key)
+    run = job.execute_in_process(partition_key=batch[0].key if len(batch) == 1 else None,
+                                 instance=instance, asset_selection=ingest_selection(
+                                     batch[0].format),
+                                 run_config=_quiet_run_config(log_level),
+                                 raise_on_error=False, tags=tags)
+    failed: dict[str, list[str]] = {item.key: [] for item in batch}
+    for e in run.all_events:
+        if e.event_type != dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            continue
+        check = e.asset_check_evaluation_data
+        if check.passed:
+            continue
+        named = check.metadata.get("failed_files")  # a batch names its failing files
+        for key in (named.value if named is not None else failed):
+            failed.setdefault(key, []).append(check.check_name)
+    for item in batch:
+        entry = entries[item.key]
         try:
             manifest = load_manifest(settings.home, entry.key)
         except FileNotFoundError:
             manifest = Manifest(key=entry.key, source_file=entry.name, path=entry.path,
-                                format=fmt, status=Status.FAILED,
+                                format=entry.format, status=Status.FAILED,
                                 message=_first_error(run) or "landing step failed")
-        if not run.success and manifest.status not in (Status.BLOCKED, Status.QUARANTINED):
+        final = (Status.BLOCKED, Status.QUARANTINED) + ((Status.LOADED,) if len(batch) > 1
+                                                         else ())  # a batch loads file by file
+        if not run.success and manifest.status not in final:
             manifest.status = Status.FAILED
             manifest.message = manifest.message or _first_error(run) or "run failed"
-        results.append(FileResult(manifest, run.run_id, run.success, failed))
+        results.append(FileResult(manifest, run.run_id, run.success, failed[item.key]))
 
 
 def _quiet_run_config(level: str) -> dict:

@@ -1,0 +1,122 @@
+"""One run, many files: the ingest assets and checks work on every partition of their run.
+
+A run is either one `landing_files` partition or a range of them (`creditlake ingest DIR` and
+the landing sensor batch small files, see creditlake/ingest/batches.py). Each file goes
+through the same stage functions on its own; in a batch, one file's error is recorded as that
+file's failure (manifest + ingestion_log) and the others go on.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+
+from creditlake.ingest.accounting import record
+from creditlake.ingest.manifest import Manifest, Status, load_manifest
+from resources import ClickHouseResource, CreditlakeHome
+
+# backfill_policy is "beta" in dagster 1.13; we rely on it knowingly (no warning per ingest)
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
+# Ranged runs execute as one run (the CLI and the sensor only ever send a range on purpose).
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+
+
+def range_tags(first: str, last: str) -> dict[str, str]:
+    """The run tags that make a run cover partitions first..last (Dagster has no public
+    constant for them; RunRequest/execute_in_process take a range only through these)."""
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    return {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+
+
+def partition_keys(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext
+                   ) -> list[str]:
+    return list(context.partition_keys)
+
+
+def each_file(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource,
+              home: CreditlakeHome, step: Callable[[str], dict[str, object]]
+              ) -> dg.MaterializeResult:
+    """step(key) -> that file's metadata. One file: its metadata as before; a batch: totals
+    plus a per-file table, and errors recorded per file instead of failing the whole run."""
+    keys = partition_keys(context)
+    if len(keys) == 1:
+        return dg.MaterializeResult(metadata=step(keys[0]))
+    per_file: dict[str, dict[str, object]] = {}
+    for key in keys:
+        try:
+            per_file[key] = step(key)
+        except Exception as exc:  # noqa: BLE001 - this file fails, the batch goes on
+            context.log.error(f"{key}: {type(exc).__name__}: {exc}")
+            per_file[key] = _plain(counts_of(fail_file(clickhouse, home, key, exc)))
+    return dg.MaterializeResult(metadata=batch_metadata(per_file))
+
+
+def fail_file(clickhouse: ClickHouseResource, home: CreditlakeHome, key: str,
+              exc: BaseException) -> Manifest:
+    try:
+        m = load_manifest(home.home, key)
+    except FileNotFoundError:
+        entry = home.registry().get(key)
+        m = Manifest(key=key, source_file=entry.name, path=entry.path, format=entry.format)
+    m.status, m.message = Status.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+    with clickhouse.open() as engine:
+        record(engine, Path(home.home), m)
+    return m
+
+
+def counts_of(m: Manifest) -> dict[str, object]:
+    return {"source_file": m.source_file, "status": str(m.status), "rows_read": m.rows_read,
+            "rejected": m.rejected, "loaded": m.loaded, "duplicates": m.duplicates,
+            "message": m.message}
+
+
+def _plain(meta: dict[str, object]) -> dict[str, object]:
+    """Metadata values as JSON-able scalars (tables, previews and schemas are dropped)."""
+    out: dict[str, object] = {}
+    for k, v in meta.items():
+        v = getattr(v, "value", v)
+        if isinstance(v, (str, int, float, bool)) or v is None:
+            out[k] = v
+    return out
+
+
+def batch_metadata(per_file: dict[str, dict[str, object]]) -> dict[str, object]:
+    files = {k: _plain(v) for k, v in per_file.items()}
+    totals = {name: sum(int(f.get(name) or 0) for f in files.values())
+              for name in ("rows_read", "rejected", "loaded", "duplicates")
+              if any(name in f for f in files.values())}
+    return {"files": dg.MetadataValue.int(len(files)),
+            **{k: dg.MetadataValue.int(v) for k, v in totals.items()},
+            "per_file": dg.MetadataValue.json(json.loads(json.dumps(files, default=str)))}
+
+
+def check_each(context: dg.AssetCheckExecutionContext,
+               step: Callable[[str], dg.AssetCheckResult], *,
+               blocking: bool = False) -> dg.AssetCheckResult:
+    """A partitioned check over the run's files: one file as before; a batch passes when every
+    file does and lists the files that did not (`failed_files`). A failed blocking check in a
+    batch is reported as WARN so it does not stop the other files' load: the failing files
+    themselves are held back by the check (see checks/quality.py)."""
+    keys = partition_keys(context)
+    if len(keys) == 1:
+        return step(keys[0])
+    results = {k: step(k) for k in keys}
+    failed = [k for k, r in results.items() if not r.passed]
+    detail = {k: _plain(dict(r.metadata or {})) for k, r in results.items() if not r.passed}
+    errors = any(results[k].severity == dg.AssetCheckSeverity.ERROR for k in failed)
+    return dg.AssetCheckResult(
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.ERROR if errors and not blocking
+        else dg.AssetCheckSeverity.WARN,
+        description=(f"{len(failed)} of {len(keys)} files failed" if failed
+                     else f"all {len(keys)} files passed"),
+        metadata={"files": len(keys), "failed_files": failed,
+                  "failed_detail": dg.MetadataValue.json(detail)})
