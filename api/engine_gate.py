@@ -1,7 +1,8 @@
-"""Access to ClickHouse for the API: opened lazily, one call at a time, off the event loop.
+"""Access to ClickHouse for the API: opened lazily, off the event loop.
 
-chDB runs one query at a time per process, so engine calls go through a single worker thread
-(this also keeps a slow query from blocking the event loop). The provider is either an Engine
+Engine calls run on worker threads (a slow query never blocks the event loop): as many as the
+engine answers at once (`read_parallelism`: the embedded engine's owner keeps a small pool of
+reader handles, see clickhouse/owner.py), else one. The provider is either an Engine
 object (owned by the caller, never closed here) or a callable that opens one (closed at
 shutdown), so a shared/proxied engine can be plugged in later.
 """
@@ -34,7 +35,8 @@ class EngineGate:
         self._on_open = on_open
         self._opened_once = False
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="creditlake-engine")
+        workers = getattr(provider, "read_parallelism", 1)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="creditlake-engine")
 
     def _get(self) -> Engine:
         with self._lock:

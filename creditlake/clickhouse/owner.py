@@ -19,6 +19,7 @@ import fcntl
 import importlib
 import json
 import os
+import queue
 import secrets
 import select
 import socket
@@ -42,6 +43,7 @@ Lane = Literal["read", "write"]
 
 DEFAULT_BATCH_BYTES = 8 << 20  # ~45K contact rows: ~50 ms of chDB insert time per gate turn
 MAX_BATCH_ROWS = 1_000_000
+READ_HANDLES = 3  # reads at once: on 2 cores 1-4 threads reach 100-130 page queries/s together
 HANDSHAKE_TIMEOUT = 5.0
 IDLE_POLL = 0.2  # how soon idle connection threads notice a shutdown
 
@@ -118,19 +120,21 @@ def iter_slices(data: pa.Table, batch_bytes: int) -> Iterator[pa.Table]:
 
 
 class FairGate:
-    """A FIFO lock with a timeout (threading.Lock is unfair: a looping inserter could starve)."""
+    """A FIFO lock (or, with slots > 1, semaphore) with a timeout: threading.Lock is unfair,
+    a looping inserter could starve everyone else."""
 
-    def __init__(self) -> None:
+    def __init__(self, slots: int = 1) -> None:
         self._cond = threading.Condition()
         self._queue: deque[object] = deque()
-        self._busy = False
+        self._slots = slots
+        self._running = 0
 
     def acquire(self, timeout: float) -> bool:
         me = object()
         deadline = time.monotonic() + timeout
         with self._cond:
             self._queue.append(me)
-            while self._busy or self._queue[0] is not me:
+            while self._running >= self._slots or self._queue[0] is not me:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self._queue.remove(me)
@@ -138,12 +142,13 @@ class FairGate:
                     return False
                 self._cond.wait(left)
             self._queue.popleft()
-            self._busy = True
+            self._running += 1
+            self._cond.notify_all()  # the next in line may take a free slot too
             return True
 
     def release(self) -> None:
         with self._cond:
-            self._busy = False
+            self._running -= 1
             self._cond.notify_all()
 
     @property
@@ -152,7 +157,11 @@ class FairGate:
 
     @property
     def busy(self) -> bool:
-        return self._busy
+        return self._running > 0
+
+    @property
+    def running(self) -> int:
+        return self._running
 
 
 class ArrowInserter:
@@ -202,17 +211,26 @@ class EngineOwner:
         self.role = role
         self.engine = engine  # the write lane's handle (commands; insert fallback)
         self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
-        # same engine, more handles: the path is already open in this process, so these are quick
-        self.reader = ClickHouseEngine(f"chdb://{paths.data}", engine.database, engine.cluster)
+        # same engine, more handles: the path is already open in this process, so these are
+        # quick. Reads run on a small pool of handles at once (chDB answers several threads on
+        # one path; one query already uses both cores, so a few handles are enough), writes
+        # keep their own single lane.
+        self._readers: list[ClickHouseEngine] = []
+        self._free_readers: queue.SimpleQueue[ClickHouseEngine] = queue.SimpleQueue()
         try:
+            for _ in range(READ_HANDLES):
+                reader = ClickHouseEngine(f"chdb://{paths.data}", engine.database, engine.cluster)
+                self._readers.append(reader)
+                self._free_readers.put(reader)
             self.inserter = ArrowInserter(engine, paths.data)
         except BaseException:
-            self.reader.close()
+            for reader in self._readers:
+                reader.close()
             self._listener.close()
             raise
         self.batch_bytes = batch_bytes
         self.token = secrets.token_urlsafe(32)
-        self.gates: dict[str, FairGate] = {"read": FairGate(), "write": FairGate()}
+        self.gates: dict[str, FairGate] = {"read": FairGate(READ_HANDLES), "write": FairGate()}
         self.refs = 0
         self.closed = False
         self._lock_fd = lock_fd
@@ -272,8 +290,9 @@ class EngineOwner:
         try:
             # every handle must close: any open one keeps chDB's directory lock alive
             self.inserter.close()
-            with contextlib.suppress(Exception):
-                self.reader.close()
+            for reader in self._readers:
+                with contextlib.suppress(Exception):
+                    reader.close()
             self.engine.close()
         finally:
             for g in held:
@@ -315,6 +334,17 @@ class EngineOwner:
         finally:
             gate.release()
 
+    def read(self, call: Callable[[ClickHouseEngine], T], wait: float) -> T:
+        """call(handle) at its turn in the read lane, on a reader handle of its own."""
+        def borrowed() -> T:
+            handle = self._free_readers.get_nowait()  # the gate admits one caller per handle
+            try:
+                return call(handle)
+            finally:
+                self._free_readers.put(handle)
+
+        return self.run("read", borrowed, wait)
+
     def insert(self, table: str, data: pa.Table, settings: Mapping[str, Any] | None,
                wait: float) -> int:
         written, started = 0, False
@@ -327,7 +357,8 @@ class EngineOwner:
     def status(self) -> dict[str, Any]:
         r, w = self.gates["read"], self.gates["write"]
         return {"pid": os.getpid(), "role": self.role, "busy": r.busy or w.busy,
-                "reading": r.busy, "writing": w.busy, "queued": r.waiting + w.waiting,
+                "reading": r.busy, "reads_running": r.running, "writing": w.busy,
+                "queued": r.waiting + w.waiting,
                 "clients": len(self._conns)}
 
     # -- serving ----------------------------------------------------------------------------------
@@ -416,16 +447,16 @@ class EngineOwner:
         op = h.get("op")
         sql, params, stg = h.get("sql"), h.get("parameters"), h.get("settings")
         wait = float(h.get("wait", 30.0))
-        eng, reader = self.engine, self.reader
+        eng = self.engine
         try:
             if op == "command":
                 n = self.run("write", lambda: eng.command(sql, params, stg), wait)
                 return {"ok": True, "written": n}, None
             if op == "query_arrow":
-                tbl = self.run("read", lambda: reader.query_arrow(sql, params, stg), wait)
+                tbl = self.read(lambda r: r.query_arrow(sql, params, stg), wait)
                 return {"ok": True}, wire.arrow_to_ipc(tbl)  # serialized outside the gate
             if op == "query_rows":
-                rows = self.run("read", lambda: reader.query_rows(sql, params, stg), wait)
+                rows = self.read(lambda r: r.query_rows(sql, params, stg), wait)
                 return {"ok": True}, wire.pack_rows(rows)
             if op == "insert":
                 data = wire.ipc_to_arrow(body) if body else pa.table({})
@@ -470,6 +501,7 @@ class OwnerEngine:
     """Engine handle inside the owning process: direct chDB calls through the shared lanes."""
 
     is_owner = True
+    read_parallelism = READ_HANDLES  # queries this engine answers at once (api/engine_gate.py)
 
     def __init__(self, owner: EngineOwner, database: str, busy_timeout: float) -> None:
         self._owner = owner
@@ -496,15 +528,13 @@ class OwnerEngine:
 
     def query_arrow(self, sql: str, parameters: Mapping[str, Any] | None = None,
                     settings: Mapping[str, Any] | None = None) -> pa.Table:
-        eng = self._owner.reader
-        return self._owner.run("read", lambda: eng.query_arrow(sql, parameters, settings),
-                               self.busy_timeout)
+        return self._owner.read(lambda r: r.query_arrow(sql, parameters, settings),
+                                self.busy_timeout)
 
     def query_rows(self, sql: str, parameters: Mapping[str, Any] | None = None,
                    settings: Mapping[str, Any] | None = None) -> list[tuple]:
-        eng = self._owner.reader
-        return self._owner.run("read", lambda: eng.query_rows(sql, parameters, settings),
-                               self.busy_timeout)
+        return self._owner.read(lambda r: r.query_rows(sql, parameters, settings),
+                                self.busy_timeout)
 
     def insert_arrow(self, table: str, data: pa.Table,
                      settings: Mapping[str, Any] | None = None) -> int:

@@ -297,22 +297,30 @@ def test_queries_are_answered_while_a_large_insert_streams(owned_home: Path,
 
 def test_a_busy_owner_answers_busy_within_the_callers_timeout(owned_home: Path,
                                                               client: ProxyEngine) -> None:
+    from creditlake.clickhouse.owner import READ_HANDLES
+
     impatient = _client(owned_home, busy_timeout=0.3)
-    slow = threading.Thread(target=lambda: client.query_rows("SELECT sleep(2)"))
-    slow.start()
+    others = [client] + [_client(owned_home) for _ in range(READ_HANDLES - 1)]
+    slow = [threading.Thread(target=lambda c=c: c.query_rows("SELECT sleep(2)")) for c in others]
+    for t in slow:
+        t.start()
     try:
         deadline = time.monotonic() + 10
-        while not impatient.ping()["busy"]:  # wait until the slow query holds the engine
+        # wait until slow queries hold every reader handle
+        while impatient.ping()["reads_running"] < READ_HANDLES:
             assert time.monotonic() < deadline
             time.sleep(0.01)
         t0 = time.perf_counter()
         with pytest.raises(EngineBusy, match="busy"):
             impatient.query_rows("SELECT 1")
         assert time.perf_counter() - t0 < 1.5
-        slow.join(10)
+        for t in slow:
+            t.join(10)
         assert impatient.query_rows("SELECT 1") == [(1,)]  # same object works again: no close
     finally:
         impatient.close()
+        for c in others[1:]:
+            c.close()
 
 
 def test_a_long_write_does_not_hold_up_reads(owned_home: Path, client: ProxyEngine) -> None:
@@ -333,6 +341,26 @@ def test_a_long_write_does_not_hold_up_reads(owned_home: Path, client: ProxyEngi
     finally:
         writer.join(10)
         reader.close()
+
+
+def test_reads_run_in_parallel_on_the_owners_reader_pool(owned_home: Path) -> None:
+    """The API's page queries run at once on the owner's reader handles (READ_HANDLES), so
+    several clients are not served one after another."""
+    from creditlake.clickhouse.owner import READ_HANDLES
+
+    clients = [_client(owned_home, busy_timeout=10.0) for _ in range(READ_HANDLES)]
+    try:
+        threads = [threading.Thread(target=c.query_rows, args=("SELECT sleep(1)",))
+                   for c in clients]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert time.perf_counter() - t0 < READ_HANDLES * 1.0 - 0.5  # not one after another
+    finally:
+        for c in clients:
+            c.close()
 
 
 def test_status_names_the_owner_without_opening_chdb(owned_home: Path) -> None:

@@ -110,3 +110,11 @@ def test_a_server_url_needs_no_coordination(tmp_path: Path) -> None:
     with pytest.raises(EngineUnavailable, match="cannot reach ClickHouse"):
         connect(settings, role="cli")  # the plain server client, which cannot reach port 9
     assert list(tmp_path.iterdir()) == []  # no lock, no address file, no chDB directory
+
+
+def test_a_gate_with_slots_admits_that_many_at_once() -> None:
+    gate = FairGate(slots=3)
+    assert all(gate.acquire(0.1) for _ in range(3))
+    assert gate.acquire(0.05) is False  # the fourth waits for a slot
+    gate.release()
+    assert gate.acquire(0.1)
