@@ -21,6 +21,8 @@ from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
 
 from api.admin.controllers import AdminController
+from api.body_guard import body_guard
+from api.breaker import Breaker, GuardedGate
 from api.cache import ResultCache
 from api.config import ApiConfig
 from api.credits.controllers import CreditsController
@@ -69,15 +71,19 @@ def create_app(settings: Settings | None = None, engine_provider: EngineProvider
         client = (aioredis.Redis.from_url(settings.redis_url, socket_timeout=0.5,
                                           socket_connect_timeout=0.5)
                   if settings.redis_url else None)
-        gate = EngineGate(engine_provider or default_provider, settings.clickhouse_database,
-                          on_open=ensure_schema)
+        metrics = Metrics()
+        breaker = Breaker(config.breaker_failures, config.breaker_reset_s,
+                          config.engine_timeout_s, on_change=metrics.circuit_changed)
+        gate = GuardedGate(EngineGate(engine_provider or default_provider,
+                                      settings.clickhouse_database, on_open=ensure_schema),
+                           breaker)
         app.state.runtime = Runtime(
             settings=settings, config=config, ledger=led, gate=gate,
             limiter=RateLimiter(client, config.rate_limit, config.rate_window_s,
                                 config.redis_prefix, config.redis_retry_s),
             cache=ResultCache(client, config.cache_ttl_s, config.redis_prefix,
                               config.redis_retry_s),
-            metrics=Metrics(), redis=client)
+            metrics=metrics, redis=client)
         app.state.config = config
         from creditlake.query.normalize import warm_up
 
@@ -100,7 +106,8 @@ def create_app(settings: Settings | None = None, engine_provider: EngineProvider
                         create_static_files_router(path=DOCS_ASSETS,
                                                    directories=[swagger_ui_path])],
         lifespan=[lifespan],
-        middleware=[observe_middleware],
+        middleware=[observe_middleware,
+                    body_guard(settings.api_max_body_bytes, settings.api_max_body_depth)],
         before_send=[send_request_id],
         exception_handlers=EXCEPTION_HANDLERS,
         state=State({"config": config}),

@@ -15,6 +15,9 @@ class ApiConfig:
     redis_prefix: str = "creditlake"
     retry_after_s: int = 5  # Retry-After on 503
     redis_retry_s: float = 5.0  # after a Redis failure, use local limits this long, then retry
+    breaker_failures: int = 5  # engine failures in a row that open the circuit
+    breaker_reset_s: float = 10.0  # open this long, then one half-open probe
+    engine_timeout_s: float = 15.0  # an engine call without an answer by then is a failure
     ensure_schema: bool = True  # create the records table on first engine use if missing
 
     @classmethod

@@ -19,7 +19,9 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
+from sqlalchemy import exc as sa_exc
 
+from api.breaker import CircuitOpen
 from creditlake.clickhouse.base import EngineError, EngineUnavailable
 from creditlake.ledger import errors as le
 from creditlake.query.enrich import NoMatch
@@ -77,7 +79,11 @@ _MAP: tuple[tuple[type[BaseException], int, str], ...] = (
     (le.IdempotencyConflict, 422, "IDEMPOTENCY_KEY_REUSED"),
     (le.InvalidInput, 400, "INVALID_REQUEST"),
     (EngineUnavailable, 503, "SERVICE_UNAVAILABLE"),
-    (EngineError, 500, "QUERY_FAILED"),
+    (EngineError, 503, "SERVICE_UNAVAILABLE"),  # a failing engine is not the client's fault
+    # the ledger unreachable: paid requests fail closed (nothing served, nothing charged)
+    (sa_exc.OperationalError, 503, "SERVICE_UNAVAILABLE"),
+    (sa_exc.InterfaceError, 503, "SERVICE_UNAVAILABLE"),
+    (sa_exc.TimeoutError, 503, "SERVICE_UNAVAILABLE"),
 )
 
 
@@ -95,13 +101,19 @@ def classify(exc: BaseException) -> tuple[int, str, str]:
         return exc.status_code, exc.code, exc.message
     for cls, status, code in _MAP:
         if isinstance(exc, cls):
+            if isinstance(exc, CircuitOpen):  # its own words: why the engine was not tried
+                return status, code, f"{exc}; nothing was charged; retry later"
             if isinstance(exc, EngineUnavailable):
                 return status, code, "The query engine is temporarily unavailable; retry later"
             if isinstance(exc, EngineError):
                 if "TIMEOUT_EXCEEDED" in str(exc) or "Timeout exceeded" in str(exc):
-                    return 504, "QUERY_TIMEOUT", ("The query took too long and was stopped; it "
+                    return 503, "QUERY_TIMEOUT", ("The query took too long and was stopped; it "
                                                  "was not charged. Narrow the filters.")
-                return status, code, "The query failed inside the engine; it was not charged"
+                return status, code, ("The query failed inside the engine; it was not "
+                                      "charged; retry later")
+            if isinstance(exc, sa_exc.SQLAlchemyError):
+                return status, code, ("The credit ledger is unreachable; nothing was served "
+                                      "or charged; retry later")
             return status, code, str(exc)
     if isinstance(exc, ValidationException):
         return 400, "", _validation_message(exc)

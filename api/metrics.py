@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
 class Metrics:
@@ -31,6 +31,20 @@ class Metrics:
                                         registry=self.registry)
         self.records = Counter("creditlake_records_returned_total", "Records sold",
                                registry=self.registry)
+
+        self.circuit = Gauge("creditlake_engine_circuit_state",
+                             "ClickHouse circuit breaker: 1 for the current state",
+                             ["state"], registry=self.registry)
+        self.circuit_opened = Counter("creditlake_engine_circuit_opened_total",
+                                      "Times the ClickHouse circuit opened",
+                                      registry=self.registry)
+        self.circuit_changed("closed")
+
+    def circuit_changed(self, state: str) -> None:
+        for s in ("closed", "open", "half_open"):
+            self.circuit.labels(s).set(1 if s == state else 0)
+        if state == "open":
+            self.circuit_opened.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -11,9 +11,9 @@ import anyio.to_thread
 import redis.asyncio as aioredis
 from litestar.connection import ASGIConnection
 
+from api.breaker import GuardedGate
 from api.cache import ResultCache
 from api.config import ApiConfig
-from api.engine_gate import EngineGate
 from api.metrics import Metrics
 from api.ratelimit import RateLimiter
 from creditlake.config import Settings
@@ -27,7 +27,7 @@ class Runtime:
     settings: Settings
     config: ApiConfig
     ledger: Ledger
-    gate: EngineGate
+    gate: GuardedGate  # the EngineGate behind the ClickHouse circuit breaker
     limiter: RateLimiter
     cache: ResultCache
     metrics: Metrics

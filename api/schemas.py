@@ -47,8 +47,13 @@ PAID_ERRORS = {
                     "body; nothing charged",
                     ("IDEMPOTENCY_KEY_REUSED",
                      "Idempotency-Key was already used for a different request", {})),
-    500: error_spec("QUERY_FAILED: the engine failed; nothing charged"),
-    504: error_spec("QUERY_TIMEOUT: stopped after max_execution_time; nothing charged"),
+    503: error_spec("SERVICE_UNAVAILABLE (engine or ledger down or failing, circuit open) or "
+                    "QUERY_TIMEOUT (stopped after max_execution_time): retry after "
+                    "Retry-After; nothing charged",
+                    ("SERVICE_UNAVAILABLE",
+                     "The query engine is temporarily unavailable; retry later", {}),
+                    ("QUERY_TIMEOUT", "The query took too long and was stopped; it was not "
+                     "charged. Narrow the filters.", {})),
 }
 ADMIN_ERRORS = {
     400: error_spec("INVALID_REQUEST"),

@@ -18,9 +18,13 @@ def serve(
     """Serve the credit-metered REST API (docs at /docs, health at /healthz)."""
     import uvicorn
 
+    from cli.output import fail
     from creditlake.config import load_settings
+    from creditlake.preflight import dependency_problems
 
     settings = load_settings()
+    if problems := dependency_problems(settings):  # say which one is down, not "startup failed"
+        fail("; ".join(problems))
     if workers > 1 and settings.embedded:
         typer.echo("error: --workers > 1 needs CREDITLAKE_CLICKHOUSE_URL=http(s)://…; chDB "
                    "allows one process per data directory", err=True)

@@ -61,6 +61,8 @@ class Settings:
     rate_window_s: float = 60.0
     cache_ttl_s: float = 30.0  # API result cache; 0 disables it
     redis_prefix: str = "creditlake"
+    api_max_body_bytes: int = 1 << 20  # larger request bodies: 413
+    api_max_body_depth: int = 32  # deeper JSON bodies: 400
     read_limits: ReadLimits = ReadLimits()
 
     def __post_init__(self) -> None:
@@ -129,6 +131,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         rate_limit=rate_limit, rate_window_s=rate_window,
         cache_ttl_s=float(env.get("CREDITLAKE_CACHE_TTL") or Settings.cache_ttl_s),
         redis_prefix=env.get("CREDITLAKE_REDIS_PREFIX") or Settings.redis_prefix,
+        api_max_body_bytes=int(env.get("CREDITLAKE_API_MAX_BODY_BYTES")
+                               or Settings.api_max_body_bytes),
+        api_max_body_depth=int(env.get("CREDITLAKE_API_MAX_BODY_DEPTH")
+                               or Settings.api_max_body_depth),
         read_limits=read_limits_from_env(env),
     )
 

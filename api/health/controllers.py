@@ -15,6 +15,7 @@ class Health(msgspec.Struct):
     status: str
     clickhouse: str
     ledger: str
+    circuit: str  # the ClickHouse circuit breaker: closed | open | half_open
 
 
 class HealthController(Controller):
@@ -41,7 +42,8 @@ class HealthController(Controller):
         except Exception as exc:  # noqa: BLE001
             ledger = f"error: {type(exc).__name__}"
         ok = ch == "ok" and ledger == "ok"
-        return Response(Health("ok" if ok else "error", ch, ledger),
+        return Response(Health("ok" if ok else "error", ch, ledger,
+                               str(rt.gate.breaker.state)),
                         status_code=200 if ok else 503)
 
     @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)

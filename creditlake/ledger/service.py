@@ -70,8 +70,11 @@ def to_utc_naive(value: datetime | date | str | None) -> datetime | None:
             raise InvalidInput(f"Not an ISO date/time: {value!r}") from exc
     if not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+    try:
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:  # year 1 at +14:00, year 9999 at -14:00
+        raise InvalidInput(f"date/time out of range: {value.isoformat()}") from None
     return value
 
 

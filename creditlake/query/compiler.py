@@ -296,14 +296,9 @@ def _scalar(f: Field, op: str, value: Any) -> Any:
         if not isinstance(value, str) or not _DATETIME.match(value):
             raise InvalidQuery(f"{where} takes an ISO date-time, got {_show(value)}")
         try:
-            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return _utc_datetime(value)
         except ValueError as exc:
-            raise InvalidQuery(f"{where}: invalid date-time {_show(value)}") from exc
-        if dt.tzinfo is not None:
-            dt = dt.astimezone(UTC).replace(tzinfo=None)
-        if not 1900 <= dt.year <= 2299:
-            raise InvalidQuery(f"{where}: date-time out of range")
-        return dt.strftime("%Y-%m-%d %H:%M:%S.%f")[:23]
+            raise InvalidQuery(f"{where}: {exc}") from exc
     if f.kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidQuery(f"{where} takes a number, got {_type(value)}")
@@ -311,6 +306,24 @@ def _scalar(f: Field, op: str, value: Any) -> Any:
             raise InvalidQuery(f"{where}: number out of range")
         return float(value)
     raise InvalidQuery(f"{where}: unsupported field")  # pragma: no cover
+
+
+def _utc_datetime(value: str) -> str:
+    """ISO date-time -> ClickHouse DateTime64(3, 'UTC') text, inside 1900..2299 (the type's
+    range). ValueError otherwise: an offset at the edge of Python's range (year 1 at +14:00)
+    cannot even be converted to UTC."""
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"invalid date-time {_show(value)}") from None
+    try:
+        if dt.tzinfo is not None:
+            dt = dt.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:
+        dt = datetime.min
+    if not 1900 <= dt.year <= 2299:
+        raise ValueError(f"date-time {_show(value)} out of range 1900-01-01..2299-12-31 (UTC)")
+    return dt.strftime("%Y-%m-%d %H:%M:%S.%f")[:23]
 
 
 def _fingerprint(filters: dict, sort_field: str, order: str) -> str:
@@ -355,7 +368,7 @@ def _cursor_value(ch_type: str, v: str) -> Any:
         if ch_type == "Date":
             return date.fromisoformat(v) if _DATE.match(v) else _bad(v)
         if ch_type.startswith("DateTime64"):
-            return datetime.fromisoformat(v).strftime("%Y-%m-%d %H:%M:%S.%f")[:23]
+            return _utc_datetime(v)
         if ch_type.startswith("Float") or ch_type.startswith("Int") or ch_type.startswith("UInt"):
             x = float(v)
             if not math.isfinite(x):

@@ -302,9 +302,10 @@ def test_failed_query_is_not_charged(settings, engine, ledger):
     user_id, key = new_user(ledger, 10)
     with TestClient(app) as c:
         r = q(c, key, {"limit": 5})
-    assert r.status_code == 500 and r.json()["error"]["code"] == "QUERY_FAILED"
+    assert r.status_code == 503 and r.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert r.headers["Retry-After"]
     assert ledger.balance(user_id) == 10
-    assert usage_rows(ledger, user_id)[0]["status_code"] == 500
+    assert usage_rows(ledger, user_id)[0]["status_code"] == 503
 
 
 def test_engine_opened_lazily(settings, seeded, ledger, chdb_path):
@@ -327,7 +328,8 @@ def test_engine_opened_lazily(settings, seeded, ledger, chdb_path):
 def test_health_metrics_and_docs(client, ledger):
     _, key = new_user(ledger, 100)
     q(client, key, {"limit": 250})
-    assert client.get("/healthz").json() == {"status": "ok", "clickhouse": "ok", "ledger": "ok"}
+    assert client.get("/healthz").json() == {"status": "ok", "clickhouse": "ok", "ledger": "ok",
+                                              "circuit": "closed"}
     text = client.get("/metrics").text
     assert "creditlake_credits_consumed_total 3.0" in text
     assert 'creditlake_queries_total{outcome="success"} 1.0' in text
