@@ -18,11 +18,17 @@ def serve(
     """Serve the credit-metered REST API (docs at /docs, health at /healthz)."""
     import uvicorn
 
+    from cli.launcher import port_problem
     from cli.output import fail
     from creditlake.config import load_settings
     from creditlake.preflight import dependency_problems
 
     settings = load_settings()
+    # before anything starts (engine, ledger): a taken port is one clear line, not a traceback
+    if problem := port_problem(host, port):
+        typer.echo(f"error: {problem}; stop what is using it or choose another with --port",
+                   err=True)
+        raise typer.Exit(2)
     if problems := dependency_problems(settings):  # say which one is down, not "startup failed"
         fail("; ".join(problems))
     if workers > 1 and settings.embedded:

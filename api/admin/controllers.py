@@ -32,6 +32,15 @@ class AdminController(Controller):
                           data: JSONBody[s.CreateUser]) -> s.NewUserResponse:
         return await self._svc(request).create_user(data)
 
+    @get("/users", responses=ADMIN_ERRORS, summary="List users with their balances")
+    async def list_users(self, request: Request) -> s.UsersResponse:
+        return await self._svc(request).list_users()
+
+    @get("/users/{user:str}/keys", responses=ADMIN_ERRORS,
+         summary="List a user's keys (prefix, created, last used, revoked)")
+    async def list_keys(self, request: Request, user: USER) -> s.KeysResponse:
+        return await self._svc(request).list_keys(user)
+
     @post("/users/{user:str}/credits", status_code=201, responses=ADMIN_ERRORS,
           summary="Add credits (optional expiry and reason)")
     async def add_credits(self, request: Request, user: USER,

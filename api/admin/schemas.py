@@ -124,3 +124,38 @@ class RevokedKeyResponse(msgspec.Struct):
 class UsageResponse(msgspec.Struct):
     status: str
     data: UsageOut
+
+
+class UserOut(msgspec.Struct):
+    user_id: str
+    email: str
+    created_at: str
+    balance: int
+
+
+class UsersOut(msgspec.Struct):
+    users: list[UserOut]
+
+
+class UsersResponse(msgspec.Struct):
+    status: str
+    data: UsersOut
+
+
+class KeyOut(msgspec.Struct):
+    key_id: str
+    key_prefix: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class KeysOut(msgspec.Struct):
+    user_id: str
+    email: str
+    keys: list[KeyOut]
+
+
+class KeysResponse(msgspec.Struct):
+    status: str
+    data: KeysOut

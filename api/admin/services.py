@@ -32,6 +32,12 @@ class AdminService:
     async def balance(self, user: str) -> s.BalanceResponse:
         return await self._run(s.BalanceResponse, admin.balance, user)
 
+    async def list_users(self) -> s.UsersResponse:
+        return await self._run(s.UsersResponse, admin.list_users)
+
+    async def list_keys(self, user: str) -> s.KeysResponse:
+        return await self._run(s.KeysResponse, admin.list_keys, user)
+
     async def create_key(self, user: str) -> s.NewKeyResponse:
         return await self._run(s.NewKeyResponse, admin.create_key, user)
 

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from creditlake.ledger.service import GrantInfo, Ledger, to_utc_naive
+from creditlake.ledger.service import GrantInfo, KeyInfo, Ledger, to_utc_naive
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -42,14 +42,30 @@ def balance(ledger: Ledger, user: str) -> dict[str, Any]:
             "grants": [_grant(g) for g in ledger.grants(user)]}
 
 
+def list_users(ledger: Ledger) -> dict[str, Any]:
+    return {"users": [{"user_id": u.id, "email": u.email, "created_at": _iso(u.created_at),
+                       "balance": u.balance} for u in ledger.list_users()]}
+
+
+def _key(k: KeyInfo) -> dict[str, Any]:
+    return {"key_id": k.id, "key_prefix": k.prefix, "created_at": _iso(k.created_at),
+            "last_used_at": _iso(k.last_used_at), "revoked_at": _iso(k.revoked_at)}
+
+
+def list_keys(ledger: Ledger, user: str) -> dict[str, Any]:
+    u = ledger.get_user(user)
+    return {"user_id": u.id, "email": u.email, "keys": [_key(k) for k in ledger.list_keys(u.id)]}
+
+
 def create_key(ledger: Ledger, user: str) -> dict[str, Any]:
     key = ledger.create_key(user)
     return {"user_id": key.user_id, "key_id": key.key_id, "api_key": key.api_key,
             "key_prefix": key.prefix}
 
 
-def revoke_key(ledger: Ledger, key_id: str) -> dict[str, Any]:
-    k = ledger.revoke_key(key_id)
+def revoke_key(ledger: Ledger, key: str) -> dict[str, Any]:
+    """`key`: the key id or the full key."""
+    k = ledger.revoke_key(key)
     return {"key_id": k.id, "user_id": k.user_id, "key_prefix": k.prefix,
             "revoked_at": _iso(k.revoked_at)}
 

@@ -93,6 +93,7 @@ class KeyInfo:
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
+    last_used_at: datetime | None = None  # latest usage-log row of the key (listings only)
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,20 @@ class Ledger:
         with self.engine.connect() as conn:
             row = self._user_row(conn, ref)
             return UserInfo(row.id, row.email, row.created_at, self._available(conn, row.id))
+
+    def list_users(self) -> list[UserInfo]:
+        """Every user with the current balance, oldest first (one grouped query)."""
+        now = utcnow()
+        spendable = (sa.select(grants_t.c.user_id,
+                               sa.func.sum(grants_t.c.remaining).label("balance"))
+                     .where(_spendable(now)).group_by(grants_t.c.user_id).subquery())
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(users_t.c.id, users_t.c.email, users_t.c.created_at,
+                          sa.func.coalesce(spendable.c.balance, 0))
+                .select_from(users_t.outerjoin(spendable, spendable.c.user_id == users_t.c.id))
+                .order_by(users_t.c.created_at, users_t.c.id)).all()
+        return [UserInfo(r[0], r[1], r[2], int(r[3])) for r in rows]
 
     def _user_row(self, conn: sa.Connection, ref: str) -> sa.Row:
         ref = (ref or "").strip()
@@ -364,15 +379,19 @@ class Ledger:
                                             created_at=now))
         return NewKey(key_id, user_id, key, visible_prefix(key))
 
-    def revoke_key(self, key_id: str) -> KeyInfo:
+    def revoke_key(self, ref: str) -> KeyInfo:
+        """Revoke by key id or by the full key (sk_live_…, as a customer reports a leak)."""
+        ref = (ref or "").strip()
+        by_key = ref.startswith(KEY_PREFIX)
+        cond = keys_t.c.key_hash == hash_key(ref) if by_key else keys_t.c.id == ref
         with self._tx() as conn:
-            row = conn.execute(sa.select(keys_t).where(keys_t.c.id == key_id)).first()
+            row = conn.execute(sa.select(keys_t).where(cond)).first()
             if row is None:
-                raise KeyNotFound(key_id)
+                raise KeyNotFound(visible_prefix(ref) + "…" if by_key else ref)
             revoked_at = row.revoked_at
             if revoked_at is None:
                 revoked_at = utcnow()
-                conn.execute(keys_t.update().where(keys_t.c.id == key_id)
+                conn.execute(keys_t.update().where(keys_t.c.id == row.id)
                              .values(revoked_at=revoked_at))
         return KeyInfo(row.id, row.user_id, row.prefix, row.created_at, revoked_at)
 
@@ -381,7 +400,13 @@ class Ledger:
             user = self._user_row(conn, user_ref)
             rows = conn.execute(sa.select(keys_t).where(keys_t.c.user_id == user.id)
                                 .order_by(keys_t.c.created_at)).all()
-        return [KeyInfo(r.id, r.user_id, r.prefix, r.created_at, r.revoked_at) for r in rows]
+            # last use from the usage log (every request is logged): no write per request
+            used = dict(conn.execute(
+                sa.select(usage_t.c.api_key_id, sa.func.max(usage_t.c.created_at))
+                .where(usage_t.c.user_id == user.id, usage_t.c.api_key_id.is_not(None))
+                .group_by(usage_t.c.api_key_id)).all())
+        return [KeyInfo(r.id, r.user_id, r.prefix, r.created_at, r.revoked_at, used.get(r.id))
+                for r in rows]
 
     def authenticate(self, api_key: str | None) -> KeyInfo:
         if not api_key:

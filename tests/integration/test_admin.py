@@ -123,7 +123,7 @@ def test_cli_admin_functions(run, db_url):
 @pytest.mark.parametrize("args", [
     ["admin"], ["admin", "user"], ["admin", "user", "create"], ["admin", "credits", "add"],
     ["admin", "balance"], ["admin", "key"], ["admin", "key", "create"], ["admin", "key", "revoke"],
-    ["admin", "usage"], ["serve"],
+    ["admin", "usage"], ["serve"], ["admin", "user", "list"], ["admin", "key", "list"],
 ])
 def test_cli_help_everywhere(cli, args):
     result = CliRunner().invoke(cli, [*args, "--help"])
@@ -191,3 +191,75 @@ def test_admin_api_disabled_without_token(tmp_path):
     with TestClient(create_app(settings, no_engine)) as c:
         r = c.post("/api/v1/admin/users", json={"email": "a@b.co"}, headers=ADMIN)
     assert r.status_code == 401 and "disabled" in r.json()["error"]["message"]
+
+
+def test_cli_lists_users_and_keys_and_revokes_by_full_key(run, db_url):
+    assert "no users yet" in run("admin", "user", "list").stdout
+    assert json.loads(run("admin", "user", "list", "--json").stdout) == {"users": []}
+    ann = json.loads(run("admin", "user", "create", "ann@example.com", "--credits", "7",
+                         "--json").stdout)
+    run("admin", "user", "create", "bob@example.com")
+    users = json.loads(run("admin", "user", "list", "--json").stdout)["users"]
+    assert [(u["email"], u["balance"]) for u in users] == [("ann@example.com", 7),
+                                                          ("bob@example.com", 0)]
+    assert users[0]["user_id"] == ann["user_id"] and users[0]["created_at"].endswith("Z")
+    assert "ann@example.com  balance 7" in run("admin", "user", "list").stdout
+
+    second = json.loads(run("admin", "key", "create", "ann@example.com", "--json").stdout)
+    ledger = Ledger(db_url, migrate=False)
+    try:
+        used = ledger.authenticate(second["api_key"])
+        ledger.log_usage(UsageRecord("GET", "/api/v1/credits", 200, 1.0,
+                                     user_id=ann["user_id"], api_key_id=used.id))
+    finally:
+        ledger.close()
+    keys = json.loads(run("admin", "key", "list", ann["user_id"], "--json").stdout)["keys"]
+    assert [k["key_id"] for k in keys] == [ann["key_id"], second["key_id"]]
+    assert [k["key_prefix"] for k in keys] == [ann["key_prefix"], second["key_prefix"]]
+    assert keys[0]["last_used_at"] is None and keys[1]["last_used_at"].endswith("Z")
+    assert all(k["created_at"] and k["revoked_at"] is None for k in keys)
+    text = run("admin", "key", "list", "ann@example.com").stdout
+    assert "last used never" in text and "active" in text
+
+    # a customer reports a leaked key: revoke it by the key itself
+    revoked = json.loads(run("admin", "key", "revoke", second["api_key"], "--json").stdout)
+    assert revoked["key_id"] == second["key_id"] and revoked["revoked_at"]
+    keys = json.loads(run("admin", "key", "list", "ann@example.com", "--json").stdout)["keys"]
+    assert [k["revoked_at"] is not None for k in keys] == [False, True]
+
+    # with --json, errors are one JSON document on stderr too (and nothing on stdout)
+    for args in (("admin", "key", "list", "zed@example.com"),
+                 ("admin", "key", "revoke", "sk_live_neverissued"),
+                 ("admin", "balance", "zed@example.com")):
+        bad = run(*args, "--json", ok=False)
+        assert bad.exit_code == 1 and bad.stdout == ""
+        err = json.loads(bad.stderr)["error"]
+        assert err["code"] in ("UserNotFound", "KeyNotFound") and err["message"]
+        assert "sk_live_neverissued" not in bad.stderr  # a full key is never echoed back
+        plain = run(*args, ok=False)
+        assert plain.stderr.startswith("error: ")
+
+
+def test_admin_api_lists_users_and_keys(api):
+    uid = api.post("/api/v1/admin/users", json={"email": "lu@example.com", "credits": 2},
+                   headers=ADMIN).json()["data"]["user_id"]
+    users = api.get("/api/v1/admin/users", headers=ADMIN).json()["data"]["users"]
+    assert [(u["user_id"], u["balance"]) for u in users] == [(uid, 2)]
+    keys = api.get("/api/v1/admin/users/lu@example.com/keys", headers=ADMIN).json()["data"]
+    assert len(keys["keys"]) == 1 and keys["keys"][0]["last_used_at"] is None
+    assert api.get("/api/v1/admin/users/nobody@example.com/keys",
+                   headers=ADMIN).status_code == 404
+
+
+def test_serve_refuses_a_taken_port_before_start_up(cli, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", "--port", str(port)],
+                                    env={"CREDITLAKE_HOME": str(tmp_path / "home")})
+    assert result.exit_code == 2
+    assert f"port {port} on 127.0.0.1 is not available" in result.stderr
+    assert "--port" in result.stderr
