@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cli.recovery import process_tags, reap_dead_runs
 from cli.runner import _quiet_run_config, dagster_home
 from creditlake.config import Settings
 
@@ -27,9 +28,11 @@ def resolve_with_dagster(settings: Settings, *, instance: Any = None,
         dagster_home(settings)
         instance = dg.DagsterInstance.get()
     job = make_definitions(settings).resolve_job_def(ENTITY_RESOLVE_JOB)
+    reap_dead_runs(instance)  # same clickhouse_load pool as the ingest job
     try:
         run = job.execute_in_process(instance=instance, run_config=_quiet_run_config(log_level),
-                                     raise_on_error=False, tags={"creditlake/source": "cli"})
+                                     raise_on_error=False,
+                                     tags={"creditlake/source": "cli", **process_tags()})
     finally:
         release_engines()  # hand the embedded engine back (e.g. to the API the demo starts)
     summary: dict[str, Any] = {"run_id": run.run_id, "success": run.success}

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cli.recovery import process_tags, reap_dead_runs
 from creditlake.config import Settings
 from creditlake.ingest import batches
 from creditlake.ingest.accounting import log_message
@@ -69,6 +70,7 @@ def ingest_with_dagster(settings: Settings, paths: Iterable[Path], *, progress=N
     job = defs.resolve_job_def("ingest")
     registry = Registry(settings.home)
     results: list[FileResult] = []
+    reap_dead_runs(instance)  # a killed earlier run must not hold the load pool's slot
     try:
         _run_files(files, registry, settings, instance, job, results, on_file, log_level)
     finally:
@@ -106,7 +108,7 @@ def _run_batch(batch, entries, settings, instance, job, results, log_level) -> N
     from assets.batch import range_tags
     from assets.sensors import ingest_selection
 
-    tags = {"creditlake/source": "cli"}
+    tags = {"creditlake/source": "cli", **process_tags()}
     if len(batch) > 1:
         tags |= range_tags(batch[0].key, batch[-1].key)
     run = job.execute_in_process(partition_key=batch[0].key if len(batch) == 1 else None,

@@ -1,0 +1,75 @@
+"""Recovery after a kill: a CLI run whose process is gone gives back what it held.
+
+`creditlake ingest` runs Dagster jobs in-process. Killed with SIGKILL, such a run stays
+STARTED in the instance and keeps its `clickhouse_load` concurrency slot (limit 1), so every
+later ingest on that home waited for it forever. Every CLI run is tagged with its process
+(pid + the kernel's start time, so a recycled pid is not taken for it); before running,
+`reap_dead_runs` marks the runs whose process is gone as failed and frees their slots. The
+chDB owner lock is an flock (the kernel drops it with the process) and a re-run rebuilds a
+partition's staging data from the file, so nothing else outlives the process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+PROCESS_TAG = "creditlake/process"  # "<host>:<pid>:<start time>"
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), None if there is none;
+    "Z" (a zombie: dead, not yet reaped) counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def process_tags() -> dict[str, str]:
+    pid = os.getpid()
+    return {PROCESS_TAG: f"{socket.gethostname()}:{pid}:{_start_time(pid) or ''}"}
+
+
+def process_alive(tag: str) -> bool:
+    """Whether the process a PROCESS_TAG names still runs (True when it can't be told: a run
+    of another host is never reaped from here)."""
+    host, _, rest = tag.partition(":")
+    pid_text, _, started = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    now = _start_time(int(pid_text))
+    if now is None:
+        if Path("/proc/self/stat").exists():
+            return False
+        try:  # no /proc: signal 0 says whether the pid exists
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return not started or now == started
+
+
+def reap_dead_runs(instance) -> list[str]:  # noqa: ANN001 - a DagsterInstance
+    """Mark CLI runs whose process died as failed and free their concurrency slots."""
+    import dagster as dg
+
+    live = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING,
+            dg.DagsterRunStatus.CANCELING]
+    reaped = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=live)):
+        tag = run.tags.get(PROCESS_TAG)
+        if tag is None or process_alive(tag):
+            continue
+        pid = tag.split(":")[1]
+        instance.report_run_failed(
+            run, f"the process running it (pid {pid}) is gone (killed?): marked failed by the "
+                 "next creditlake command so its concurrency slot is free again")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        reaped.append(run.run_id)
+    return reaped
