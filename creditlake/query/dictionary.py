@@ -34,8 +34,8 @@ READING: dict[str, str] = {
     "status": "Any case and the synonyms ingestion maps ('Active', 'enabled', 'BANNED').",
     "email": "Case, a 'mailto:' prefix and surrounding spaces, quotes or brackets are ignored.",
     "phone": "Read to E.164 like ingestion: an international prefix ('+44 …', '0044 …') or, for "
-             "a national number, the country filter of the same request ('0608 740 251' with "
-             "country GB is +44608740251). Spaces, dashes, dots and brackets are ignored; "
+             "a national number, the country filter of the same request ('020 7946 0958' with "
+             "country GB is +442079460958). Spaces, dashes, dots and brackets are ignored; "
              "letters are an error.",
     "created_date": "Every date format ingestion reads: YYYY-MM-DD, MM/DD/YYYY, DD.MM.YYYY, "
                     "'15 Jan 2024', ISO date-times (the date part), …",

@@ -36,6 +36,7 @@ MAX_CANDIDATES = 50
 MAX_BATCH = 100
 _CASELESS = frozenset({"name", "city"})  # stored as written: compared case-insensitively
 _OUT = "__o_"
+_RESOLVED_DBS: set[str] = set()  # databases known to hold the entity tables
 
 Text = Annotated[str, msgspec.Meta(max_length=1000)]
 
@@ -162,11 +163,13 @@ def _public(table: pa.Table) -> pa.Table:
 
 def _entities(engine: Engine, db: str, record_ids: list[str]) -> dict[str, tuple[str, int]]:
     """record id -> (entity id, cluster size), where entity resolution has run."""
-    exists = engine.query_rows(
-        "SELECT count() FROM system.tables WHERE database = {db:String} AND name IN "
-        "('entities', 'golden_records')", parameters={"db": db})
-    if int(exists[0][0]) < 2:
-        return {}
+    if db not in _RESOLVED_DBS:  # tables are never dropped: ask once they exist
+        exists = engine.query_rows(
+            "SELECT count() FROM system.tables WHERE database = {db:String} AND name IN "
+            "('entities', 'golden_records')", parameters={"db": db})
+        if int(exists[0][0]) < 2:
+            return {}
+        _RESOLVED_DBS.add(db)
     rows = engine.query_rows(
         f"SELECT record_id, argMax(entity_id, resolved_at), argMax(cluster_size, resolved_at)"
         f" FROM {db}.entities WHERE record_id IN {{ids:Array(String)}} GROUP BY record_id",

@@ -4,7 +4,7 @@ Every equality value of a request (country, status, e-mail, phone, dates, names,
 one small frame and run through `rules.polars.clean`, the very function that normalizes ingested
 rows, so "USA", "United States" and "us" search for the "US" that ingestion stored, and a rule
 that changes there changes here. Phones are read once per country of the same request (the
-national number "0608 740 251" with country GB is "+44608740251").
+national number "020 7946 0958" with country GB is "+442079460958").
 
 `clean` has a fixed cost of a few milliseconds per call whatever the row count, so a request
 makes at most one call and every value read is remembered (bounded), keyed by field, value and
