@@ -64,10 +64,19 @@ class LimitExceeded(ReaderError):
 # ----------------------------------------------------------------------------- extraction
 
 class _Budget:
-    """Uncompressed bytes still allowed for one archive (shared by nested archives)."""
+    """Uncompressed bytes still allowed for one archive (shared by nested archives), and the
+    outermost file's size on disk: the expansion ratio is checked cumulatively against it, so
+    zips of zips that each expand 30:1 (900:1 together) are refused like one 900:1 member."""
 
-    def __init__(self, total: int | None = None) -> None:
+    def __init__(self, total: int | None = None, packed: int = 0) -> None:
         self.left = MAX_TOTAL_BYTES if total is None else total
+        self.packed = packed  # 0: unknown, no cumulative ratio check
+        self.expanded = 0  # bytes written so far at every level
+
+    def over_ratio(self, more: int) -> bool:
+        total = self.expanded + more
+        return bool(self.packed) and total > RATIO_FLOOR_BYTES \
+            and total > MAX_RATIO * self.packed
 
 
 def _copy_limited(src: BinaryIO, dst: BinaryIO, compressed_size: int, budget: _Budget,
@@ -84,8 +93,12 @@ def _copy_limited(src: BinaryIO, dst: BinaryIO, compressed_size: int, budget: _B
         if written > RATIO_FLOOR_BYTES and written > MAX_RATIO * max(compressed_size, 1):
             raise LimitExceeded(f"{what}: compression ratio above {MAX_RATIO}:1 "
                                 "(zip bomb protection)")
+        if budget.over_ratio(written):
+            raise LimitExceeded(f"{what}: the archive expands more than {MAX_RATIO}:1 across "
+                                "its nested archives/compressed members (zip bomb protection)")
         dst.write(chunk)
     budget.left -= written
+    budget.expanded += written
     return written
 
 
@@ -259,6 +272,9 @@ def _precheck(info: zipfile.ZipInfo, budget: _Budget) -> str | None:
             info.compress_size, 1):
         return (f"{name}: compression ratio {info.file_size // max(info.compress_size, 1)}:1 "
                 f"above {MAX_RATIO}:1 (zip bomb protection)")
+    if budget.over_ratio(info.file_size):
+        return (f"{name}: the archive would expand more than {MAX_RATIO}:1 across its nested "
+                "archives/compressed members (zip bomb protection)")
     return None
 
 
@@ -306,5 +322,5 @@ def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
     path = Path(path)
     if opts.batch_rows <= 0:
         opts = replace(opts, batch_rows=ReaderOptions().batch_rows)
-    yield from _read_archive(path, opts, rejects, _Budget(), 1)
+    yield from _read_archive(path, opts, rejects, _Budget(packed=path.stat().st_size), 1)
 

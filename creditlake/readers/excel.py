@@ -38,11 +38,12 @@ SERIAL_MIN, SERIAL_MAX = 18_264, 73_051  # 1950-01-01 .. 2099-12-31
 
 
 def looks_like_xlsx(head: bytes, path: Path | None = None) -> bool:
-    """A zip whose parts are a SpreadsheetML workbook ([Content_Types].xml / xl/...)."""
+    """A zip whose parts are a SpreadsheetML workbook. With the file at hand its directory
+    decides (xl/workbook.xml is there), not member paths seen in the first bytes: a plain zip
+    of CSVs under xl/ is an archive. Without it (or if the directory is unreadable), the
+    workbook part's name in the head."""
     if not head.startswith(ZIP_MAGIC):
         return False
-    if b"xl/" in head[:65536] or b"[Content_Types].xml" in head[:65536] and b"xl/" in head:
-        return True
     if path is not None:
         import zipfile
 
@@ -50,8 +51,8 @@ def looks_like_xlsx(head: bytes, path: Path | None = None) -> bool:
             with zipfile.ZipFile(path) as zf:
                 return "xl/workbook.xml" in zf.namelist()
         except (zipfile.BadZipFile, OSError):
-            return False
-    return False
+            pass
+    return b"xl/workbook.xml" in head[:65536]
 
 
 def looks_like_xls(head: bytes) -> bool:

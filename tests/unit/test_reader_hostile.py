@@ -1,0 +1,76 @@
+"""Hostile containers, with fixtures built here: nested bombs refused by their cumulative
+expansion, detection by content rather than member paths, deep/wide JSON records rejected by
+the pre-scan (no parser sees them)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from creditlake import readers
+from creditlake.config import ReadLimits
+from creditlake.readers import ReaderOptions, ReaderRejects, limits
+from creditlake.readers import archive as arc
+from creditlake.readers._batches import notice_of
+
+
+def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method, compresslevel=9) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def test_nested_zips_refused_by_their_cumulative_ratio(tmp_path: Path) -> None:
+    # each member is under the per-member ratio floor (16 MiB): alone, every level passes
+    member = b"email\n" + b"0" * (4 << 20) + b"\n"
+    inner = _zip({f"part{i}.csv": member for i in range(12)})  # ~50 MB from a few dozen KB
+    outer = tmp_path / "outer.zip"
+    outer.write_bytes(_zip({"a.zip": inner, "b.zip": inner}, zipfile.ZIP_STORED))
+    expands = 2 * 12 * len(member) / outer.stat().st_size
+    assert expands > 4 * arc.MAX_RATIO  # ~1000:1, like the reported bomb
+    assert readers.detect(outer) == "archive"
+    notices, rows = [], 0
+    with pytest.raises(readers.ReaderError, match="rejected"):
+        for b in arc.read(outer, ReaderOptions(), rejects=ReaderRejects()):
+            if notice_of(b):
+                notices.append(notice_of(b))
+            rows += b.num_rows
+    assert any("across its nested" in n for n in notices), notices
+    # refused part-way: what was extracted stays under MAX_RATIO x the file on disk
+    assert rows * len(member) <= arc.MAX_RATIO * outer.stat().st_size + 2 * arc.RATIO_FLOOR_BYTES
+
+
+def test_zip_of_csvs_under_xl_is_an_archive_not_a_workbook(tmp_path: Path) -> None:
+    rows = "email,name\n" + "".join(f"p{i}@x.org,P {i}\n" for i in range(20))
+    p = tmp_path / "export.zip"
+    p.write_bytes(_zip({"xl/people.csv": rows.encode(), "xl/more/other.csv": b"email\n"}))
+    assert readers.detect(p) == "archive"
+    got = sum(b.num_rows for b in arc.read(p, ReaderOptions()) if not notice_of(b))
+    assert got == 20
+
+
+def test_real_workbook_still_a_workbook(tmp_path: Path) -> None:
+    from creditlake.samples_formats import write_xlsx
+
+    p = write_xlsx([{"email": "a@x.org"}], tmp_path / "book.xlsx")
+    assert readers.detect(p) == "excel"
+
+
+def test_prescan_flags_only_real_violations() -> None:
+    lim = ReadLimits(max_depth=3, max_record_bytes=200, max_fields=5)
+    lines = [b'{"a": {"b": {"c": 1}}}',          # depth 3: fine
+             b'{"a": "[[[[[[[[[[{{{{{{"}',        # brackets inside a string: fine
+             b'{"a": {"b": {"c": {"d": 1}}}}',   # depth 4
+             b'{"s": "' + b"x" * 300 + b'"}',     # too long
+             b'{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}',  # 6 fields
+             b'{"t": "a:b:c:d:e:f:g"}']           # colons in a string: fine
+    flagged = limits.flag_lines(lines, lim)
+    assert sorted(flagged) == [2, 3, 4]
+    assert "4 levels" in flagged[2] and "bytes" in flagged[3] and "6 fields" in flagged[4]
+    assert limits.naive_max_depth(b"[" * 10 + b"]" * 10) == 10
+    assert limits.array_elements(b' [ {"a": "],"}, {"b": [1, 2]} ] ') == [(2, 14), (15, 30)]
