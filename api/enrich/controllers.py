@@ -26,7 +26,9 @@ INPUT = Body(title="Who", description=(
               Example(summary="by a national phone number and its country",
                       value={"phone": "(415) 555-0123", "country": "US"}),
               Example(summary="by name and city", value={"name": "Ann Lee",
-                                                         "city": "Springfield"})])
+                                                         "city": "Springfield"}),
+              Example(summary="by an entity id returned earlier (old ids keep working)",
+                      value={"entity_id": "3f1c9a2e-0000-4000-8000-000000000001"})])
 BULK = Body(title="Lookups", description=f"1..{MAX_BATCH} inputs; 1 credit per person found.",
             examples=[Example(summary="two lookups", value={"requests": [
                 {"email": "ann.lee@example.com"}, {"phone": "+44 20 7946 0958"}]})])

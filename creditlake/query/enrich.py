@@ -42,8 +42,10 @@ Text = Annotated[str, msgspec.Meta(max_length=1000)]
 
 
 class EnrichInput(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """Who to look up: email, phone or user_id, or name with city or country."""
+    """Who to look up: email, phone or user_id, or name with city or country, or an entity id
+    returned earlier (kept working after merges)."""
 
+    entity_id: Text | None = None
     email: Text | None = None
     phone: Text | None = None
     user_id: Text | None = None
@@ -84,6 +86,8 @@ def read_lookup(inp: EnrichInput, where: str = "") -> Lookup:
     except InvalidQuery as exc:
         raise InvalidQuery(where + exc.message) from exc
     values = {f: stored[v] for f, v in wanted.items() if stored[v]}
+    if isinstance(inp.entity_id, str) and inp.entity_id.strip():
+        values["entity_id"] = inp.entity_id.strip()  # an id, not a value ingestion reads
     if not identifies(values):
         raise InvalidQuery(f"{where}give email, phone or user_id, or name with city or "
                            "country: nothing else identifies a person")
@@ -91,7 +95,7 @@ def read_lookup(inp: EnrichInput, where: str = "") -> Lookup:
 
 
 def identifies(values: dict[str, str]) -> bool:
-    return bool(set(values) & set(IDENTIFIERS)) or (
+    return bool(set(values) & {"entity_id", *IDENTIFIERS}) or (
         "name" in values and bool({"city", "country"} & set(values)))
 
 
@@ -132,6 +136,8 @@ def candidates_sql(lookup: Lookup, database: str) -> tuple[str, dict[str, Any]]:
 def find(engine: Engine, lookup: Lookup) -> Match | None:
     """The person the lookup identifies, or None (runs on the engine: a few small queries)."""
     db = engine.database
+    if "entity_id" in lookup.values:
+        return _by_entity_id(engine, db, lookup.values["entity_id"])
     sql, params = candidates_sql(lookup, db)
     table = engine.query_arrow(sql, parameters=params, settings=QUERY_SETTINGS)
     if table.num_rows == 0:
@@ -156,6 +162,35 @@ def find(engine: Engine, lookup: Lookup) -> Match | None:
     return Match(record, confidence, matched, len(persons), "record")
 
 
+def _by_entity_id(engine: Engine, db: str, entity_id: str) -> Match | None:
+    """The entity an id names now (an id absorbed in a merge names the survivor)."""
+    from creditlake.entity.lookup import current_entity_id
+
+    if not _resolved(engine, db) or (now := current_entity_id(engine, entity_id)) is None:
+        return None
+    golden = _golden(engine, db, now)
+    if golden is None:
+        return None
+    return Match(golden, 1.0, ["entity_id"], 1, "entity", now, _cluster_size(golden))
+
+
+def _cluster_size(record: bytes) -> int | None:
+    size = msgspec.json.decode(record).get("cluster_size")
+    return int(size) if size is not None else None
+
+
+def _resolved(engine: Engine, db: str) -> bool:
+    """Has entity resolution written its tables here? (asked once: they are never dropped)"""
+    if db not in _RESOLVED_DBS:
+        exists = engine.query_rows(
+            "SELECT count() FROM system.tables WHERE database = {db:String} AND name IN "
+            "('entities', 'golden_records', 'entity_aliases')", parameters={"db": db})
+        if int(exists[0][0]) < 3:
+            return False
+        _RESOLVED_DBS.add(db)
+    return True
+
+
 def _public(table: pa.Table) -> pa.Table:
     keep = [n for n in table.column_names if n.startswith(_OUT)]
     return table.select(keep).rename_columns([n.removeprefix(_OUT) for n in keep])
@@ -163,13 +198,8 @@ def _public(table: pa.Table) -> pa.Table:
 
 def _entities(engine: Engine, db: str, record_ids: list[str]) -> dict[str, tuple[str, int]]:
     """record id -> (entity id, cluster size), where entity resolution has run."""
-    if db not in _RESOLVED_DBS:  # tables are never dropped: ask once they exist
-        exists = engine.query_rows(
-            "SELECT count() FROM system.tables WHERE database = {db:String} AND name IN "
-            "('entities', 'golden_records')", parameters={"db": db})
-        if int(exists[0][0]) < 2:
-            return {}
-        _RESOLVED_DBS.add(db)
+    if not _resolved(engine, db):
+        return {}
     rows = engine.query_rows(
         f"SELECT record_id, argMax(entity_id, resolved_at), argMax(cluster_size, resolved_at)"
         f" FROM {db}.entities WHERE record_id IN {{ids:Array(String)}} GROUP BY record_id",

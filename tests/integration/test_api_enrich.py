@@ -197,3 +197,13 @@ def test_golden_record_answers_where_entity_resolution_has_run(client, ledger, l
     assert body["data"]["email"] == "j.smith1@example.com"  # the golden value
     r = enrich(client, key, {"name": "John Smith", "city": "Paris"})
     assert r.json()["match"]["candidates"] == 1  # one entity now, not two people
+    # an entity id returned earlier keeps working, also after it was absorbed in a merge
+    r = enrich(client, key, {"entity_id": "ent-js"})
+    assert r.status_code == 200 and r.json()["match"] == {
+        "confidence": 1.0, "matched_on": ["entity_id"], "candidates": 1, "source": "entity",
+        "entity_id": "ent-js", "cluster_size": 2}
+    loaded.command(f"INSERT INTO {db}.entity_aliases (alias_id, current_id, run_id, resolved_at)"
+                   f" VALUES ('ent-old', 'ent-js', 'r1', now64(3))")
+    r = enrich(client, key, {"entity_id": "ent-old"})
+    assert r.status_code == 200 and r.json()["data"]["entity_id"] == "ent-js"
+    assert enrich(client, key, {"entity_id": "ent-never"}).status_code == 404
