@@ -35,12 +35,14 @@ class ReadLimits:
     """Bounds a reader enforces before a record reaches a parser, so hostile input becomes a
     rejected row with its reason instead of a native crash or unbounded memory (README,
     Reliability). CREDITLAKE_JSON_MAX_DEPTH, CREDITLAKE_MAX_RECORD_BYTES,
-    CREDITLAKE_MAX_RECORD_FIELDS, CREDITLAKE_JSON_MAX_DOCUMENT_BYTES."""
+    CREDITLAKE_MAX_RECORD_FIELDS, CREDITLAKE_JSON_MAX_DOCUMENT_BYTES,
+    CREDITLAKE_CSV_MAX_FIELD_LINES."""
 
     max_depth: int = 64                # nesting levels of one JSON record
     max_record_bytes: int = 16 << 20   # one JSON line / array element
     max_fields: int = 10_000           # keys in one JSON record (all levels)
     max_document_bytes: int = 512 << 20  # a whole JSON document, decompressed
+    max_field_lines: int = 100          # lines one quoted CSV field may span
 
 
 @dataclass(frozen=True)
@@ -152,4 +154,5 @@ def read_limits_from_env(env: dict[str, str]) -> ReadLimits:
         max_depth=num("CREDITLAKE_JSON_MAX_DEPTH", d.max_depth),
         max_record_bytes=num("CREDITLAKE_MAX_RECORD_BYTES", d.max_record_bytes),
         max_fields=num("CREDITLAKE_MAX_RECORD_FIELDS", d.max_fields),
-        max_document_bytes=num("CREDITLAKE_JSON_MAX_DOCUMENT_BYTES", d.max_document_bytes))
+        max_document_bytes=num("CREDITLAKE_JSON_MAX_DOCUMENT_BYTES", d.max_document_bytes),
+        max_field_lines=num("CREDITLAKE_CSV_MAX_FIELD_LINES", d.max_field_lines))

@@ -6,8 +6,10 @@ line text and reported through `RaggedRows` so the pipeline rejects them with a 
 
 from __future__ import annotations
 
+import contextlib
 import csv as pycsv
 import io
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import pyarrow.csv as pacsv
 from creditlake.readers._batches import unique_names
 from creditlake.readers.arrow_util import as_landing_batch
 from creditlake.readers.base import ReaderError, ReaderOptions, ReaderRejects, register
+from creditlake.readers.csv_resync import find_runaways, without
 from creditlake.readers.textio import (
     TruncationGuard,
     Utf8Stream,
@@ -73,7 +76,44 @@ def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
     if not names:
         raise ReaderError("no header row found")
     rejects = rejects if rejects is not None else ReaderRejects()
+    with contextlib.ExitStack() as stack:
+        path, transcode = _resynced(path, encoding, transcode, opts, rejects, stack)
+        yield from _parse(path, names, delimiter, encoding, transcode, opts, rejects)
 
+
+def _text_stream(path: Path, encoding: str, transcode: bool
+                 ) -> tuple[io.BufferedReader | Utf8Stream, TruncationGuard]:
+    guard = TruncationGuard(open_binary(path))
+    source = io.BufferedReader(guard, 1 << 20)
+    return (Utf8Stream(source, encoding) if transcode else source), guard
+
+
+def _resynced(path: Path, encoding: str, transcode: bool, opts: ReaderOptions,
+              rejects: ReaderRejects, stack: contextlib.ExitStack) -> tuple[Path, bool]:
+    """`path` itself, or - when a quoted field runs away - a UTF-8 copy without the broken
+    lines (each rejected with its line number); see csv_resync.py."""
+    stream, _ = _text_stream(path, encoding, transcode)
+    with stream as f:
+        found = [r for r in find_runaways(f, opts.limits.max_field_lines,
+                                          opts.limits.max_record_bytes) if r.line > 1]
+    if not found:
+        return path, transcode
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(
+        prefix="creditlake-csv-", dir=opts.extra.get("tmp_dir")))) / "resynced.csv"
+    removed: list[bytes] = []
+    stream, _ = _text_stream(path, encoding, transcode)
+    with stream as f, open(tmp, "wb") as out:
+        for chunk in without(f, found, removed):
+            out.write(chunk)
+    for r, text in zip(found, removed, strict=True):
+        rejects.add(r.line, text.decode("utf-8", "replace").rstrip("\r\n"),
+                    f"line {r.line}: {r.why}; the record is rejected and reading resumes at "
+                    f"line {r.line + 1}")
+    return tmp, False
+
+
+def _parse(path: Path, names: list[str], delimiter: str, encoding: str, transcode: bool,
+           opts: ReaderOptions, rejects: ReaderRejects) -> Iterator[pa.RecordBatch]:
     ragged: list[tuple[str, str]] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -82,9 +122,7 @@ def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
                                  f"got {row.actual_columns}"))
         return "skip"
 
-    guard = TruncationGuard(open_binary(path))
-    source = io.BufferedReader(guard, 1 << 20)
-    stream = Utf8Stream(source, encoding) if transcode else source
+    stream, guard = _text_stream(path, encoding, transcode)
     read_opts = pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=opts.batch_rows * 128,
                                   use_threads=True)
     parse_opts = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,

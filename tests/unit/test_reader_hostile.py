@@ -74,3 +74,67 @@ def test_prescan_flags_only_real_violations() -> None:
     assert "4 levels" in flagged[2] and "bytes" in flagged[3] and "6 fields" in flagged[4]
     assert limits.naive_max_depth(b"[" * 10 + b"]" * 10) == 10
     assert limits.array_elements(b' [ {"a": "],"}, {"b": [1, 2]} ] ') == [(2, 14), (15, 30)]
+
+
+def _csv_lines(n: int) -> list[str]:
+    return ["email,name,city"] + [f"p{i}@x.org,Name {i},City {i}" for i in range(1, n + 1)]
+
+
+@pytest.mark.parametrize("compress", [None, "gz"])
+def test_unbalanced_quote_is_cut_at_its_line_and_reading_resumes(tmp_path: Path, compress):
+    import gzip
+
+    lines = _csv_lines(500)
+    lines[101] = 'p101@x.org,"Name 101,City 101'  # physical line 102
+    lines[300] = 'p300@x.org,"Multi\nline",City'   # a legitimate multi-line field
+    data = ("\n".join(lines) + "\n").encode()
+    p = tmp_path / ("q.csv" + (".gz" if compress else ""))
+    p.write_bytes(gzip.compress(data) if compress else data)
+    assert readers.detect(p) == "csv"
+    rej = ReaderRejects()
+    got = [r for b in readers.get_reader("csv")(p, ReaderOptions(), rejects=rej)
+           for r in b.to_pylist()]
+    assert len(got) == 499 and len(rej.rows) == 1
+    (line, raw, reason), = rej.rows
+    assert line == 102 and raw == 'p101@x.org,"Name 101,City 101'
+    assert "reading resumes at line 103" in reason
+    assert {"email": "p300@x.org", "name": "Multi\nline"}.items() <= next(
+        r for r in got if r["email"] == "p300@x.org").items()
+    assert got[-1]["email"] == "p500@x.org"
+
+
+def test_quote_never_closed_near_the_end(tmp_path: Path) -> None:
+    lines = _csv_lines(50)
+    lines[45] = 'p45@x.org,"Name 45,City'
+    p = tmp_path / "end.csv"
+    p.write_text("\n".join(lines) + "\n")
+    rej = ReaderRejects()
+    n = sum(b.num_rows for b in readers.get_reader("csv")(p, ReaderOptions(), rejects=rej))
+    assert n == 49 and [r[0] for r in rej.rows] == [46]
+    assert "never closed" in rej.rows[0][2]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json", "xml", "sql"])
+def test_truncated_gzip_keeps_records_before_the_cut(tmp_path: Path, fmt: str) -> None:
+    import gzip
+
+    from creditlake import samples
+    from creditlake.samples_formats import write_sql_dump, write_xml
+
+    n = 4000
+    people = samples.people(n, seed=5, invalid_rate=0, duplicate_rate=0)
+    dst = tmp_path / f"p.{fmt}"
+    src = (write_xml(people.rows(named=True), dst) if fmt == "xml" else
+           write_sql_dump(people.rows(named=True), dst) if fmt == "sql" else
+           samples.write(people, dst, fmt))
+    blob = gzip.compress(src.read_bytes())
+    p = tmp_path / f"cut.{fmt}.gz"
+    p.write_bytes(blob[: int(len(blob) * 0.6)])
+    fmt_found = readers.detect(p)
+    rows = 0
+    with pytest.raises(readers.ReaderError, match="truncated|unexpectedly|corrupt"):
+        reader = readers.get_reader(fmt_found)
+        extra = {} if fmt == "xml" else {"rejects": ReaderRejects()}  # xml has no channel
+        for b in reader(p, ReaderOptions(), **extra):
+            rows += b.num_rows
+    assert rows > n * 0.4, (fmt, fmt_found, rows)
