@@ -79,13 +79,12 @@ def rows_json(table: pa.Table) -> bytes:
         return data.write_json().encode()
     rest = data.drop(JSON_COLUMN)
     # "\n" inside values is escaped by the JSON writer, so lines are rows
-    lines = (pl.Series(rest.write_ndjson().split("\n")[:data.height]) if rest.width
-             else pl.Series(["{}"] * data.height))
-    raw = data.get_column(JSON_COLUMN).fill_null("")
-    obj = pl.select(pl.when(raw.str.starts_with("{") & raw.str.ends_with("}")).then(raw)
-                    .otherwise(pl.lit("{}"))).to_series()
-    head = pl.select(pl.when(lines == "{}").then(pl.lit("{"))
-                     .otherwise(lines.str.strip_suffix("}") + ",")).to_series()
-    rows = pl.select(pl.concat_str([head, pl.lit(f'"{JSON_COLUMN}":'), obj, pl.lit("}")])
-                     ).to_series()
-    return ("[" + rows.str.join(",").item() + "]").encode()
+    lines = rest.write_ndjson().split("\n")[:data.height] if rest.width else ["{}"] * data.height
+    raw = pl.col(JSON_COLUMN).fill_null("")
+    obj = pl.when(raw.str.starts_with("{") & raw.str.ends_with("}")).then(raw).otherwise(
+        pl.lit("{}"))
+    head = pl.col("_line").str.strip_suffix("}") + (pl.lit(",") if rest.width else pl.lit(""))
+    joined = (data.select(JSON_COLUMN).with_columns(pl.Series("_line", lines))
+              .select(pl.concat_str([head, pl.lit(f'"{JSON_COLUMN}":'), obj, pl.lit("}")])
+                      .str.join(",")).item())
+    return ("[" + joined + "]").encode()
