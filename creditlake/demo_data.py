@@ -1,6 +1,8 @@
 """The demo sample: one file of every supported format, with people shared across files
 (cross-file duplicates), in-file duplicates and a few unusable rows (< 0.1% per file, so the
-blocking failure-rate check lets every file through)."""
+blocking failure-rate check lets every file through). Every file after the first also holds
+fuzzy copies (creditlake.samples_fuzzy: ~3% of its rows) of people from the files before it:
+the same person as another system exports them, which only entity resolution can merge."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ from pathlib import Path
 
 import polars as pl
 
-from creditlake import samples
+from creditlake import samples, samples_fuzzy
+
+FUZZY_SHARE = 0.03
 
 BAD_ROWS_IN = ("crm_export.csv", "app_users.jsonl", "warehouse.parquet")
 
@@ -36,7 +40,10 @@ def write_demo_files(out: Path, rows: int = 300_000, seed: int = 11) -> list[Pat
         # each file also repeats 1% of the previous file's people: cross-file duplicates
         part = everyone.slice(start, size)
         if start:
-            part = pl.concat([part, everyone.slice(max(0, start - size // 100), size // 100)])
+            part = pl.concat([part, everyone.slice(max(0, start - size // 100), size // 100),
+                              samples_fuzzy.fuzzy_copies(everyone.slice(0, start),
+                                                         max(1, int(size * FUZZY_SHARE)),
+                                                         seed=seed + start)])
         start += size
         if name in BAD_ROWS_IN:  # unusable rows only where 0.05% is still under the 0.1% gate
             part = samples.with_invalid_rows(part, 0.0005, seed=seed)

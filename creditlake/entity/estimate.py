@@ -40,6 +40,7 @@ EM_MAX_PAIRS = 1e6  # blocked pairs per EM pass
 PROFILE_SAMPLE = 50_000
 PRIOR_RANGE = (1e-9, 0.05)
 MIN_PRESENT = 0.05  # a feature in fewer records than this carries no evidence to check
+MISMATCH_COUNTS = ("first_name", "surname")
 
 
 @dataclass
@@ -109,7 +110,9 @@ def sanity_problems(model: EntityModel, profile: dict[str, float]) -> list[str]:
         exact, other = levels[0], levels[-1]
         if _weight(exact) is not None and _weight(exact) <= 0:
             problems.append(f"{name}: exact match does not count for a match")
-        if _weight(other) is not None and _weight(other) >= 0:
+        # Another system's ids or an old e-mail may well differ for one person; two different
+        # names may not.
+        if name in MISMATCH_COUNTS and _weight(other) is not None and _weight(other) >= 0:
             problems.append(f"{name}: a full mismatch does not count against a match")
     return problems
 

@@ -35,6 +35,7 @@ RULES: dict[str, tuple[str, str]] = {
     "country": ("most_recent", f"country != '', {RECENT}"),
     "status": ("most_recent", f"status != '', {RECENT}"),
 }
+FREQ_FIELDS = ("email", "phone", "user_id", "name")  # ranked by how many members share them
 STRING_FIELDS = tuple(RULES)
 COMPLETENESS = " + ".join(f"({f} != '')" for f in STRING_FIELDS) + " + isNotNull(created_date)"
 
@@ -74,6 +75,17 @@ def golden_insert_sql(db: str, resolved_at: datetime, entity_filter: str = "") -
             f"'{f}', toUInt32({f} != '')" for f in STRING_FIELDS) + "))",
         "match_probability": "toFloat64(1.0)",
     }
+    freq = ",\n               ".join(
+        f"count() OVER (PARTITION BY entity_id, {f}) AS f_{f}" for f in FREQ_FIELDS)
+    # (value, record id, members with that value): window counts where the rule ranks by
+    # them anyway, a count over the (small) member list for the others
+    picks = ",\n            ".join(
+        f"argMax(tuple({f}, id, f_{f}), tuple({order})) AS p_{f}" if f in FREQ_FIELDS else
+        f"argMax(tuple({f}, id), tuple({order})) AS p_{f}" for f, (_, order) in RULES.items())
+    agree = {f: f"p_{f}.3" if f in FREQ_FIELDS else f"arrayCount(x -> x = p_{f}.1, g_{f})"
+             for f in STRING_FIELDS}
+    lists = "".join(f"groupArray({f}) AS g_{f}, " for f in STRING_FIELDS
+                    if f not in FREQ_FIELDS)
     multi = {c: c for c in cols} | common | {f: f"p_{f}.1" for f in STRING_FIELDS} | {
         "id": "rep.1", "record_hash": "rep.2", "metadata": "rep.3",
         "validation_errors": "rep.4", "created_date": "p_created.1",
@@ -84,14 +96,10 @@ def golden_insert_sql(db: str, resolved_at: datetime, entity_filter: str = "") -
             f"'{f}', if(p_{f}.1 != '', p_{f}.2, '')" for f in STRING_FIELDS)
         + ", 'created_date', ifNull(p_created.2, '')))",
         "agreement": "toJSONString(map(" + ", ".join(
-            f"'{f}', toUInt32(if(p_{f}.1 != '', p_{f}.3, 0))" for f in STRING_FIELDS) + "))",
+            f"'{f}', toUInt32(if(p_{f}.1 != '', {agree[f]}, 0))" for f in STRING_FIELDS)
+        + "))",
         "match_probability": "toFloat64(g_p)",
     }
-    freq = ",\n               ".join(
-        f"count() OVER (PARTITION BY entity_id, {f}) AS f_{f}" for f in STRING_FIELDS)
-    picks = ",\n            ".join(  # (value, record id, members with that value)
-        f"argMax(tuple({f}, id, f_{f}), tuple({order})) AS p_{f}"
-        for f, (_, order) in RULES.items())
     return f"""
 INSERT INTO {db}.golden_records ({", ".join(cols)})
 SELECT {", ".join(f"{single[c]} AS {c}" for c in cols)}
@@ -109,6 +117,7 @@ FROM (
         max(ingested_at) AS g_ingested_at,
         max(data_quality_score) AS g_quality,
         min(member_p) AS g_p,
+        {lists}
         argMinIf(tuple(created_date, id), tuple(created_date, id), isNotNull(created_date))
             AS p_created,
         {picks}

@@ -64,8 +64,8 @@ def train(features: pa.Table, name: str, *, db_api: Any | None = None,
     """Estimate the prior (deterministic rules), u (random sampling) and m (EM passes)."""
     t0 = time.perf_counter()
     db_api = db_api or duckdb_api()
-    linker = Linker(db_api.register(features), settings_creator(),
-                    log_level=SPLINK_LOG_LEVEL)
+    # ERROR: Splink warns for every level the sample never shows; the guard rails decide.
+    linker = Linker(db_api.register(features), settings_creator(), log_level=logging.ERROR)
     tr = linker.training
     filled = _filled(features)
     usable = [r for r in PRIOR_RULES if set(r) <= filled] or [PRIOR_RULES[0]]

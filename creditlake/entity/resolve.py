@@ -201,9 +201,16 @@ def resolve_full(engine: Engine, model: EntityModel, *, db_api: Any | None = Non
     del records  # golden records are computed inside ClickHouse
     timer.lap("prepare")
     db_api = db_api or linking.duckdb_api(con=con)
-    pairs, assign = link_features(feats, model, db_api, con)
+    link, lone, repeats = split_repeats(con, feats, model.max_cluster_size)
+    if link.num_rows:
+        pairs, assign = link_features(link, model, db_api, con)
+    else:
+        pairs, assign = pa.table({}), singletons(lone.slice(0, 0))
+    del link
     res.pairs_scored = res.links = pairs.num_rows
-    assign, res.skipped = cap_clusters(con, assign, model.max_cluster_size)
+    assign, capped = cap_clusters(con, assign, model.max_cluster_size)
+    assign = pa.concat_tables([assign, singletons(lone).cast(assign.schema)])
+    res.skipped = {**repeats, **capped}
     previous = engine.query_arrow(f"SELECT record_id, entity_id FROM {db}.entities FINAL")
     assign, events = stable_ids(con, assign, previous, retired_ids(engine))
     del previous
@@ -289,6 +296,11 @@ def resolve_incremental(engine: Engine, model: EntityModel, *, db_api: Any | Non
     timer.lap("read_candidates")
 
     db_api = db_api or linking.duckdb_api(con=con)
+    feats, lone, repeats = split_repeats(con, feats, model.max_cluster_size)
+    if feats.num_rows == 0:  # nothing left to link: every new record repeats one identity
+        assign = singletons(lone)
+        return _write_incremental(engine, res, model, assign, no_events(), pa.table({}),
+                                  {**repeats}, t_start, timer)
     new_sdf = db_api.register(feats)
     linker = linking.make_linker(new_sdf, model, db_api)
     for col in tf_columns(model):
@@ -326,13 +338,22 @@ def resolve_incremental(engine: Engine, model: EntityModel, *, db_api: Any | Non
             f"SELECT record_id, entity_id, match_probability FROM {db}.entities FINAL"
             f" WHERE entity_id IN (SELECT entity_id FROM {db}.entities FINAL WHERE record_id IN"
             f" (SELECT record_id FROM {db}.entity_stage WHERE run_id = '{res.run_id}'))")
-    assign, events, res.skipped = _assign_incremental(
+    assign, events, capped = _assign_incremental(
         con, feats.select(["unique_id"]), edges, existing, model.threshold, db_api,
         model.max_cluster_size)
+    assign = pa.concat_tables([assign, singletons(lone).cast(assign.schema)])
+    timer.lap("cluster")
+    return _write_incremental(engine, res, model, assign, events, pairs,
+                              {**repeats, **capped}, t_start, timer)
+
+
+def _write_incremental(engine: Engine, res: ResolveResult, model: EntityModel,
+                       assign: pa.Table, events: pa.Table, pairs: pa.Table,
+                       skipped: dict[str, int], t_start: float, timer: _Timer) -> ResolveResult:
+    db = engine.database
+    res.skipped = skipped
     merged_away = sorted(set(events["entity_id"].to_pylist()))
     res.entities_merged_away = len(merged_away)
-    timer.lap("cluster")
-
     now = _now()
     write_events(engine, events, res.run_id, model.version, now)
     _insert(engine, f"{db}.entities",
@@ -349,6 +370,45 @@ def resolve_incremental(engine: Engine, model: EntityModel, *, db_api: Any | Non
     engine.command(f"ALTER TABLE {db}.entity_stage DELETE WHERE run_id LIKE '{res.run_id}%'")
     timer.lap("write")
     return _finish(engine, res, model, pairs, t_start)
+
+
+def split_repeats(con: duckdb.DuckDBPyConnection, feats: pa.Table,
+                  max_size: int) -> tuple[pa.Table, pa.Table, dict[str, int]]:
+    """(records to link, records left alone, what was skipped).
+
+    Records whose features are all identical (ids aside) more than `max_size` times — one
+    person repeated thousands of times, thousands of name-only "John Smith" rows — would make
+    every pair of them a candidate (n^2) and one giant cluster; they stay one entity each.
+    """
+    cols = [c for c in FEATURE_COLUMNS if c not in ("unique_id", "user_id")]
+    con.register("__rep", feats)
+    try:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE __rep_flag AS
+            SELECT unique_id, count(*) OVER (PARTITION BY {", ".join(cols)}) > {int(max_size)}
+                AS lone FROM __rep""")
+        n = con.sql("SELECT count(*) FROM __rep_flag WHERE lone").fetchall()[0][0]
+        if not n:
+            return feats, feats.select(["unique_id"]).slice(0, 0), {}
+        groups = con.sql(f"""
+            SELECT count(*) FROM (SELECT DISTINCT {", ".join(cols)} FROM __rep
+            WHERE unique_id IN (SELECT unique_id FROM __rep_flag WHERE lone))""").fetchall()[0][0]
+        link = con.sql("SELECT r.* FROM __rep r JOIN __rep_flag f USING (unique_id)"
+                       " WHERE NOT f.lone").to_arrow_table()
+        lone = con.sql("SELECT unique_id FROM __rep_flag WHERE lone").to_arrow_table()
+        return link, lone, {"repeated_identity_groups": int(groups),
+                            "repeated_identity_records": int(n)}
+    finally:
+        con.unregister("__rep")
+        con.execute("DROP TABLE IF EXISTS __rep_flag")
+
+
+def singletons(ids: pa.Table) -> pa.Table:
+    """One-record entities (entity id = record id) in the assignment's shape."""
+    n = ids.num_rows
+    return pa.table({"record_id": ids["unique_id"], "entity_id": ids["unique_id"],
+                     "cluster_size": pa.array([1] * n, pa.uint32()),
+                     "match_probability": pa.array([1.0] * n, pa.float64())})
 
 
 def cap_clusters(con: duckdb.DuckDBPyConnection, assign: pa.Table,

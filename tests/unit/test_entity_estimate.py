@@ -46,6 +46,11 @@ def test_guard_rails_reject_an_implausible_fit() -> None:
     problems = sanity_problems(bad, LIKE_TRAINING)
     assert any("prior" in p for p in problems)
     assert any(p.startswith("email: exact match") for p in problems)
+    surname = next(c for c in bad.splink["comparisons"] if c["output_column_name"] == "surname")
+    other = surname["comparison_levels"][-1]
+    other["m_probability"], other["u_probability"] = 0.9, 0.5
+    assert any(p.startswith("surname: a full mismatch") for p in sanity_problems(
+        bad, LIKE_TRAINING))
     # an empty column carries no evidence: its untrained levels are not held against the fit
     assert not any(p.startswith("email") for p in sanity_problems(bad, {"email": 0.0}))
 
