@@ -8,14 +8,18 @@ Before a run, `estimation_reason` says whether the model in use still fits the d
     since (and by at least MIN_SAMPLE). The shipped model is generic, so growth alone does not
     replace it.
 `estimate` then fits a new version without labels (prior from deterministic rules, u from
-random sampling, m by EM on several blocking passes, each bounded by MAX_PAIRS) and
-`sanity_problems` applies the guard rails; a model that fails them is not used and the run
-metadata says why. Accepted models are saved under $CREDITLAKE_HOME/entity/models/ (versioned
-by name and content hash) and `load_model(home=...)` picks the newest.
+random sampling, m by EM on several blocking passes, each bounded by EM_MAX_PAIRS) and
+`sanity_problems` applies the guard rails (every comparison present, exact-match levels of
+filled features estimated, plausible prior and m/u); a model that fails them is not used, the
+run metadata says why, and the same model is not re-fitted on that data again until the
+records have grown GROWTH-fold ($CREDITLAKE_HOME/entity/rejected_fits.json). Accepted models
+are saved under $CREDITLAKE_HOME/entity/models/ (versioned by name and content hash) and
+`load_model(home=...)` picks the newest.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,7 +41,7 @@ MIN_SAMPLE = 500  # fewer records than this give EM too few matches to learn fro
 ESTIMATE_SAMPLE = 100_000  # records read for estimation: EM and u converge long before
 U_MAX_PAIRS = 1e6  # random pairs for u
 EM_MAX_PAIRS = 1e6  # blocked pairs per EM pass
-PROFILE_SAMPLE = 50_000
+PROFILE_SAMPLE = 5_000  # records to resolve, profiled before every run: keep it cheap
 PRIOR_RANGE = (1e-9, 0.05)
 MIN_PRESENT = 0.05  # a feature in fewer records than this carries no evidence to check
 MISMATCH_COUNTS = ("first_name", "surname")
@@ -93,7 +97,14 @@ def estimation_reason(model: EntityModel, batch_profile: dict[str, float], recor
 
 def sanity_problems(model: EntityModel, profile: dict[str, float]) -> list[str]:
     """Guard rails on a fitted model: empty list = usable."""
+    from creditlake.entity.model import settings_creator
+
     problems = []
+    expected = [c["output_column_name"] for c in
+                settings_creator().create_settings_dict("duckdb")["comparisons"]]
+    have = [c["output_column_name"] for c in model.splink.get("comparisons", [])]
+    if have != expected:
+        problems.append(f"comparisons {have} instead of {expected}")
     prior = model.splink.get("probability_two_random_records_match")
     if prior is None or not PRIOR_RANGE[0] <= prior <= PRIOR_RANGE[1]:
         problems.append(f"prior {prior} outside {PRIOR_RANGE}")
@@ -108,6 +119,8 @@ def sanity_problems(model: EntityModel, profile: dict[str, float]) -> list[str]:
         if profile.get(name, 0.0) < MIN_PRESENT or not levels:
             continue
         exact, other = levels[0], levels[-1]
+        if exact.get("m_probability") is None or exact.get("u_probability") is None:
+            problems.append(f"{name}: exact match not estimated although the data has {name}")
         if _weight(exact) is not None and _weight(exact) <= 0:
             problems.append(f"{name}: exact match does not count for a match")
         # Another system's ids or an old e-mail may well differ for one person; two different
@@ -176,15 +189,38 @@ def maybe_reestimate(engine: Engine, home: Path, model: EntityModel,
     batch = read_records(engine, f"{where}1 = 1 LIMIT {PROFILE_SAMPLE}")
     if batch.num_rows == 0:
         return model, Estimation(model_version=model.version)
-    frequent = frequent_values(engine, model.max_value_frequency)
-    profile = feature_profile(prepare(batch.drop_columns(["status", "data_quality_score"]),
-                                      frequent))
+    # Placeholders are a sliver of any batch: the coarse profile does not need them nulled.
+    profile = feature_profile(prepare(batch.drop_columns(["status", "data_quality_score"])))
     reason = estimation_reason(model, profile, total, db)
+    rejected_at = _rejections(home).get(model.version, 0)
+    if reason and rejected_at and total < GROWTH * rejected_at:
+        # The same model failed to re-fit on this data already: retry once it has grown.
+        return model, Estimation(model_version=model.version, profile=profile,
+                                 reason=f"{reason} (a fit was rejected at {rejected_at} "
+                                        f"records; retried at {int(GROWTH * rejected_at)})")
     if not reason:
         return model, Estimation(model_version=model.version, profile=profile)
+    frequent = frequent_values(engine, model.max_value_frequency)
     sample = read_records(engine, f"1 = 1 ORDER BY cityHash64(id) LIMIT {ESTIMATE_SAMPLE}")
     feats = prepare(sample.drop_columns(["status", "data_quality_score"]), frequent)
     new, est = estimate(feats, model, name, db, reason, total)
     if est.status == "estimated":
         est.path = str(save(new, home))
+    else:
+        _remember_rejection(home, model.version, total)
     return new, est
+
+
+def _rejections_path(home: Path) -> Path:
+    return home / "entity" / "rejected_fits.json"
+
+
+def _rejections(home: Path) -> dict[str, int]:
+    path = _rejections_path(home)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _remember_rejection(home: Path, version: str, records: int) -> None:
+    path = _rejections_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**_rejections(home), version: records}, sort_keys=True))
