@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 
+from creditlake.entity.golden import STRING_FIELDS
 from creditlake.entity.lookup import current_ids_sql
 from creditlake.query.errors import InvalidQuery
 from creditlake.schema import RECORD_COLUMNS
@@ -40,10 +41,20 @@ def golden_source_sql(database: str, where: tuple[str, ...] = ()) -> str:
             cols.append("toUUID(id) AS id")
         else:
             cols.append(f"CAST({c.name} AS {c.clickhouse}) AS {c.name}")
-    cols += ["entity_id", "cluster_size", "match_probability", "sources", "agreement"]
+    cols += ["entity_id", "cluster_size", "match_probability",
+             _object("sources", (*STRING_FIELDS, "created_date"), "String"),
+             _object("agreement", STRING_FIELDS, "UInt32")]
     conds = " AND ".join(("is_deleted = 0", "record_hash != ''", *where))
     return (f"(SELECT {', '.join(cols)} FROM {database}.golden_records FINAL"
             f" WHERE {conds})")
+
+
+def _object(column: str, keys: tuple[str, ...], ch_type: str) -> str:
+    """A stored JSON text column as a named tuple: one JSON object per row in the answer."""
+    extract = "JSONExtractString" if ch_type == "String" else "JSONExtractUInt"
+    values = ", ".join(f"{extract}({column}, '{k}')" for k in keys)
+    names = ", ".join(f"{k} {ch_type}" for k in keys)
+    return f"CAST(tuple({values}), 'Tuple({names})') AS {column}"
 
 
 def entity_conditions(filters: dict[str, Any], database: str) -> tuple[list[str], dict]:

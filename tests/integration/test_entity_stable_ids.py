@@ -68,6 +68,10 @@ def test_reexport_under_a_new_id_column_joins_the_existing_entities(engine, sett
     assert _entities(engine) == after and full.entities_merged_away == 0
 
 
+def row_ids(engine, entity_id: str) -> list[str]:
+    return [r for r, e in _entities(engine).items() if e == entity_id]
+
+
 def _row(**kw) -> dict:
     return {"id": str(uuid.uuid4()), "record_hash": uuid.uuid4().hex, "source_file": "s.csv",
             "country": "GB", "status": "active", "user_id": "", "city": "Leeds",
@@ -128,6 +132,8 @@ def test_merge_is_logged_and_the_absorbed_id_keeps_answering(engine, tmp_path: P
             (row,) = r.json()["data"]
             assert row["entity_id"] == survivor and row["cluster_size"] == 3
             assert 0.99 <= row["match_probability"] <= 1.0
+            assert row["agreement"]["name"] == 3  # every record agrees on the name
+            assert row["sources"]["email"] in row_ids(engine, survivor)
             merged = c.post("/api/v1/query", headers={"X-API-Key": key}, json={
                 "resolve": "entity", "filters": {"cluster_size": {"gte": 2}}, "limit": 100})
             assert merged.status_code == 200, merged.text
