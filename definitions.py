@@ -7,6 +7,7 @@ from urllib.parse import urlparse
 
 import dagster as dg
 
+from assets.deadletter import DEADLETTER_JOBS
 from assets.dedup import dedup_records
 from assets.entities import ENTITY_ASSETS, ENTITY_JOBS, ENTITY_SENSORS
 from assets.landing import build_landing_assets
@@ -40,7 +41,8 @@ def _s3_landing(job, settings: Settings) -> tuple[list, dict]:
 
 
 def make_definitions(settings: Settings, progress: object | None = None,
-                     max_failure_rate: float | None = None) -> dg.Definitions:
+                     max_failure_rate: float | None = None,
+                     block_on_rejects: bool | None = None) -> dg.Definitions:
     ingest_job = dg.define_asset_job(
         "ingest", selection=dg.AssetSelection.groups(*INGEST_GROUPS),
         description="Ingest one landed file: its format's landing asset, normalize, dedup+load.",
@@ -49,13 +51,13 @@ def make_definitions(settings: Settings, progress: object | None = None,
     return dg.Definitions(
         assets=[*build_landing_assets(), normalize_contacts, dedup_records, *ENTITY_ASSETS],
         asset_checks=[*QUALITY_CHECKS, *ENTITY_CHECKS],
-        jobs=[ingest_job, *ENTITY_JOBS],
+        jobs=[ingest_job, *ENTITY_JOBS, *DEADLETTER_JOBS],
         sensors=[build_landing_sensor(ingest_job), *s3_sensors, *ENTITY_SENSORS],
         resources={
             "clickhouse": ClickHouseResource(url=settings.clickhouse_url,
                                              database=settings.clickhouse_database,
                                              home=str(settings.home)),
-            "home": CreditlakeHome.from_settings(settings, max_failure_rate),
+            "home": CreditlakeHome.from_settings(settings, max_failure_rate, block_on_rejects),
             "progress": progress if progress is not None else LogProgress(),
             **s3_resources,
         },

@@ -8,7 +8,7 @@ from assets.batch import SINGLE_RUN, each_file, partition_keys
 from assets.normalize import NORMALIZE_KEY
 from assets.partitions import landing_files
 from creditlake.ingest.load import load
-from creditlake.ingest.manifest import Status, load_manifest
+from creditlake.ingest.manifest import load_manifest
 from resources import ClickHouseResource, CreditlakeHome
 
 RECORDS_KEY = dg.AssetKey(["dedup", "records"])
@@ -27,7 +27,10 @@ RECORDS_KEY = dg.AssetKey(["dedup", "records"])
     description="Loads the file's valid rows into the ClickHouse `records` table "
                 "(ReplacingMergeTree). Duplicates within the file (LIMIT 1 BY record_hash) "
                 "and against rows already loaded (anti-join) are counted, not loaded. "
-                "Re-running a partition replaces its own rows. Writes the `ingestion_log` row.",
+                "Re-running a partition replaces its own rows. Writes the `ingestion_log` row. "
+                "Row count is the table's total; `loaded` is this file's share. A file whose "
+                "source says `on_reject: block` and whose rejects exceed the limit is held "
+                "(status blocked, `held` rows in staging) instead of loaded.",
 )
 def dedup_records(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource,
                   home: CreditlakeHome) -> dg.MaterializeResult:
@@ -38,18 +41,19 @@ def dedup_records(context: dg.AssetExecutionContext, clickhouse: ClickHouseResou
 
 def _load_one(key: str, clickhouse: ClickHouseResource, home: CreditlakeHome, *,
               batch: bool) -> dict[str, object]:
-    if batch:  # in a batch the failure_rate check holds a file back by blocking it
-        m = load_manifest(home.home, key)
-        if m.status == Status.BLOCKED:
-            return md.counts(m)
+    source = load_manifest(home.home, key).source_file
     with clickhouse.open() as engine:
-        m = load(engine, home.home, key)
+        m = load(engine, home.home, key, policy=home.reject_policy(),
+                 rule=home.overrides().for_source(source))
         if batch:  # a batch: per-file counts only, no preview query per file
             return {**md.counts(m), "loaded": m.loaded, "duplicates": m.duplicates}
         sample = engine.query_arrow(
             f"SELECT record_hash, email, name, phone, country, status, data_quality_score "
             f"FROM {engine.database}.records WHERE ingest_key = {{k:String}} LIMIT 10",
             {"k": key})
+        # the table's size, not this file's: "Row count" in the UI is read as the table's
+        table_rows = int(engine.query_rows(
+            f"SELECT count() FROM {engine.database}.records")[0][0])
     total = sum(m.seconds.values())
     return {
         **md.counts(m),
@@ -59,6 +63,7 @@ def _load_one(key: str, clickhouse: ClickHouseResource, home: CreditlakeHome, *,
         "seconds_total": dg.MetadataValue.float(round(total, 3)),
         "rows_per_second": dg.MetadataValue.float(round(m.rows_read / total, 1) if total else 0),
         "dagster/column_schema": md.MASTER_SCHEMA,
-        "dagster/row_count": dg.MetadataValue.int(m.loaded),
+        "dagster/row_count": dg.MetadataValue.int(table_rows),
+        "records_total": dg.MetadataValue.int(table_rows),
         "preview": md.preview(sample),
     }

@@ -59,6 +59,7 @@ def counts(m: Manifest) -> dict[str, object]:
         "source_file": m.source_file, "format": m.format, "status": str(m.status),
         "rows_read": dg.MetadataValue.int(m.rows_read),
         "rejected": dg.MetadataValue.int(m.rejected),
+        "held": dg.MetadataValue.int(m.held),
         "message": m.message or "",
     }
 

@@ -8,8 +8,7 @@ from assets.dedup import RECORDS_KEY
 from assets.normalize import NORMALIZE_KEY
 from assets.partitions import landing_files
 from creditlake import quality
-from creditlake.ingest.accounting import block
-from creditlake.ingest.manifest import Status, load_manifest
+from creditlake.ingest.manifest import load_manifest
 from resources import ClickHouseResource, CreditlakeHome
 
 MIN_MEAN_QUALITY = 0.5
@@ -19,31 +18,35 @@ warnings.filterwarnings("ignore", message="Specifying a partitions_def on an Ass
                         category=dg.PreviewWarning)
 
 
-@dg.asset_check(asset=NORMALIZE_KEY, name="failure_rate", blocking=True,
-                partitions_def=landing_files,
+@dg.asset_check(asset=NORMALIZE_KEY, name="failure_rate", partitions_def=landing_files,
                 description="Rejected rows must stay below CREDITLAKE_MAX_FAILURE_RATE "
-                            "(default 0.1%) of the rows read; otherwise the file is not loaded "
-                            "and its valid rows are held in staging.")
+                            "(default 0.1%) of the rows read, or below CREDITLAKE_MIN_REJECTS "
+                            "rows (default 10). Fails as ERROR but does not block: the valid "
+                            "rows load, unless the source says `on_reject: block` (or the run "
+                            "--block-on-rejects), which holds them in staging.")
 def normalize_contacts_failure_rate(context: dg.AssetCheckExecutionContext,
                                     clickhouse: ClickHouseResource,
                                     home: CreditlakeHome) -> dg.AssetCheckResult:
-    return check_each(context, lambda key: _failure_rate(key, clickhouse, home), blocking=True)
+    return check_each(context, lambda key: _failure_rate(key, clickhouse, home))
 
 
 def _failure_rate(key: str, clickhouse: ClickHouseResource,
                   home: CreditlakeHome) -> dg.AssetCheckResult:
     m = load_manifest(home.home, key)
-    passed = m.status != Status.NORMALIZED or m.failure_rate <= home.max_failure_rate
+    policy = home.reject_policy()
+    passed = not policy.exceeded(m)
     samples: list[str] = []
     if not passed:
         with clickhouse.open() as engine:
             samples = quality.sample_rejected_rows(engine, key)
-            block(engine, home.home, key,
-                         quality.failure_rate_message(m.failure_rate, home.max_failure_rate))
+    held = policy.holds(m, home.overrides().for_source(m.source_file))
     return dg.AssetCheckResult(
         passed=passed, severity=dg.AssetCheckSeverity.ERROR,
+        description=None if passed else policy.message(m, held),
         metadata={"failure_rate": m.failure_rate, "rejected": m.rejected,
-                  "rows_read": m.rows_read, "limit": home.max_failure_rate,
+                  "rows_read": m.rows_read, "limit": policy.max_failure_rate,
+                  "min_rejects": policy.min_rejects,
+                  "on_reject": "block" if held or policy.block else "load",
                   "sample_rejected": samples})
 
 

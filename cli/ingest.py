@@ -44,8 +44,15 @@ def ingest(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Dagster's run log.")
                        ] = False,
     max_failure_rate: Annotated[float | None, typer.Option(
-        help="Block loading a file whose rejected share exceeds this (default 0.001 = 0.1%, "
-             "or CREDITLAKE_MAX_FAILURE_RATE).")] = None,
+        help="Fail the failure-rate check of a file whose rejected share exceeds this "
+             "(default 0.001 = 0.1%, or CREDITLAKE_MAX_FAILURE_RATE) and that has at least "
+             "CREDITLAKE_MIN_REJECTS (10) rejects. Valid rows still load unless blocking.")
+                                ] = None,
+    block_on_rejects: Annotated[bool, typer.Option(
+        "--block-on-rejects", help="Hold (do not load) the valid rows of every file whose "
+                                   "failure-rate check fails, as `on_reject: block` in "
+                                   "mappings.yaml does per source; `creditlake release KEY` "
+                                   "loads them later.")] = False,
     no_resolve: Annotated[bool, typer.Option(
         "--no-resolve", help="Skip the incremental entity resolution run after the files.")
                           ] = False,
@@ -54,8 +61,13 @@ def ingest(
 
     Each file is detected by content, read, mapped to the master schema, validated, deduplicated
     and loaded into ClickHouse; the per-file summary reports rows read, loaded, duplicates and
-    rejected (rows_read = loaded + duplicates + rejected). Then one incremental entity
-    resolution run links the new records to known people (unless --no-resolve).
+    rejected, held (rows_read = loaded + duplicates + rejected + held). Then one incremental
+    entity resolution run links the new records to known people (unless --no-resolve).
+
+    Exit codes: 0 every file loaded and no ERROR check failed; 2 a file was blocked,
+    quarantined or failed (or entity resolution failed); 3 an ERROR check failed without
+    blocking (e.g. too many rejects, rows loaded anyway); 1 usage error. The summary (or the
+    --json document) is printed in every case.
     """
     from cli.runner import ingest_with_dagster
 
@@ -67,6 +79,7 @@ def ingest(
         try:
             results = ingest_with_dagster(settings, paths, progress=reporter,
                                           max_failure_rate=max_failure_rate,
+                                          block_on_rejects=block_on_rejects or None,
                                           log_level="INFO" if verbose else "CRITICAL")
         except FileNotFoundError as exc:
             fail(str(exc))
@@ -74,7 +87,7 @@ def ingest(
         fail("no files found in the given paths")
     rows = [r.as_dict() for r in results]
     totals = {k: sum(int(r[k]) for r in rows)  # type: ignore[call-overload]
-              for k in ("rows_read", "loaded", "duplicates", "rejected")}
+              for k in COUNTS}
     totals["files"] = len(rows)
     entity = None
     if not no_resolve:
@@ -87,24 +100,38 @@ def ingest(
         print_json({"files": rows, "totals": totals, "entity": entity})
     else:
         table = Table(title=f"ingested {len(rows)} file(s) into {settings.clickhouse_url}")
-        for col in ("source_file", "format", "rows_read", "loaded", "duplicates", "rejected",
-                    "status"):
+        shown = ("source_file", "format", *COUNTS, "status", "failed_checks")
+        for col in shown:
             table.add_column(col, justify="right" if col in totals else "left")
         for r in rows:
-            table.add_row(*(f"{r[c]:,}" if isinstance(r[c], int) else str(r[c]) for c in
-                            ("source_file", "format", "rows_read", "loaded", "duplicates",
-                             "rejected", "status")))
-        table.add_row("total", "", *(f"{totals[k]:,}" for k in
-                                     ("rows_read", "loaded", "duplicates", "rejected")), "")
+            table.add_row(*(f"{r[c]:,}" if isinstance(r[c], int) else
+                            ", ".join(r[c]) if isinstance(r[c], list) else str(r[c])
+                            for c in shown))
+        table.add_row("total", "", *(f"{totals[k]:,}" for k in COUNTS), "", "")
         console.print(table)
         for r in rows:
             if r["message"]:
                 err_console.print(f"[yellow]{r['source_file']}[/]: {r['message']}")
         if entity is not None:
             err_console.print(entity_line(entity))
-    if any(r["status"] == "failed" for r in rows) or (entity is not None
-                                                       and not entity["success"]):
-        raise typer.Exit(1)
+    code = exit_code(rows, entity)
+    if code:
+        raise typer.Exit(code)
+
+
+COUNTS = ("rows_read", "loaded", "duplicates", "rejected", "held")
+EXIT_OK, EXIT_USAGE, EXIT_FILES, EXIT_CHECKS = 0, 1, 2, 3
+
+
+def exit_code(rows: list[dict], entity: dict | None) -> int:
+    """EXIT_FILES when a file did not load (blocked, quarantined, failed) or entity resolution
+    failed; else EXIT_CHECKS when an ERROR check failed; else EXIT_OK."""
+    if any(r["status"] != "loaded" for r in rows) or (entity is not None
+                                                      and not entity["success"]):
+        return EXIT_FILES
+    if any(r["failed_checks"] for r in rows):
+        return EXIT_CHECKS
+    return EXIT_OK
 
 
 def entity_line(entity: dict) -> str:

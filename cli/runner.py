@@ -3,6 +3,7 @@ sensor), recording runs in the instance under $CREDITLAKE_HOME/dagster so they s
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,16 +31,18 @@ class FileResult:
     manifest: Manifest
     run_id: str
     run_ok: bool
-    failed_checks: list[str]
+    failed_checks: list[str]  # ERROR severity: make `creditlake ingest` exit non-zero
+    warned_checks: list[str] = dataclasses.field(default_factory=list)  # WARN severity
 
     def as_dict(self) -> dict[str, object]:
         m = self.manifest
         return {"source_file": m.source_file, "format": m.format, "partition_key": m.key,
                 "rows_read": m.rows_read, "loaded": m.loaded, "duplicates": m.duplicates,
-                "rejected": m.rejected, "status": str(m.status), "message": log_message(m),
+                "rejected": m.rejected, "held": m.held, "status": str(m.status),
+                "message": log_message(m),
                 "quality_mean": round(m.quality_mean, 4),
                 "seconds": round(sum(m.seconds.values()), 3), "run_id": self.run_id,
-                "failed_checks": self.failed_checks}
+                "failed_checks": self.failed_checks, "warned_checks": self.warned_checks}
 
 
 def dagster_home(settings: Settings) -> Path:
@@ -57,6 +60,7 @@ def dagster_home(settings: Settings) -> Path:
 
 def ingest_with_dagster(settings: Settings, paths: Iterable[Path], *, progress=None,
                         instance=None, max_failure_rate: float | None = None,
+                        block_on_rejects: bool | None = None,
                         on_file=None, log_level: str = "CRITICAL") -> list[FileResult]:
     import dagster as dg
 
@@ -66,7 +70,8 @@ def ingest_with_dagster(settings: Settings, paths: Iterable[Path], *, progress=N
     if instance is None:
         dagster_home(settings)
         instance = dg.DagsterInstance.get()
-    defs = make_definitions(settings, progress=progress, max_failure_rate=max_failure_rate)
+    defs = make_definitions(settings, progress=progress, max_failure_rate=max_failure_rate,
+                            block_on_rejects=block_on_rejects)
     job = defs.resolve_job_def("ingest")
     registry = Registry(settings.home)
     results: list[FileResult] = []
@@ -116,16 +121,18 @@ def _run_batch(batch, entries, settings, instance, job, results, log_level) -> N
                                      batch[0].format),
                                  run_config=_quiet_run_config(log_level),
                                  raise_on_error=False, tags=tags)
-    failed: dict[str, list[str]] = {item.key: [] for item in batch}
+    failed: dict[str, list[str]] = {item.key: [] for item in batch}  # ERROR severity
+    warned: dict[str, list[str]] = {item.key: [] for item in batch}  # WARN severity
     for e in run.all_events:
         if e.event_type != dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             continue
         check = e.asset_check_evaluation_data
         if check.passed:
             continue
+        into = failed if check.severity == dg.AssetCheckSeverity.ERROR else warned
         named = check.metadata.get("failed_files")  # a batch names its failing files
-        for key in (named.value if named is not None else failed):
-            failed.setdefault(key, []).append(check.check_name)
+        for key in (named.value if named is not None else list(failed)):
+            into.setdefault(key, []).append(check.check_name)
     for item in batch:
         entry = entries[item.key]
         try:
@@ -139,7 +146,8 @@ def _run_batch(batch, entries, settings, instance, job, results, log_level) -> N
         if not run.success and manifest.status not in final:
             manifest.status = Status.FAILED
             manifest.message = manifest.message or _first_error(run) or "run failed"
-        results.append(FileResult(manifest, run.run_id, run.success, failed[item.key]))
+        results.append(FileResult(manifest, run.run_id, run.success, failed[item.key],
+                                  warned[item.key]))
 
 
 def _quiet_run_config(level: str) -> dict:

@@ -14,6 +14,7 @@ from pathlib import Path
 PROCESSING_BACKENDS = ("polars", "spark")  # who does the per-row work of the normalize stage
 DEFAULT_CLUSTER = "creditlake"  # ON CLUSTER name when `records` is Distributed
 DEFAULT_MAX_FAILURE_RATE = 0.001
+DEFAULT_MIN_REJECTS = 10  # fewer rejected rows than this never fail the failure-rate check
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class Settings:
     processing: Processing = None  # type: ignore[assignment]  # default: Processing()
     clickhouse_cluster: str = DEFAULT_CLUSTER
     max_failure_rate: float = DEFAULT_MAX_FAILURE_RATE
+    min_rejects: int = DEFAULT_MIN_REJECTS
+    block_on_rejects: bool = False  # every source as if `on_reject: block`
     s3_landing: str | None = None  # s3://bucket/prefix: adds the S3 landing sensor
     s3_endpoint_url: str | None = None  # S3-compatible stores
     rate_limit: int = 600  # API requests per key per window
@@ -128,6 +131,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         clickhouse_cluster=env.get("CREDITLAKE_CLICKHOUSE_CLUSTER") or DEFAULT_CLUSTER,
         max_failure_rate=float(env.get("CREDITLAKE_MAX_FAILURE_RATE")
                                or DEFAULT_MAX_FAILURE_RATE),
+        min_rejects=int(env.get("CREDITLAKE_MIN_REJECTS") or DEFAULT_MIN_REJECTS),
+        block_on_rejects=(env.get("CREDITLAKE_BLOCK_ON_REJECTS") or "").lower()
+        in ("1", "true", "yes"),
         s3_landing=env.get("CREDITLAKE_S3_LANDING") or None,
         s3_endpoint_url=env.get("CREDITLAKE_S3_ENDPOINT_URL") or None,
         rate_limit=rate_limit, rate_window_s=rate_window,

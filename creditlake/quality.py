@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from creditlake.clickhouse.base import Engine
+from creditlake.ingest.manifest import Status, stage_table
 
 
 @dataclass
@@ -14,40 +15,48 @@ class CheckOutcome:
     metadata: dict[str, object] = field(default_factory=dict)
 
 
-def failure_rate_message(rate: float, limit: float) -> str:
-    return (f"failure rate {rate:.3%} is above {limit:.3%}: valid rows held in staging "
-            "(see rejected_records; re-run with --max-failure-rate to load anyway)")
-
-
 def reconciliation(engine: Engine, partition_key: str | None = None) -> CheckOutcome:
-    """rows_read = loaded + duplicates + rejected for every finished file (or one file)."""
-    where = "WHERE status IN ('loaded', 'quarantined', 'failed')"
-    params: dict[str, object] = {}
+    """For every file in every status (or one file): rows_read = loaded + duplicates +
+    rejected + held, loaded and rejected match the rows in `records` and `rejected_records`,
+    and a blocked file's held rows are still in its stage table."""
+    where, params = "", {}
     if partition_key is not None:
-        where += " AND partition_key = {k:String}"
-        params["k"] = partition_key
-    # one pass: each finished file's log row next to the rows it claims in the two tables
+        where, params = "WHERE partition_key = {k:String}", {"k": partition_key}
+    # one pass: each file's log row next to the rows it claims in the two tables
     rows = engine.query_rows(
         f"""SELECT l.partition_key, l.source_file, l.rows_read, l.loaded, l.duplicates,
-                   l.rejected, ifNull(r.n, 0), ifNull(j.n, 0)
+                   l.rejected, l.held, l.status, ifNull(r.n, 0), ifNull(j.n, 0)
             FROM (SELECT * FROM {engine.database}.ingestion_log FINAL {where}) AS l
             LEFT JOIN (SELECT ingest_key, count() AS n FROM {engine.database}.records
                        GROUP BY ingest_key) AS r ON r.ingest_key = l.partition_key
             LEFT JOIN (SELECT partition_key, count() AS n FROM {engine.database}.rejected_records
                        GROUP BY partition_key) AS j ON j.partition_key = l.partition_key""",
         params)
-    bad = [r for r in rows if r[2] != r[3] + r[4] + r[5]]
-    mismatched = [(r[0], r[3], r[6], r[5], r[7]) for r in rows if r[3] != r[6] or r[5] != r[7]]
+    bad = [r for r in rows if r[2] != r[3] + r[4] + r[5] + r[6]]
+    mismatched = [f"{r[1]}: loaded {r[3]} vs {r[8]} in records, rejected {r[5]} vs {r[9]} "
+                  "in rejected_records" for r in rows if r[3] != r[8] or r[5] != r[9]]
+    mismatched += [f"{r[1]}: held {r[6]} vs {n} in its stage table" for r in rows
+                   if r[7] == Status.BLOCKED and (n := _staged(engine, r[0])) != r[6]]
     ok = not bad and not mismatched
     return CheckOutcome(
         passed=ok,
-        description=("rows_read = loaded + duplicates + rejected, and the log matches the "
-                     "records/rejected_records tables" if ok else
+        description=("rows_read = loaded + duplicates + rejected + held, and the log matches "
+                     "the records/rejected_records/stage tables" if ok else
                      f"{len(bad)} file(s) do not add up, {len(mismatched)} disagree with tables"),
         metadata={"files_checked": len(rows),
-                  "unbalanced": [f"{r[1]}: read {r[2]} != {r[3]}+{r[4]}+{r[5]}" for r in bad][:10],
-                  "table_mismatch": [str(r) for r in mismatched][:10]},
+                  "unbalanced": [f"{r[1]} ({r[7]}): read {r[2]} != {r[3]}+{r[4]}+{r[5]}+{r[6]}"
+                                 for r in bad][:10],
+                  "table_mismatch": mismatched[:10]},
     )
+
+
+def _staged(engine: Engine, key: str) -> int:
+    """Rows in a partition's stage table (0 when it is gone)."""
+    table = stage_table(engine, key)
+    name = table.split(".", 1)[1]
+    exists = engine.query_rows("SELECT count() FROM system.tables WHERE database = {d:String} "
+                               "AND name = {t:String}", {"d": engine.database, "t": name})
+    return int(engine.query_rows(f"SELECT count() FROM {table}")[0][0]) if exists[0][0] else 0
 
 
 def duplicate_hashes(engine: Engine, sample: int = 10) -> CheckOutcome:

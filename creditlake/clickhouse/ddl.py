@@ -47,6 +47,7 @@ INGESTION_LOG_COLUMNS = (
     ("loaded", "UInt64"),
     ("duplicates", "UInt64"),
     ("rejected", "UInt64"),
+    ("held", "UInt64"),  # valid rows still in staging (blocked / not yet loaded)
     ("seconds", "Float64"),
     ("status", "LowCardinality(String)"),  # ingest.manifest.Status
     ("message", "String"),
@@ -116,4 +117,7 @@ def migrate(engine: Engine) -> list[str]:
     for c in (*((c.name, c.clickhouse) for c in RECORD_COLUMNS), *RECORDS_INTERNAL_COLUMNS):
         engine.command(f"ALTER TABLE {engine.database}.records ADD COLUMN IF NOT EXISTS "
                        f"{c[0]} {c[1]}")
+    for name, ch_type in INGESTION_LOG_COLUMNS:
+        engine.command(f"ALTER TABLE {engine.database}.ingestion_log ADD COLUMN IF NOT EXISTS "
+                       f"{name} {ch_type}")
     return tables

@@ -12,7 +12,7 @@ import pyarrow as pa
 from creditlake.clickhouse.base import Engine
 from creditlake.clickhouse.ddl import INGESTION_LOG_COLUMNS, arrow_schema
 from creditlake.clickhouse.ddl_cluster import delete_target
-from creditlake.ingest.manifest import Manifest, Status, load_manifest, save_manifest
+from creditlake.ingest.manifest import Manifest, save_manifest
 
 LOG_SCHEMA = arrow_schema(INGESTION_LOG_COLUMNS)
 
@@ -53,7 +53,7 @@ def write_log(engine: Engine, m: Manifest) -> None:
     row = {
         "partition_key": m.key, "source_file": m.source_file, "format": m.format,
         "rows_read": m.rows_read, "loaded": m.loaded, "duplicates": m.duplicates,
-        "rejected": m.rejected, "seconds": round(sum(m.seconds.values()), 3),
+        "rejected": m.rejected, "held": m.held, "seconds": round(sum(m.seconds.values()), 3),
         "status": str(m.status), "message": log_message(m),
         "mapping": json.dumps(m.mappings, sort_keys=True), "quality_mean": m.quality_mean,
         "started_at": datetime.fromtimestamp(m.started_at, UTC),
@@ -68,10 +68,3 @@ def record(engine: Engine, home: Path, m: Manifest) -> None:
     save_manifest(home, m)
     write_log(engine, m)
 
-
-def block(engine: Engine, home: Path, key: str, reason: str) -> Manifest:
-    """Mark a normalized partition as held back (a blocking quality check failed)."""
-    m = load_manifest(home, key)
-    m.status, m.message = Status.BLOCKED, reason
-    record(engine, home, m)
-    return m

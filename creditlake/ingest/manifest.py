@@ -65,6 +65,16 @@ class Manifest:
         return self.read_rejected + self.validation_rejected
 
     @property
+    def held(self) -> int:
+        """Rows in staging that are neither loaded, duplicates nor rejected: the valid rows of
+        a normalized or blocked file, the landed rows of one not normalized (yet)."""
+        if self.status in (Status.NORMALIZED, Status.BLOCKED):
+            return self.valid
+        if self.status in (Status.LANDED, Status.FAILED):
+            return max(0, self.rows_read - self.rejected - self.loaded - self.duplicates)
+        return 0
+
+    @property
     def failure_rate(self) -> float:
         return self.rejected / self.rows_read if self.rows_read else 0.0
 

@@ -10,6 +10,8 @@
         table: customers              # SQL dumps
         delimiter: ";"
         encoding: cp1252
+        on_reject: block              # hold the whole file when its rejects exceed the limit
+                                      # (default: load, see ingest/policy.py)
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ class SourceRule:
     table: str | None = None
     delimiter: str | None = None
     encoding: str | None = None
+    on_reject: str = "load"  # "load" | "block" (creditlake.ingest.policy)
+
+    def __post_init__(self) -> None:
+        if self.on_reject not in ("load", "block"):
+            raise ValueError(f"on_reject must be 'load' or 'block', got {self.on_reject!r}")
 
     def reader_options(self, batch_rows: int | None = None) -> ReaderOptions:
         return ReaderOptions(batch_rows=batch_rows or DEFAULT_BATCH_ROWS, encoding=self.encoding,

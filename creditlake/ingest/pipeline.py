@@ -8,15 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from creditlake import quality
 from creditlake.clickhouse.base import Engine
 from creditlake.config import Processing
-from creditlake.ingest.accounting import block
 from creditlake.ingest.land import land
 from creditlake.ingest.load import load
-from creditlake.ingest.manifest import Manifest, Status
+from creditlake.ingest.manifest import Manifest
 from creditlake.ingest.normalize import normalize
 from creditlake.ingest.overrides import SourceOverrides
+from creditlake.ingest.policy import RejectPolicy
 from creditlake.ingest.registry import Registry
 
 
@@ -37,15 +36,13 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
 
 def ingest_file(engine: Engine, home: Path, path: Path, *, processing: Processing,
                 landing_dir: Path | None = None, overrides: SourceOverrides | None = None,
-                max_failure_rate: float | None = None) -> Manifest:
+                policy: RejectPolicy | None = None) -> Manifest:
+    overrides = overrides or SourceOverrides()
     entry = Registry(home).register(path, landing_dir)
     land(engine, home, entry, overrides=overrides)
-    m = normalize(engine, home, entry.key, processing=processing, overrides=overrides)
-    if max_failure_rate is not None and m.status == Status.NORMALIZED \
-            and m.failure_rate > max_failure_rate:
-        return block(engine, home, entry.key, quality.failure_rate_message(
-            m.failure_rate, max_failure_rate))
-    return load(engine, home, entry.key)
+    normalize(engine, home, entry.key, processing=processing, overrides=overrides)
+    return load(engine, home, entry.key, policy=policy or RejectPolicy(),
+                rule=overrides.for_source(entry.name))
 
 
 def ingest_paths(engine: Engine, home: Path, paths: Iterable[Path], **kw) -> list[Manifest]:

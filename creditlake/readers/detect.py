@@ -16,6 +16,7 @@ from creditlake.readers.excel import OLE_MAGIC, ZIP_MAGIC, looks_like_xlsx
 from creditlake.readers.sql_dump import looks_like_sql_dump
 from creditlake.readers.textio import BZ2_MAGIC, GZIP_MAGIC, ZSTD_MAGIC, read_head, sniff_encoding
 from creditlake.readers.xml import looks_like_xml
+from creditlake.rules.mapping import infer_mapping
 
 UNRECOGNIZED = "unrecognized"  # the format of a file no reader recognizes (quarantined)
 _EMPTY_ZIP = b"PK\x05\x06"
@@ -65,13 +66,26 @@ def _csv(raw: bytes, head: bytes, path: Path) -> str | None:
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         return None
-    if len(lines) == 1:
-        return "csv"  # header-only file
-    # Delimited text, or a single-column file (no delimiter at all) whose lines are printable.
     if any(d in lines[0] for d in ",;\t|"):
-        return "csv"
+        return "csv"  # delimited text (or its header only)
+    # One column, no delimiter: a table only if its header names a master field ("email");
+    # prose, notes or bare values would map to nothing and every row would be rejected.
+    if not infer_mapping([lines[0].strip()]).fields:
+        raise ReaderError(f"not a table: one column without a delimiter whose first line "
+                          f"{lines[0].strip()[:60]!r} names no known field (prose or notes?)")
     if all(ln.isprintable() for ln in lines[:50]) and len(lines[0]) <= 256:
         return "csv"
+    return None
+
+
+_HTML = re.compile(r"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html[\s>]|head[\s>]|body[\s>])",
+                   re.IGNORECASE | re.DOTALL)
+
+
+def _html(raw: bytes, head: bytes, path: Path) -> str | None:
+    """An HTML page saved under a data file's name (an error page instead of the export)."""
+    if _HTML.match(_text(head[:4096])):
+        raise ReaderError("HTML page, not data (an error or login page saved as the export?)")
     return None
 
 
@@ -129,6 +143,7 @@ DETECTORS: list[Detector] = [_parquet, _json, _csv]
 
 
 DETECTORS.insert(0, detect_container)  # binary containers and XML/SQL before text sniffing
+DETECTORS.insert(0, _html)  # before XML: `<html>` must not pass for an XML export
 
 
 def detect(path: Path) -> str:

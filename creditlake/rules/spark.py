@@ -266,7 +266,7 @@ def keep_raw(df: DataFrame) -> DataFrame:
 
 
 def raw_row() -> Column:
-    """normalize.polars._rejected_rows' raw_row from keep_raw()'s copies: landed text fields as JSON
+    """normalize.polars.rejected_rows' raw_row from keep_raw()'s copies: landed text fields as JSON
     (nulls kept) + metadata. Only evaluated for rejected rows (inside a CASE WHEN)."""
     body = F.to_json(F.struct(*[F.col(f"{RAW_PREFIX}{c}").alias(c) for c in SOURCE_FIELDS]),
                      {"ignoreNullFields": "false"})

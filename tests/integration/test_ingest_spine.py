@@ -1,6 +1,6 @@
 """End to end through the Dagster assets and checks on real chDB (a fresh database per test):
 every format of the spine, duplicates within and across files, bad rows, idempotency,
-quarantine, the landing sensor and the blocking failure-rate check."""
+quarantine and the landing sensor (the reject policy: test_reject_policy.py)."""
 
 import gzip
 import json
@@ -140,21 +140,6 @@ def test_unreadable_files_are_quarantined_with_a_reason(settings, engine, instan
                             ".ingestion_log FINAL WHERE source_file = {f:String}", {"f": name})
     assert log[0][0] == "quarantined" and reason in log[0][1]
     assert (settings.home / "quarantine" / name).exists()
-
-
-def test_blocking_failure_rate_check_holds_the_file_back(settings, engine, instance, tmp_path):
-    f = tmp_path / "bad.csv"
-    f.write_text("email,name\n" + "".join(f"u{i}@x.co,U\n" for i in range(90))
-                 + "junk,NoId\n" * 10)
-    r = ingest_with_dagster(settings, [f], instance=instance)[0]
-    assert r.manifest.status == "blocked" and "failure_rate" in r.failed_checks
-    assert engine.query_rows(f"SELECT count() FROM {engine.database}.records")[0][0] == 0
-    log = engine.query_rows(f"SELECT status, rejected FROM {engine.database}.ingestion_log "
-                            "FINAL")
-    assert log == [("blocked", 10)]
-    # an operator who accepts the rejects loads the file anyway
-    r = ingest_with_dagster(settings, [f], instance=instance, max_failure_rate=0.2)[0]
-    assert (r.manifest.status, r.manifest.loaded, r.manifest.rejected) == ("loaded", 90, 10)
 
 
 def test_ragged_csv_rows_are_rejected_not_lost(settings, engine, instance, tmp_path):

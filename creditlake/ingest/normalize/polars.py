@@ -67,7 +67,7 @@ def normalize(engine: Engine, home: Path, key: str, *, overrides: SourceOverride
                 for b, n in bins.value_counts().iter_rows():
                     m.quality_histogram[int(b)] += int(n)
             if result.rejected.height:
-                writer.insert_rejects(m, _rejected_rows(df, result.rejected))
+                writer.insert_rejects(m, rejected_rows(df, result.rejected))
                 m.validation_rejected += result.rejected.height
             if progress:
                 progress(batch.num_rows)
@@ -78,7 +78,7 @@ def normalize(engine: Engine, home: Path, key: str, *, overrides: SourceOverride
     return m
 
 
-def _rejected_rows(landed: pl.DataFrame, rejected: pl.DataFrame) -> pa.Table:
+def rejected_rows(landed: pl.DataFrame, rejected: pl.DataFrame) -> pa.Table:
     """The landed (mapped, uncleaned) values of rejected rows as one JSON raw_row each,
     with the unmapped source columns folded in, so the whole source row is kept."""
     raw = landed.join(rejected, on="source_row", how="inner")

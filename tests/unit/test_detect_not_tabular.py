@@ -1,0 +1,31 @@
+"""Files that are not tables are quarantined with a reason instead of read as one-column CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from creditlake.readers.detect import UNRECOGNIZED, detect_format
+
+
+@pytest.mark.parametrize("name,text,reason", [
+    ("notes.txt", "Call Ann back on Monday about the renewal.\nShe prefers e-mail.\n",
+     "not a table"),
+    ("one_line.txt", "Just one line of prose.\n", "not a table"),
+    ("bare_values.csv", "a@x.co\nb@y.co\n", "names no known field"),
+    ("error.csv", "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>"
+                  "<body>Bad gateway</body></html>\n", "HTML page"),
+    ("login.csv", "<!-- proxy -->\n<html>\n<body>Please log in</body></html>", "HTML page"),
+])
+def test_not_tabular_is_quarantined(tmp_path: Path, name: str, text: str, reason: str):
+    (tmp_path / name).write_text(text)
+    fmt, why = detect_format(tmp_path / name)
+    assert fmt == UNRECOGNIZED and reason in why
+
+
+@pytest.mark.parametrize("text", ["email\na@x.co\nb@y.co\n", "Phone\n+1 212 555 0123\n",
+                                  "email,name\n", "email,name\na@x.co,Ann\n"])
+def test_real_tables_still_read(tmp_path: Path, text: str):
+    (tmp_path / "t.csv").write_text(text)
+    assert detect_format(tmp_path / "t.csv") == ("csv", "")
