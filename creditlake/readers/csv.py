@@ -83,7 +83,7 @@ def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
 
 def _text_stream(path: Path, encoding: str, transcode: bool
                  ) -> tuple[io.BufferedReader | Utf8Stream, TruncationGuard]:
-    guard = TruncationGuard(open_binary(path))
+    guard = TruncationGuard(open_binary(path), whole_lines=True)
     source = io.BufferedReader(guard, 1 << 20)
     return (Utf8Stream(source, encoding) if transcode else source), guard
 
@@ -140,8 +140,12 @@ def _parse(path: Path, names: list[str], delimiter: str, encoding: str, transcod
                     yield as_landing_batch(batch, next_row)
                     next_row += batch.num_rows
         if guard.error is not None:
+            if guard.cut.strip():  # half a record: rejected, not loaded
+                rejects.add(next_row, guard.cut.decode("utf-8", "replace"),
+                            "record cut off where the compressed input ends (truncated)")
             raise ReaderError(f"compressed input is truncated or corrupt after "
-                              f"{next_row - 1} rows: {guard.error}")
+                              f"{next_row - 1} rows (the records before the cut were kept): "
+                              f"{guard.error}")
     except (EOFError, OSError) as exc:
         raise ReaderError(f"input ends unexpectedly (truncated or corrupt compressed file): "
                           f"{exc}") from exc

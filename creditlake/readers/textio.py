@@ -33,28 +33,67 @@ def open_binary(path: Path) -> BinaryIO:
 
 class TruncationGuard(io.RawIOBase):
     """Ends a truncated/corrupt compressed stream cleanly at the last good byte, so the parser
-    still sees every complete row before the cut; `error` tells the reader what happened."""
+    still sees every complete row before the cut; `error` tells the reader what happened.
+    whole_lines: end at the last newline instead, the partial line after it kept in `cut` (a
+    line-oriented reader rejects it rather than load half a record)."""
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, *, whole_lines: bool = False) -> None:
         self._raw = raw
         self.error: Exception | None = None
+        self.whole_lines = whole_lines
+        self.cut = b""
+        self._pending = b""  # whole_lines: bytes after the last newline handed out
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:  # type: ignore[override]
-        if self.error is not None:
-            return 0
+    def _read1(self, n: int) -> bytes:
         try:
             # read1: what one step of the decompressor yields, so a cut loses the least
             reader = getattr(self._raw, "read1", self._raw.read)
-            data = reader(min(len(b), 65536))
+            return reader(n)
         except (EOFError, OSError, zlib.error) as exc:
             self.error = exc
-            return 0
+            return b""
+
+    def readinto(self, b) -> int:  # type: ignore[override]
+        if not self.whole_lines:
+            data = b"" if self.error is not None else self._read1(min(len(b), 65536))
+        else:
+            data = self._next_lines(len(b))
         n = len(data)
         b[:n] = data
         return n
+
+    def _next_lines(self, room: int) -> bytes:
+        while self.error is None:
+            more = self._read1(min(room, 65536))
+            if self.error is not None:
+                break
+            if not more:  # clean end: the last line needs no newline
+                data, self._pending = self._pending, b""
+                return self._fit(data, room)
+            self._pending += more
+            if b"\n" in more:
+                nl = self._pending.rfind(b"\n")
+                data, self._pending = self._pending[: nl + 1], self._pending[nl + 1:]
+                return self._fit(data, room)
+        # truncated: hand out the whole lines still pending, keep the partial one as `cut`
+        nl = self._pending.rfind(b"\n")
+        if nl < 0:
+            if self._pending:
+                self.cut, self._pending = self._pending, b""
+            return b""
+        return self._fit(self._pending[: nl + 1], room, rest=self._pending[nl + 1:])
+
+    def _fit(self, data: bytes, room: int, rest: bytes | None = None) -> bytes:
+        """At most `room` bytes of `data`; the remainder goes back in front of the pending."""
+        tail = self._pending if rest is None else rest
+        if len(data) > room:
+            data, self._pending = data[:room], data[room:] + tail
+        else:
+            self._pending = tail
+        return data
 
     def close(self) -> None:
         self._raw.close()
@@ -62,18 +101,16 @@ class TruncationGuard(io.RawIOBase):
 
 
 def read_head(path: Path, size: int = 1 << 20) -> bytes:
-    """The first `size` bytes of the (decompressed) content; truncated streams give what exists."""
-    with open_binary(path) as f:
-        out = bytearray()
-        try:
-            while len(out) < size:
-                # small reads: a truncated stream still yields the part before the cut
-                chunk = f.read(min(65536, size - len(out)))
-                if not chunk:
-                    break
-                out += chunk
-        except (EOFError, OSError):
-            pass
+    """The first `size` bytes of the (decompressed) content; truncated streams give what exists
+    (through TruncationGuard: a plain read of a small cut .gz raises before returning any)."""
+    guard = TruncationGuard(open_binary(path))
+    out = bytearray()
+    with guard:
+        while len(out) < size:
+            chunk = guard.read(min(65536, size - len(out)))
+            if not chunk:
+                break
+            out += chunk
     return bytes(out)
 
 

@@ -175,3 +175,35 @@ def test_limits_come_from_settings(settings, engine, tmp_path, monkeypatch):
     entry = Registry(settings.home).register(path, settings.landing_dir)
     m = land(engine, settings.home, entry)
     assert (m.rows_read, m.read_rejected) == (2, 1)
+
+
+def test_hostile_mixed_directory_every_file_logged_and_reconciled(settings, engine, instance,
+                                                                  tmp_path):
+    import io
+    import zipfile
+
+    d = tmp_path / "mixed"
+    d.mkdir()
+    lines = ["email,name"] + [f"m{i}@x.org,M {i}" for i in range(1, 501)]
+    lines[101] = 'm101@x.org,"M 101'
+    (d / "quote.csv").write_text("\n".join(lines) + "\n")
+    blob = gzip.compress(("\n".join(["email,name"] + [f"g{i}@x.org,G {i}" for i in range(3000)])
+                          + "\n").encode())
+    (d / "cut.csv.gz").write_bytes(blob[: int(len(blob) * 0.6)])
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("xl/people.csv", "email,name\n" + "".join(f"z{i}@x.org,Z {i}\n"
+                                                             for i in range(20)))
+    (d / "xl_paths.zip").write_bytes(buf.getvalue())
+    (d / "deep_line.jsonl").write_text('{"email": "d@x.org", "x": ' + deep(1000) + "}\n"
+                                       + json.dumps(person(9)) + "\n")
+    results = ingest_with_dagster(settings, [d], instance=instance, max_failure_rate=1.0)
+    by_file = {r.manifest.source_file: r.as_dict() for r in results}
+    log = log_rows(engine)
+    assert set(log) == set(by_file) == {"quote.csv", "cut.csv.gz", "xl_paths.zip",
+                                        "deep_line.jsonl"}
+    assert reconciliation(engine).passed
+    assert log["quote.csv"][:4] == (500, 499, 0, 1)
+    assert log["xl_paths.zip"][1] == 20
+    assert log["cut.csv.gz"][1] > 1000 and "truncated" in log["cut.csv.gz"][5]
+    assert log["deep_line.jsonl"][:4] == (2, 1, 0, 1)

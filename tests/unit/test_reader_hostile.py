@@ -138,3 +138,21 @@ def test_truncated_gzip_keeps_records_before_the_cut(tmp_path: Path, fmt: str) -
         for b in reader(p, ReaderOptions(), **extra):
             rows += b.num_rows
     assert rows > n * 0.4, (fmt, fmt_found, rows)
+
+
+def test_truncated_csv_rejects_the_half_record(tmp_path: Path) -> None:
+    import gzip
+
+    blob = gzip.compress(("email,name\n" + "".join(f"g{i}@x.org,G {i}\n" for i in range(3000)))
+                         .encode())
+    p = tmp_path / "cut.csv.gz"
+    p.write_bytes(blob[: len(blob) * 6 // 10])
+    assert readers.detect(p) == "csv"  # a small cut .gz still has a head
+    rej = ReaderRejects()
+    got = []
+    with pytest.raises(readers.ReaderError, match="records before the cut were kept"):
+        for b in readers.get_reader("csv")(p, ReaderOptions(), rejects=rej):
+            got += b.column("email").to_pylist()
+    assert got == [f"g{i}@x.org" for i in range(len(got))] and len(got) > 1000
+    (row, raw, reason), = rej.rows
+    assert row == len(got) + 1 and f"g{len(got)}@x" in raw and "cut off" in reason
