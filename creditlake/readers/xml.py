@@ -11,18 +11,28 @@ a batch always carries every column seen so far (the schema only grows along the
 from __future__ import annotations
 
 import codecs
+import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from lxml import etree
 
 from creditlake.readers._batches import columns_batch, notice_batch
-from creditlake.readers.base import ReaderError, ReaderOptions, register, tag_subsource
+from creditlake.readers.base import (
+    SOURCE_ROW,
+    ReaderError,
+    ReaderOptions,
+    ReaderRejects,
+    register,
+    tag_subsource,
+)
 from creditlake.readers.sql_dump import is_person_table
 from creditlake.readers.textio import BZ2_MAGIC, GZIP_MAGIC, ZSTD_MAGIC, open_binary
+from creditlake.readers.xml_prune import MARKER, prune_deep
 
 SNIFF_ELEMENTS = 20_000  # elements inspected to detect the record element
 MAX_BATCH_ROWS = 50_000  # records are Python strings until batched: keep that bounded
@@ -268,7 +278,8 @@ def _root_name(path: Path) -> str:
 
 
 @register("xml")
-def read(path: Path, opts: ReaderOptions) -> Iterator[pa.RecordBatch]:
+def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
+         ) -> Iterator[pa.RecordBatch]:
     """Records as batches. `mysqldump --xml` / `mariadb-dump --xml` files are read like SQL
     dumps: <row>s of each <table_data name=…> are the sub-source "<file>#<table>", and
     tables without person columns are skipped with a notice."""
@@ -277,11 +288,13 @@ def read(path: Path, opts: ReaderOptions) -> Iterator[pa.RecordBatch]:
         yield from _read_records(path, opts, "row", 3, False, by_table=True)
     else:
         record, depth, nested = detect_record_element(path, opts.record_element)
-        yield from _read_records(path, opts, record, depth, nested, by_table=False)
+        yield from _read_records(path, opts, record, depth, nested, by_table=False,
+                                 rejects=rejects)
 
 
 def _read_records(path: Path, opts: ReaderOptions, record: str, depth: int, nested: bool,
-                  by_table: bool) -> Iterator[pa.RecordBatch]:
+                  by_table: bool, rejects: ReaderRejects | None = None,
+                  recovering: bool = False) -> Iterator[pa.RecordBatch]:
     batch_rows = min(opts.batch_rows, MAX_BATCH_ROWS)
     cols = _Records()
     first, n, total = 1, 0, 0
@@ -332,6 +345,9 @@ def _read_records(path: Path, opts: ReaderOptions, record: str, depth: int, nest
     except etree.XMLSyntaxError as exc:
         if cols.n:
             yield out(cols.batch(first))
+        if "depth" in str(exc.msg).lower() and not by_table and not recovering:
+            yield from _recover_deep(path, opts, record, depth, nested, total, rejects)
+            return
         if not isinstance(src, str) and src.error is not None:
             raise ReaderError(f"compressed XML stream is truncated or corrupt ({src.error}); "
                               f"{total} records before it were read") from None
@@ -346,3 +362,32 @@ def _read_records(path: Path, opts: ReaderOptions, record: str, depth: int, nest
         raise ReaderError(f"no <{record}> elements found in the XML document")
     if cols.n:
         yield out(cols.batch(first))
+
+
+def _recover_deep(path: Path, opts: ReaderOptions, record: str, depth: int, nested: bool,
+                  done: int, rejects: ReaderRejects | None) -> Iterator[pa.RecordBatch]:
+    """The parser stopped on nesting depth after `done` records: read a copy with the too-deep
+    parts pruned (xml_prune.py), reject the records that had one, keep the ones after."""
+    limit = depth + 1 + opts.limits.max_depth
+    with tempfile.TemporaryDirectory(prefix="creditlake-xml-",
+                                     dir=opts.extra.get("tmp_dir")) as td:
+        pruned = Path(td) / "pruned.xml"
+        with open_binary(path) as src, open(pruned, "wb") as dst:
+            prune_deep(src, dst, limit)
+        for b in _read_records(pruned, opts, record, depth, nested, by_table=False,
+                               recovering=True):
+            b = b.filter(pc.greater(b.column(SOURCE_ROW), done))  # already read before
+            marks = [n for n in b.schema.names if n.endswith(MARKER)]
+            if marks:
+                deep = pc.is_valid(b.column(marks[0]))
+                for m in marks[1:]:
+                    deep = pc.or_(deep, pc.is_valid(b.column(m)))
+                if rejects is not None:
+                    for row in b.filter(deep).column(SOURCE_ROW).to_pylist():
+                        rejects.add(row, f"<{record}> #{row}",
+                                    f"record nested more than {opts.limits.max_depth} levels "
+                                    "deep (over the parser's limit; CREDITLAKE_JSON_MAX_DEPTH)")
+                b = b.filter(pc.invert(deep))
+                b = b.select([n for n in b.schema.names if n not in marks])
+            if b.num_rows:
+                yield b

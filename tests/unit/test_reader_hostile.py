@@ -156,3 +156,23 @@ def test_truncated_csv_rejects_the_half_record(tmp_path: Path) -> None:
     assert got == [f"g{i}@x.org" for i in range(len(got))] and len(got) > 1000
     (row, raw, reason), = rej.rows
     assert row == len(got) + 1 and f"g{len(got)}@x" in raw and "cut off" in reason
+
+
+@pytest.mark.parametrize("levels", [3_000, 30_000])
+def test_xml_beyond_the_parser_depth_keeps_the_records_after(tmp_path: Path, levels) -> None:
+    import gzip
+
+    recs = "".join(f"<contact><email>p{i}@x.org</email></contact>" for i in range(5))
+    deep = ('<contact><email>d@x.org</email><x note="a>b">' + "<a>" * levels + "t"
+            + "</a>" * levels + "</x></contact>")
+    doc = f'<?xml version="1.0"?><contacts>{recs}{deep}{recs.replace("p", "q")}</contacts>'
+    for p in (tmp_path / "deep.xml", tmp_path / "deep.xml.gz"):
+        p.write_bytes(gzip.compress(doc.encode()) if p.suffix == ".gz" else doc.encode())
+        assert readers.detect(p) == "xml"
+        rej = ReaderRejects()
+        rows = [r for b in readers.get_reader("xml")(p, ReaderOptions(), rejects=rej)
+                for r in b.to_pylist()]
+        assert [r["source_row"] for r in rows] == [1, 2, 3, 4, 5, 7, 8, 9, 10, 11]
+        assert rows[-1]["email"] == "q4@x.org"
+        assert not any(k.endswith("creditlake_too_deep") for r in rows for k in r)
+        assert [r[0] for r in rej.rows] == [6] and "levels deep" in rej.rows[0][2]
