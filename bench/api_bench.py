@@ -4,6 +4,9 @@ usage logging.
 
     uv run python bench/api_bench.py --rows 3000000 --clients 1,8 --seconds 15
 
+Next to each level: the same query mix (the API's compiled SQL, page + total count) run
+straight on chDB from one thread after the server stops (`in_engine_*`, `vs_in_engine_rate`).
+
 Queries are the typical customer query: country + status + created_date range, sorted by
 created_date desc, limit 100 / 1000, with random parameters (so chDB's and the API's caches
 rarely help). Client and server share the machine: on 2 cores the client's own CPU use is
@@ -82,10 +85,10 @@ def free_port() -> int:
 def start_server(home: Path, port: int, env_extra: dict[str, str]) -> subprocess.Popen:
     env = {**os.environ, "CREDITLAKE_HOME": str(home), "CREDITLAKE_RATE_LIMIT": "100000000/60",
            **env_extra}
+    # the server as users start it: `creditlake serve` owns the embedded engine (reader pool)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.app:app_from_env", "--host",
-         "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=env)
+        [str(Path(sys.executable).with_name("creditlake")), "serve", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -106,6 +109,35 @@ def random_query(rng: random.Random, limit: int) -> dict:
     return {"filters": {"country": rng.choice(COUNTRIES), "status": rng.choice(STATUSES),
                         "created_date": {"gte": start.isoformat(), "lte": end.isoformat()}},
             "sort": {"field": "created_date", "order": "desc"}, "limit": limit}
+
+
+def in_engine(home: Path, limit: int, seconds: float, seed: int) -> dict:
+    """The baseline: the API's own SQL for the same query mix (page + total count, compiled by
+    creditlake.query) run straight on chDB from one thread, nothing else in between."""
+    import msgspec
+
+    from creditlake.clickhouse import open_engine
+    from creditlake.config import load_settings
+    from creditlake.query.compiler import compile_query
+    from creditlake.query.execute import run_query
+    from creditlake.query.model import QueryRequest
+
+    engine = open_engine(load_settings({"CREDITLAKE_HOME": str(home)}))
+    rng = random.Random(seed)
+    times: list[float] = []
+    try:
+        stop = time.perf_counter() + seconds
+        while time.perf_counter() < stop:
+            req = msgspec.convert(random_query(rng, limit), QueryRequest)
+            q = compile_query(req, engine.database)
+            t0 = time.perf_counter()
+            run_query(engine, q)
+            times.append((time.perf_counter() - t0) * 1000)
+    finally:
+        engine.close()
+    return {"limit": limit, "queries": len(times), "per_s": round(len(times) / seconds, 1),
+            "p50_ms": round(statistics.median(times), 2),
+            "mean_ms": round(statistics.fmean(times), 2)}
 
 
 def server_cpu_s(pid: int) -> float:
@@ -213,8 +245,13 @@ def main() -> None:
         server.wait(timeout=30)
     totals = ledger.ledger_totals(user.id)
     ledger.close()
+    baseline = {limit: in_engine(home, limit, args.seconds, seed=limit) for limit in (100, 1000)}
+    for r in results:
+        b = baseline[r["limit"]]
+        r["in_engine_p50_ms"] = b["p50_ms"]
+        r["vs_in_engine_rate"] = round(r["req_per_s"] / b["per_s"], 2)
     report = {"rows": args.rows, "generate_seconds": round(gen_s, 1) if gen_s else None,
-              "home": str(home), "results": results,
+              "home": str(home), "results": results, "in_engine_one_thread": baseline,
               "ledger_check": {"debited": totals["debited"],
                                "usage_credits": totals["usage_credits"],
                                "consistent": totals["debited"] == totals["usage_credits"]},
@@ -225,12 +262,13 @@ def main() -> None:
         return
     print(f"rows={args.rows:,} generated in {report['generate_seconds']} s, home={home}")
     print(f"{'limit':>6} {'clients':>7} {'reqs':>6} {'req/s':>7} {'p50':>8} {'p95':>8} "
-          f"{'p99':>8} {'srv p50':>8} {'cpu/req':>8} errors")
+          f"{'p99':>8} {'srv p50':>8} {'cpu/req':>8} {'engine p50':>10} {'x engine':>8} errors")
     for r in results:
         print(f"{r['limit']:>6} {r['clients']:>7} {r['requests']:>6} {r['req_per_s']:>7} "
               f"{r['p50_ms']:>7}ms {r['p95_ms']:>7}ms {r['p99_ms']:>7}ms "
               f"{r['server_query_time_p50_ms']:>6}ms {r['server_cpu_ms_per_req']:>6}ms "
-              f"{r['errors'] or '-'}")
+              f"{r['in_engine_p50_ms']:>8}ms {r['vs_in_engine_rate']:>8} {r['errors'] or '-'}")
+    print("in-engine, one thread (page + count):", baseline)
     print("server means so far (ms):", results[-1]["cumulative_means_ms"])
     print("load average:", os.getloadavg())
     print(f"ledger: debited={totals['debited']} usage credits={totals['usage_credits']} "

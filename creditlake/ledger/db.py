@@ -47,11 +47,11 @@ def alembic_config(url: str | None = None):  # noqa: ANN201 - alembic imported l
 
 def migrate(engine: sa.Engine, revision: str = "head") -> None:
     """Bring the ledger schema to `revision` (idempotent)."""
+    # alembic logs its plugins (on import) and every check at INFO ("Context impl ..."):
+    # noise in the API's log; real problems still surface as exceptions
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     from alembic import command
 
-    # alembic logs every check at INFO ("Context impl ..."): noise in the API's log; real
-    # problems still surface as exceptions
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

@@ -50,3 +50,19 @@ print(v.rejected.get_column("source_row").to_list(), v.valid.height)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.split("\n")[-2] == "[2] 1"
+
+
+def test_ledger_migrations_log_nothing_at_info(tmp_path) -> None:
+    """The API's log at INFO has no alembic lines (plugins, "Context impl", "Will assume")."""
+    code = f"""
+import logging
+logging.basicConfig(level=logging.INFO)
+import sqlalchemy as sa
+from creditlake.ledger.db import migrate
+migrate(sa.create_engine("sqlite:///{tmp_path / 'ledger.db'}"))
+print("migrated")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "migrated"
+    assert "alembic" not in out.stderr
