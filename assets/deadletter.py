@@ -28,7 +28,7 @@ class ReleaseConfig(dg.Config):
 
 @dg.op(description="Re-process dead-letter rows through the current mapping overrides and "
                    "rules; rows that now pass load (deduplicated), the rest keep new reasons.")
-def replay_rejects(context: dg.OpExecutionContext, config: ReplayConfig,
+def replay_rejected_rows(context: dg.OpExecutionContext, config: ReplayConfig,
                    clickhouse: ClickHouseResource, home: CreditlakeHome) -> dict:
     since = datetime.fromisoformat(config.since) if config.since else None
     if since is not None and since.tzinfo is None:
@@ -61,7 +61,7 @@ def release_held_rows(context: dg.OpExecutionContext, config: ReleaseConfig,
 
 @dg.job(name="replay_rejects", description="creditlake replay: re-process dead-letter rows.")
 def replay_job() -> None:
-    replay_rejects()
+    replay_rejected_rows()
 
 
 @dg.job(name="release_held", description="creditlake release: load a blocked file's held rows.")

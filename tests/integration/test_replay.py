@@ -136,9 +136,9 @@ def test_replay_and_release_as_dagster_jobs(settings, engine, instance, tmp_path
     assert b.manifest.status == "blocked"
     defs = make_definitions(settings)
     run = defs.resolve_job_def("replay_rejects").execute_in_process(
-        instance=instance, run_config={"ops": {"replay_rejects": {"config": {
+        instance=instance, run_config={"ops": {"replay_rejected_rows": {"config": {
             "partition_key": r.manifest.key}}}})
-    assert run.success and run.output_for_node("replay_rejects")["loaded"] == 40
+    assert run.success and run.output_for_node("replay_rejected_rows")["loaded"] == 40
     obs = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_OBSERVATION)
     assert [o.dagster_event.partition for o in obs] == [r.manifest.key]
     run = defs.resolve_job_def("release_held").execute_in_process(
