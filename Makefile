@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 .PHONY: demo test bootstrap lint bench
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --quiet --compile-bytecode
 
 demo: bootstrap
 	$(UV) run creditlake demo
