@@ -12,20 +12,12 @@ from litestar.testing import AsyncTestClient, TestClient
 from api.app import create_app
 from api.config import ApiConfig
 from creditlake.clickhouse import ClickHouseEngine, EngineUnavailable
-from creditlake.ledger import Ledger
 
 N = 1000
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SUCCESS_META = {"total_records", "returned", "page", "credits_used", "credits_remaining",
                 "filters_applied",
                 "query_time_ms", "next_cursor"}
-
-
-@pytest.fixture
-def ledger(tmp_path):
-    led = Ledger(sqlite_url(tmp_path))
-    yield led
-    led.close()
 
 
 @pytest.fixture(scope="module")

@@ -4,22 +4,14 @@ fields, types, operators, closed value sets, examples that work, headers and err
 from __future__ import annotations
 
 import pytest
-from api_support import new_user, sqlite_url
+from api_support import new_user
 from litestar.testing import TestClient
 
 from api.app import create_app
 from api.config import ApiConfig
-from creditlake.ledger import Ledger
 from creditlake.query import compile_query, parse_request
 from creditlake.query.fields import FIELDS
 from creditlake.schema import STATUSES
-
-
-@pytest.fixture
-def ledger(tmp_path):
-    led = Ledger(sqlite_url(tmp_path))
-    yield led
-    led.close()
 
 
 @pytest.fixture

@@ -40,13 +40,6 @@ def seeded(chdb_path):
 
 
 @pytest.fixture
-def ledger(tmp_path):
-    led = Ledger(sqlite_url(tmp_path))
-    yield led
-    led.close()
-
-
-@pytest.fixture
 def settings(tmp_path, chdb_path, seeded):
     return api_settings(tmp_path / "home", f"chdb://{chdb_path}", seeded.database,
                         sqlite_url(tmp_path))

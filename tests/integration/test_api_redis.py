@@ -13,7 +13,6 @@ from litestar.testing import TestClient
 
 from api.app import create_app
 from api.config import ApiConfig
-from creditlake.ledger import Ledger
 
 N = 300
 
@@ -22,13 +21,6 @@ N = 300
 def seeded(chdb_path):
     with seeded_database(chdb_path, N) as eng:
         yield eng
-
-
-@pytest.fixture
-def ledger(tmp_path):
-    led = Ledger(sqlite_url(tmp_path))
-    yield led
-    led.close()
 
 
 @pytest.fixture
