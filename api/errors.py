@@ -7,6 +7,7 @@ domain errors (ledger, query, engine, rate limit); only this module knows HTTP.
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 import msgspec
@@ -26,6 +27,7 @@ from creditlake.clickhouse.base import EngineError, EngineUnavailable
 from creditlake.ledger import errors as le
 from creditlake.query.enrich import NoMatch
 from creditlake.query.errors import InvalidQuery
+from creditlake.redact import redact
 
 log = logging.getLogger(__name__)
 QUERY_PATHS = ("/api/v1/query", "/api/v1/enrich")  # body errors there are INVALID_QUERY
@@ -152,7 +154,9 @@ def handle_exception(request: Request, exc: Exception) -> Response[bytes]:
     if status == 503:
         headers.setdefault("Retry-After", str(request.app.state.config.retry_after_s))
     if status >= 500:
-        log.error("request failed: %s %s", request.method, request.url.path, exc_info=exc)
+        # the traceback as text, credentials in URLs (an engine or ledger DSN) hidden
+        log.error("request failed: %s %s\n%s", request.method, request.url.path,
+                  redact("".join(traceback.format_exception(exc))).rstrip())
     request.state.error_code = code
     detail = ({"required": exc.required, "available": exc.available}
               if isinstance(exc, le.InsufficientCredits) else {})

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from cli.output import console, err_console, fail, print_json
 from creditlake.config import load_settings
+from creditlake.redact import redact
 
 
 class RichProgress:
@@ -99,7 +100,7 @@ def ingest(
     if as_json:
         print_json({"files": rows, "totals": totals, "entity": entity})
     else:
-        table = Table(title=f"ingested {len(rows)} file(s) into {settings.clickhouse_url}")
+        table = Table(title=f"ingested {len(rows)} file(s) into {redact(settings.clickhouse_url)}")
         shown = ("source_file", "format", *COUNTS, "status", "failed_checks")
         for col in shown:
             table.add_column(col, justify="right" if col in totals else "left")

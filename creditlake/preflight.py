@@ -3,22 +3,13 @@ which dependency is down, where it was looked for (password hidden) and how to f
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 from creditlake.config import Settings
-
-
-def _hide_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+from creditlake.redact import redact
 
 
 def _reason(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
+    return redact(text[0] if text else type(exc).__name__)[:300]
 
 
 def ledger_problem(settings: Settings) -> str | None:
@@ -33,7 +24,7 @@ def ledger_problem(settings: Settings) -> str | None:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
-        return (f"the ledger database is unreachable at {_hide_password(settings.database_url)}"
+        return (f"the ledger database is unreachable at {redact(settings.database_url)}"
                 f" ({_reason(exc)}): start it, or point CREDITLAKE_DATABASE_URL at a reachable "
                 "database (unset = SQLite under CREDITLAKE_HOME)")
     finally:
@@ -50,9 +41,8 @@ def clickhouse_problem(settings: Settings) -> str | None:
     try:
         ClickHouseEngine(settings.clickhouse_url, settings.clickhouse_database).close()
     except Exception as exc:  # noqa: BLE001
-        shown = _hide_password(settings.clickhouse_url)
-        reason = _reason(exc).replace(settings.clickhouse_url, shown)
-        return (f"ClickHouse is unreachable at {shown} ({reason}): start the server, or fix "
+        return (f"ClickHouse is unreachable at {redact(settings.clickhouse_url)} "
+                f"({_reason(exc)}): start the server, or fix "
                 "CREDITLAKE_CLICKHOUSE_URL (unset = the embedded chDB under CREDITLAKE_HOME)")
     return None
 

@@ -12,6 +12,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, ProgrammingErr
 
 from creditlake.clickhouse.base import EngineError, EngineUnavailable
 from creditlake.config import DEFAULT_CLUSTER, Settings
+from creditlake.redact import redact
 
 
 class ClickHouseEngine:
@@ -26,9 +27,9 @@ class ClickHouseEngine:
             else:
                 self._client = clickhouse_connect.get_client(dsn=url, autogenerate_session_id=False)
         except ProgrammingError as exc:  # chDB path locked by another process / other path open
-            raise EngineUnavailable(str(exc)) from exc
+            raise EngineUnavailable(redact(str(exc))) from exc
         except Exception as exc:  # server unreachable
-            raise EngineUnavailable(f"cannot reach ClickHouse at {url}: {exc}") from exc
+            raise EngineUnavailable(redact(f"cannot reach ClickHouse at {url}: {exc}")) from exc
         # chDB runs one query at a time per process; a lock keeps threads from interleaving
         # calls on the shared handle (the server client is thread-safe anyway).
         self._lock = threading.RLock()
@@ -76,7 +77,7 @@ class _errors:
         if exc is not None and isinstance(exc, ClickHouseError) and not isinstance(
             exc, EngineError
         ):
-            raise EngineError(str(exc)) from exc
+            raise EngineError(redact(str(exc))) from exc
         return False
 
 

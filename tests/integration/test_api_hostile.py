@@ -24,7 +24,7 @@ from litestar.testing import TestClient
 from api.app import create_app
 from api.breaker import Breaker, CircuitState
 from api.config import ApiConfig
-from creditlake.clickhouse import ClickHouseEngine
+from creditlake.clickhouse import ClickHouseEngine, EngineUnavailable
 from creditlake.ledger import Ledger
 
 pytestmark = pytest.mark.integration
@@ -237,3 +237,24 @@ def test_breaker_states_with_a_clock():
         b.admit()
     b.success()
     assert b.state == CircuitState.CLOSED and seen == ["open", "half_open", "closed"]
+
+
+def test_engine_password_never_in_answers_or_logs(tmp_path, seeded, ledger, capfd):
+    """An unreachable ClickHouse whose URL carries a password: the 503, the /healthz answer and
+    the API's log of the failure (traceback included) show *** instead."""
+    url = "http://default:s3cret-pw@127.0.0.1:1/?connect_timeout=1"
+    settings = api_settings(tmp_path / "h3", url, seeded.database, sqlite_url(tmp_path))
+    with pytest.raises(EngineUnavailable) as info:
+        ClickHouseEngine(url, seeded.database)
+    assert "s3cret-pw" not in str(info.value) and "default:***@127.0.0.1" in str(info.value)
+    _, key = new_user(ledger, 100)
+    with TestClient(create_app(
+            settings, lambda: ClickHouseEngine(url, seeded.database),
+            config=ApiConfig(cache_ttl_s=0), ledger=ledger)) as c:
+        r = c.post("/api/v1/query", json={"limit": 1}, headers={"X-API-Key": key})
+        health = c.get("/healthz").text
+    assert r.status_code == 503 and r.headers["Retry-After"], r.text
+    logged = capfd.readouterr().err  # the app's logging config writes to stderr
+    assert "request failed: POST /api/v1/query" in logged
+    assert "cannot reach ClickHouse at http://default:***@127.0.0.1:1" in logged, logged
+    assert "s3cret-pw" not in r.text + health + logged
