@@ -36,6 +36,19 @@ def range_tags(first: str, last: str) -> dict[str, str]:
     return {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
 
 
+def run_partitions(tags: dict[str, str]) -> tuple[str, str]:
+    """(first, last) partition of a run from its tags (first == last for one file)."""
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+        PARTITION_NAME_TAG,
+    )
+
+    if PARTITION_NAME_TAG in tags:
+        return tags[PARTITION_NAME_TAG], tags[PARTITION_NAME_TAG]
+    return tags[ASSET_PARTITION_RANGE_START_TAG], tags[ASSET_PARTITION_RANGE_END_TAG]
+
+
 def partition_keys(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext
                    ) -> list[str]:
     return list(context.partition_keys)

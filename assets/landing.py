@@ -1,16 +1,23 @@
-"""landing/<format>: one partitioned asset per source format (reader + header mapping)."""
+"""landing/<format>: one partitioned asset per source format (reader + header mapping), each
+on its own partition set (`<format>_files`) and landed by its own job, `land_<format>`."""
 
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from assets import metadata as md
 from assets.batch import SINGLE_RUN, each_file
-from assets.partitions import landing_files
+from assets.partitions import format_files
 from creditlake import readers
 from creditlake.ingest.accounting import write_log
 from creditlake.ingest.land import land
 from creditlake.ingest.manifest import UNRECOGNIZED, Status
 from resources import ClickHouseResource, CreditlakeHome, ProgressReporter
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
 
 FORMAT_DESCRIPTIONS = {
     "csv": "CSV/TSV and other delimited text (delimiter, quoting and encoding sniffed)",
@@ -36,7 +43,7 @@ def landing_key(fmt: str) -> dg.AssetKey:
 def build_landing_asset(fmt: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=landing_key(fmt),
-        partitions_def=landing_files,
+        partitions_def=format_files(fmt),
         group_name="landing",
         kinds={"python", "arrow"},
         owners=["team:data"],
@@ -83,3 +90,16 @@ def _land_one(context: dg.AssetExecutionContext, key: str, fmt: str,
 
 def build_landing_assets() -> list[dg.AssetsDefinition]:
     return [build_landing_asset(f) for f in landing_formats()]
+
+
+def land_job_name(fmt: str) -> str:
+    return f"land_{fmt}"
+
+
+def build_land_jobs() -> list["UnresolvedAssetJobDefinition"]:
+    """One job per format: a Dagster run covers one partition set, and each landing asset
+    has its own (normalize + dedup then run as the `ingest` job on `landing_files`)."""
+    return [dg.define_asset_job(
+        land_job_name(f), selection=[landing_key(f)], executor_def=dg.in_process_executor,
+        description=f"Land {f} files: read, map headers, stage as Arrow (then `ingest`).")
+        for f in landing_formats()]

@@ -18,7 +18,9 @@ NORMALIZE_KEY = dg.AssetKey(["normalize", "contacts"])
 @dg.asset(
     key=NORMALIZE_KEY,
     partitions_def=landing_files,
-    deps=[landing_key(f) for f in landing_formats()],
+    # each file's partition key is the same in its format's set and in landing_files
+    deps=[dg.AssetDep(landing_key(f), partition_mapping=dg.IdentityPartitionMapping())
+          for f in landing_formats()],
     group_name="normalize",
     kinds={"polars", "pandera", "clickhouse"},
     owners=["team:data"],

@@ -1,6 +1,8 @@
-"""The landing sensor: every new or changed file in the landing directory becomes a
-dynamic partition, and a run of that file's format asset + normalize + dedup is requested
-(small files of one format share one run over their partitions: creditlake/ingest/batches.py)."""
+"""The landing sensors. `landing_sensor`: every new or changed file in the landing directory
+becomes a partition (of `landing_files` and of its format's set) and a `land_<format>` run is
+requested (small files of one format share one run over their partitions: creditlake/ingest/
+batches.py). `landed_sensor`: when a land run succeeds, the `ingest` run (normalize + dedup)
+of the same files follows."""
 
 
 import json
@@ -8,21 +10,15 @@ import time
 
 import dagster as dg
 
-from assets.batch import range_tags
-from assets.dedup import RECORDS_KEY
-from assets.landing import landing_key
-from assets.normalize import NORMALIZE_KEY
-from assets.partitions import landing_files
+from assets.batch import range_tags, run_partitions
+from assets.landing import land_job_name
+from assets.partitions import add_requests, landing_files
 from creditlake.ingest import batches
 from creditlake.ingest.pipeline import expand_paths
 from resources import CreditlakeHome
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload", ".partial", ".swp")
 SETTLE_SECONDS = 2.0  # a file still being written is picked up on a later tick
-
-
-def ingest_selection(fmt: str) -> list[dg.AssetKey]:
-    return [landing_key(fmt), NORMALIZE_KEY, RECORDS_KEY]
 
 
 def scan_landing(home: CreditlakeHome, cursor: dict[str, list], now: float | None = None
@@ -52,22 +48,24 @@ def scan_landing(home: CreditlakeHome, cursor: dict[str, list], now: float | Non
     return found, new_cursor
 
 
-def batch_run_request(batch: list[batches.Item]) -> dg.RunRequest:
-    """One run for one file, or for a range of small files of one format."""
-    tags = {"creditlake/format": batch[0].format}
+def batch_run_request(batch: list[batches.Item], tags: dict[str, str] | None = None
+                      ) -> dg.RunRequest:
+    """The land run for one file, or for a range of small files of one format."""
+    tags = {"creditlake/format": batch[0].format, **(tags or {})}
+    job = land_job_name(batch[0].format)
     if len(batch) == 1:
         return dg.RunRequest(run_key=batch[0].key, partition_key=batch[0].key,
-                             asset_selection=ingest_selection(batch[0].format), tags=tags)
-    tags |= range_tags(batch[0].key, batch[-1].key)
-    return dg.RunRequest(run_key=f"{batch[0].key}..{batch[-1].key}",
-                         asset_selection=ingest_selection(batch[0].format), tags=tags)
+                             job_name=job, tags=tags)
+    return dg.RunRequest(run_key=f"{batch[0].key}..{batch[-1].key}", job_name=job,
+                         tags=tags | range_tags(batch[0].key, batch[-1].key))
 
 
-def build_landing_sensor(job) -> dg.SensorDefinition:
-    @dg.sensor(name="landing_sensor", job=job, minimum_interval_seconds=10,
+def build_landing_sensor(land_jobs: list) -> dg.SensorDefinition:
+    @dg.sensor(name="landing_sensor", jobs=land_jobs, minimum_interval_seconds=10,
                default_status=dg.DefaultSensorStatus.RUNNING,
                description="Watches $CREDITLAKE_HOME/landing; each new or changed file becomes "
-                           "a partition of `landing_files` and gets an ingest run.")
+                           "a partition of `landing_files` and of its format's set, and gets "
+                           "a land run (`landed_sensor` then requests its ingest run).")
     def landing_sensor(context: dg.SensorEvaluationContext,
                        home: CreditlakeHome) -> dg.SensorResult:
         cursor = json.loads(context.cursor) if context.cursor else {}
@@ -83,8 +81,32 @@ def build_landing_sensor(job) -> dg.SensorDefinition:
                  *(i.key for i in new)]
         return dg.SensorResult(
             run_requests=[batch_run_request(b) for b in batches.plan_batches(new, order)],
-            dynamic_partitions_requests=[landing_files.build_add_request([i.key for i in new])]
-            if new else [],
+            dynamic_partitions_requests=add_requests((i.key, i.format) for i in new),
             cursor=json.dumps(cursor))
 
     return landing_sensor
+
+
+def ingest_run_request(land_run: dg.DagsterRun) -> dg.RunRequest:
+    """The ingest run (normalize + dedup) of the files a successful land run landed."""
+    first, last = run_partitions(land_run.tags)
+    tags = {k: v for k, v in land_run.tags.items() if k.startswith("creditlake/")}
+    tags["creditlake/land_run"] = land_run.run_id
+    if first == last:
+        return dg.RunRequest(run_key=f"ingest:{land_run.run_id}", partition_key=first,
+                             tags=tags)
+    return dg.RunRequest(run_key=f"ingest:{land_run.run_id}",
+                         tags=tags | range_tags(first, last))
+
+
+def build_landed_sensor(land_jobs: list, ingest_job) -> dg.SensorDefinition:
+    @dg.run_status_sensor(name="landed_sensor", run_status=dg.DagsterRunStatus.SUCCESS,
+                          monitored_jobs=land_jobs, request_job=ingest_job,
+                          minimum_interval_seconds=5,
+                          default_status=dg.DefaultSensorStatus.RUNNING,
+                          description="After a land run succeeds, requests the ingest run "
+                                      "(normalize + dedup) of the same files.")
+    def landed_sensor(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+        return ingest_run_request(context.dagster_run)
+
+    return landed_sensor

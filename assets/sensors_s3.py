@@ -1,8 +1,9 @@
 """S3 landing sensor: every new or changed object under an S3 prefix becomes a partition of
-`landing_files` and gets the same ingest run as a file dropped in the landing directory.
+`landing_files` (and of its format's set) and gets the same land run as a file dropped in the
+landing directory (`landed_sensor` then requests its ingest run).
 
 Wire it in definitions.py, e.g.
-    sensors=[..., build_s3_sensor(ingest_job, bucket="acme-landing", prefix="contacts/")]
+    sensors=[..., build_s3_sensor(land_jobs, bucket="acme-landing", prefix="contacts/")]
     resources={..., "s3": S3Resource(endpoint_url=..., region_name=...)}  # key "s3"
 
 Each tick lists the prefix (paginated), downloads fresh objects to
@@ -21,8 +22,9 @@ from pathlib import Path
 import dagster as dg
 from dagster_aws.s3 import S3Resource
 
-from assets.partitions import landing_files
-from assets.sensors import ingest_selection
+from assets.partitions import add_requests, landing_files
+from assets.sensors import batch_run_request
+from creditlake.ingest.batches import Item
 from creditlake.landing import s3 as s3_landing
 from resources import CreditlakeHome
 
@@ -51,15 +53,16 @@ def poll_s3(client, home: CreditlakeHome, bucket: str, prefix: str, cursor: dict
     return found, new_cursor
 
 
-def build_s3_sensor(job: dg.UnresolvedAssetJobDefinition | dg.JobDefinition, *, bucket: str,
+def build_s3_sensor(land_jobs: list, *, bucket: str,
                     prefix: str = "", name: str | None = None,
                     minimum_interval_seconds: int = 60, max_objects: int = 20,
                     max_bytes: int = 2 << 30) -> dg.SensorDefinition:
     sensor_name = name or re.sub(r"[^A-Za-z0-9_]+", "_", f"s3_landing_{bucket}_{prefix}").strip("_")
 
-    @dg.sensor(name=sensor_name, job=job, minimum_interval_seconds=minimum_interval_seconds,
+    @dg.sensor(name=sensor_name, jobs=land_jobs,
+               minimum_interval_seconds=minimum_interval_seconds,
                description=f"Watches s3://{bucket}/{prefix}: each new or changed object becomes "
-                           "a partition of `landing_files` and gets an ingest run.")
+                           "a partition of `landing_files` and gets a land run.")
     def _sensor(context: dg.SensorEvaluationContext, s3: S3Resource,
                 home: CreditlakeHome) -> dg.SensorResult:
         client = s3.get_client()
@@ -68,17 +71,13 @@ def build_s3_sensor(job: dg.UnresolvedAssetJobDefinition | dg.JobDefinition, *, 
                                 max_objects=max_objects, max_bytes=max_bytes)
         known = set(context.instance.get_dynamic_partitions(landing_files.name or ""))
         fresh = [(k, fmt, o) for k, fmt, o in found if k not in known]
-        new_keys = list(dict.fromkeys(k for k, _, _ in fresh))
+        new = list(dict.fromkeys((k, fmt) for k, fmt, _ in fresh))
         if fresh:
             context.log.info(f"new S3 objects: {[o.uri for _, _, o in fresh]}")
         return dg.SensorResult(
-            run_requests=[dg.RunRequest(run_key=k, partition_key=k,
-                                        asset_selection=ingest_selection(fmt),
-                                        tags={"creditlake/format": fmt,
-                                              "creditlake/source": o.uri})
+            run_requests=[batch_run_request([Item(k, fmt, o.size)], {"creditlake/source": o.uri})
                           for k, fmt, o in fresh],
-            dynamic_partitions_requests=[landing_files.build_add_request(new_keys)]
-            if new_keys else [],
+            dynamic_partitions_requests=add_requests(new),
             cursor=json.dumps(cursor))
 
     return _sensor

@@ -72,12 +72,11 @@ def ingest_with_dagster(settings: Settings, paths: Iterable[Path], *, progress=N
         instance = dg.DagsterInstance.get()
     defs = make_definitions(settings, progress=progress, max_failure_rate=max_failure_rate,
                             block_on_rejects=block_on_rejects)
-    job = defs.resolve_job_def("ingest")
     registry = Registry(settings.home)
     results: list[FileResult] = []
     reap_dead_runs(instance)  # a killed earlier run must not hold the load pool's slot
     try:
-        _run_files(files, registry, settings, instance, job, results, on_file, log_level)
+        _run_files(files, registry, settings, instance, defs, results, on_file, log_level)
     finally:
         # hand the embedded engine back (e.g. to the API the demo starts next)
         from resources.clickhouse import release_engines
@@ -86,41 +85,53 @@ def ingest_with_dagster(settings: Settings, paths: Iterable[Path], *, progress=N
     return results
 
 
-def _run_files(files, registry, settings, instance, job, results, on_file, log_level) -> None:
-    """Register every file, then run the ingest job once per batch (creditlake/ingest/
-    batches.py): a run over a range of partitions for small files of one format, one run per
-    big file. Each file still gets its own partition, manifest, ingestion_log row and checks."""
-    from assets.partitions import landing_files
+def _run_files(files, registry, settings, instance, defs, results, on_file, log_level) -> None:
+    """Register every file, then per batch (creditlake/ingest/batches.py) run its format's
+    land job and the ingest job: a run over a range of partitions for small files of one
+    format, one run per big file. Each file still gets its own partition, manifest,
+    ingestion_log row and checks."""
+    from assets.partitions import add_partitions, landing_files
 
     entries = {}
     for path in files:
         entry = registry.register(path, settings.landing_dir)
         entries.setdefault(entry.key, entry)  # the same file given twice is ingested once
     items = [batches.Item(e.key, e.format, e.size) for e in entries.values()]
-    instance.add_dynamic_partitions(
-        landing_files.name, [i.key for i in batches.registration_order(items)])
+    add_partitions(instance, ((i.key, i.format) for i in batches.registration_order(items)))
     order = instance.get_dynamic_partitions(landing_files.name)
     for batch in batches.plan_batches(items, order):
         if on_file:
             for item in batch:
                 on_file(entries[item.key], item.format)
-        _run_batch(batch, entries, settings, instance, job, results, log_level)
+        _run_batch(batch, entries, settings, instance, defs, results, log_level)
 
 
-def _run_batch(batch, entries, settings, instance, job, results, log_level) -> None:
+def run_batch_jobs(defs, instance, keys: list[str], fmt: str, *, tags: dict[str, str],
+                   run_config: dict | None = None, raise_on_error: bool = False):
+    """The land run of the files, then (if it succeeded) their ingest run; returns the last
+    run's result. Same jobs and runs as the landing sensors request."""
+    from assets.batch import range_tags
+    from assets.landing import land_job_name
+
+    if len(keys) > 1:
+        tags = tags | range_tags(keys[0], keys[-1])
+    key = keys[0] if len(keys) == 1 else None
+    run = defs.resolve_job_def(land_job_name(fmt)).execute_in_process(
+        partition_key=key, instance=instance, run_config=_quiet_config(run_config),
+        raise_on_error=raise_on_error, tags=tags)
+    if not run.success:
+        return run
+    return defs.resolve_job_def("ingest").execute_in_process(
+        partition_key=key, instance=instance, run_config=run_config,
+        raise_on_error=raise_on_error, tags=tags | {"creditlake/land_run": run.run_id})
+
+
+def _run_batch(batch, entries, settings, instance, defs, results, log_level) -> None:
     import dagster as dg
 
-    from assets.batch import range_tags
-    from assets.sensors import ingest_selection
-
-    tags = {"creditlake/source": "cli", **process_tags()}
-    if len(batch) > 1:
-        tags |= range_tags(batch[0].key, batch[-1].key)
-    run = job.execute_in_process(partition_key=batch[0].key if len(batch) == 1 else None,
-                                 instance=instance, asset_selection=ingest_selection(
-                                     batch[0].format),
-                                 run_config=_quiet_run_config(log_level),
-                                 raise_on_error=False, tags=tags)
+    tags = {"creditlake/source": "cli", "creditlake/format": batch[0].format, **process_tags()}
+    run = run_batch_jobs(defs, instance, [i.key for i in batch], batch[0].format, tags=tags,
+                         run_config=_quiet_run_config(log_level))
     failed: dict[str, list[str]] = {item.key: [] for item in batch}  # ERROR severity
     warned: dict[str, list[str]] = {item.key: [] for item in batch}  # WARN severity
     for e in run.all_events:
@@ -148,6 +159,11 @@ def _run_batch(batch, entries, settings, instance, job, results, log_level) -> N
             manifest.message = manifest.message or _first_error(run) or "run failed"
         results.append(FileResult(manifest, run.run_id, run.success, failed[item.key],
                                   warned[item.key]))
+
+
+def _quiet_config(run_config: dict | None) -> dict | None:
+    """The land job has no normalize op: pass it only the loggers part of a run config."""
+    return {"loggers": run_config["loggers"]} if run_config and "loggers" in run_config else None
 
 
 def _quiet_run_config(level: str) -> dict:

@@ -8,7 +8,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets.sensors import build_landing_sensor
 from cli.runner import ingest_with_dagster
 from creditlake import samples
 from creditlake.quality import reconciliation
@@ -68,14 +67,71 @@ def test_landing_sensor_batches_new_files(settings, instance, tmp_path):
     for f in landing.iterdir():
         os.utime(f, (old, old))
     defs = make_definitions(settings)
-    sensor = build_landing_sensor(defs.resolve_job_def("ingest"))
+    sensor = defs.resolve_sensor_def("landing_sensor")
     home = CreditlakeHome(path=str(settings.home), landing_dir=str(landing))
     ctx = dg.build_sensor_context(instance=instance, resources={"home": home})
     result = sensor(ctx)
     assert len(result.run_requests) == 2
     ranged = [r for r in result.run_requests if r.partition_key_range is not None]
     assert len(ranged) == 1 and ranged[0].tags["creditlake/format"] == "csv"
-    added = result.dynamic_partitions_requests[0].partition_keys
-    assert len(added) == 5
+    adds = {r.partitions_def_name: r.partition_keys for r in result.dynamic_partitions_requests}
+    assert adds.keys() == {"landing_files", "csv_files", "jsonl_files"}
+    added = adds["landing_files"]
+    assert len(added) == 5 and len(adds["csv_files"]) == 4 and len(adds["jsonl_files"]) == 1
+    assert {r.job_name for r in result.run_requests} == {"land_csv", "land_jsonl"}
     assert added.index(ranged[0].partition_key_range.end) \
         - added.index(ranged[0].partition_key_range.start) == 3
+
+
+def test_each_landing_asset_shows_only_its_own_files(settings, instance, tmp_path):
+    """Per-format partition sets (issue 14): landing/csv lists only CSV files, all of them
+    materialized, while normalize/dedup cover every file; the land run is followed by the
+    ingest run of exactly the same files, as `landed_sensor` requests it."""
+    from assets.sensors import ingest_run_request
+
+    d = tmp_path / "in"
+    write_parts(d, 3, 10)
+    (d / "one.jsonl").write_text('{"email": "j@example.com"}\n')
+    results = ingest_with_dagster(settings, [d], instance=instance)
+    keys = {r.manifest.format: sorted(x.manifest.key for x in results
+                                      if x.manifest.format == r.manifest.format)
+            for r in results}
+    for fmt in ("csv", "jsonl"):
+        assert sorted(instance.get_dynamic_partitions(f"{fmt}_files")) == keys[fmt]
+        assert instance.get_materialized_partitions(dg.AssetKey(["landing", fmt])) \
+            == set(keys[fmt])
+    every = set(keys["csv"]) | set(keys["jsonl"])
+    assert set(instance.get_dynamic_partitions("landing_files")) == every
+    assert instance.get_materialized_partitions(dg.AssetKey(["dedup", "records"])) == every
+
+    land = instance.get_runs(dg.RunsFilter(job_name="land_csv"))[0]
+    ingest = instance.get_runs(dg.RunsFilter(tags={"creditlake/land_run": land.run_id}))[0]
+    assert ingest.job_name == "ingest"
+    request = ingest_run_request(land)
+    assert request.tags["dagster/asset_partition_range_start"] == \
+        ingest.tags["dagster/asset_partition_range_start"]
+    assert request.tags["dagster/asset_partition_range_end"] == \
+        ingest.tags["dagster/asset_partition_range_end"]
+    one = instance.get_runs(dg.RunsFilter(job_name="land_jsonl"))[0]
+    assert ingest_run_request(one).partition_key == keys["jsonl"][0]
+
+
+def test_landed_sensor_requests_the_ingest_run(settings, instance, tmp_path):
+    """The daemon path: a successful land run's status event makes `landed_sensor` request
+    the ingest job for the same partitions."""
+    defs = make_definitions(settings)
+    f = tmp_path / "a.csv"
+    f.write_text("email\na@x.co\n")
+    ingest_with_dagster(settings, [f], instance=instance)
+    land = instance.get_runs(dg.RunsFilter(job_name="land_csv"))[0]
+    event = next(e for e in instance.all_logs(land.run_id)
+                 if e.dagster_event and e.dagster_event.event_type
+                 == dg.DagsterEventType.RUN_SUCCESS).dagster_event
+    sensor = defs.resolve_sensor_def("landed_sensor")
+    ctx = dg.build_run_status_sensor_context(sensor_name="landed_sensor", dagster_event=event,
+                                             dagster_instance=instance, dagster_run=land)
+    request = sensor(ctx)
+    assert isinstance(request, dg.RunRequest)
+    assert request.partition_key == land.tags["dagster/partition"]
+    assert request.tags["creditlake/land_run"] == land.run_id
+    assert defs.resolve_job_def("ingest").partitions_def.name == "landing_files"

@@ -172,9 +172,8 @@ def test_landing_sensor_registers_partitions_once(settings, instance, tmp_path):
         result = sensor(ctx)
     keys = sorted(r.partition_key for r in result.run_requests)
     assert [k.split("@")[0] for k in keys] == ["a.csv", "sub/b.jsonl"]
-    fmts = {r.partition_key.split("@")[0]: r.asset_selection[0].path[-1]
-            for r in result.run_requests}
-    assert fmts == {"a.csv": "csv", "sub/b.jsonl": "jsonl"}
+    jobs = {r.partition_key.split("@")[0]: r.job_name for r in result.run_requests}
+    assert jobs == {"a.csv": "land_csv", "sub/b.jsonl": "land_jsonl"}
     instance.add_dynamic_partitions("landing_files", keys)
     with dg.build_sensor_context(instance=instance, cursor=result.cursor,
                                  resources={"home": defs.resources["home"]}) as ctx:

@@ -18,7 +18,6 @@ from boto3.s3.transfer import TransferConfig
 from dagster_aws.s3 import S3Resource
 from moto.server import ThreadedMotoServer
 
-from assets.sensors import ingest_selection
 from assets.sensors_s3 import build_s3_sensor, poll_s3
 from creditlake.landing import s3 as s3_landing
 from resources import ClickHouseResource, CreditlakeHome, LogProgress
@@ -133,19 +132,18 @@ def test_sensor_requests_runs_once_per_object_version(endpoint: str, client, buc
                                                      tmp_path: Path) -> None:
     # wired exactly as definitions.py would: the lead's ingest assets + job, plus this sensor
     from assets.dedup import dedup_records
-    from assets.landing import build_landing_assets
+    from assets.landing import build_land_jobs, build_landing_assets
     from assets.normalize import normalize_contacts
 
-    job = dg.define_asset_job("ingest", selection=dg.AssetSelection.groups(
-        "landing", "normalize", "dedup"))
-    sensor = build_s3_sensor(job, bucket=bucket, prefix="in/")
+    jobs = build_land_jobs()
+    sensor = build_s3_sensor(jobs, bucket=bucket, prefix="in/")
     _put(client, bucket, "in/one.csv", b"email,name\none@x.org,O\n")
     _put(client, bucket, "in/two.csv", b"email,name\ntwo@x.org,T\n")
     resources = {"s3": S3Resource(endpoint_url=endpoint, region_name="us-east-1", **CREDS),
                  "home": CreditlakeHome(path=str(tmp_path))}
     defs = dg.Definitions(  # resources are only constructed here; nothing opens ClickHouse
         assets=[*build_landing_assets(), normalize_contacts, dedup_records],
-        jobs=[job], sensors=[sensor],
+        jobs=jobs, sensors=[sensor],
         resources={**resources, "progress": LogProgress(), "clickhouse": ClickHouseResource(
             url=f"chdb://{tmp_path / 'unused'}", home=str(tmp_path))})
     sensor = defs.resolve_sensor_def(sensor.name)  # wiring validates (job, resource keys)
@@ -154,9 +152,11 @@ def test_sensor_requests_runs_once_per_object_version(endpoint: str, client, buc
             result = sensor(ctx)
         keys = sorted(r.partition_key for r in result.run_requests)
         assert [k.split("@")[0] for k in keys] == ["in/one.csv", "in/two.csv"]
-        assert result.dynamic_partitions_requests[0].partition_keys == [
+        adds = {r.partitions_def_name: r.partition_keys
+                for r in result.dynamic_partitions_requests}
+        assert adds["landing_files"] == adds["csv_files"] == [
             r.partition_key for r in result.run_requests]
-        assert all(r.asset_selection == ingest_selection("csv") for r in result.run_requests)
+        assert all(r.job_name == "land_csv" for r in result.run_requests)
         instance.add_dynamic_partitions("landing_files", keys)
 
         # same content re-uploaded (new ETag on a real S3 for multipart): no new run

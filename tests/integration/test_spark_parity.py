@@ -263,19 +263,18 @@ def test_engine_is_chosen_by_run_config(spark, settings, engine, landing: Path) 
     """The ingest job's normalize asset runs on Spark when the run config says so."""
     import dagster as dg
 
-    from assets.sensors import ingest_selection
+    from assets.partitions import add_partitions
+    from cli.runner import run_batch_jobs
     from creditlake.ingest import normalize as normalize_stage
     from definitions import make_definitions
 
     defs = make_definitions(settings, max_failure_rate=1.0)  # edge.csv rejects 2 of 13
-    job = defs.resolve_job_def("ingest")
     entry = Registry(settings.home).register(landing / "edge.csv", landing)
     run_config = {"ops": {"normalize__contacts": {"config": {"processing": "spark"}}}}
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions("landing_files", [entry.key])
-        run = job.execute_in_process(partition_key=entry.key, instance=instance,
-                                     run_config=run_config, raise_on_error=True,
-                                     asset_selection=ingest_selection("csv"))
+        add_partitions(instance, [(entry.key, "csv")])
+        run = run_batch_jobs(defs, instance, [entry.key], "csv", tags={},
+                             run_config=run_config, raise_on_error=True)
     assert run.success
     m = load_manifest(settings.home, entry.key)
     assert normalize_stage.spark_session.cache_info().currsize == 1  # the Spark stage ran
