@@ -1,5 +1,6 @@
-"""Run the `entity_resolve` job in-process after a load (`creditlake ingest`, the demo), recorded
-in the same Dagster instance as the sensor-driven runs, so it shows in the UI with its own run."""
+"""Run the `entity_resolve` job in-process after a load (`creditlake ingest`, `replay`, `release`,
+the demo), recorded in the same Dagster instance as the sensor-driven runs, so it shows in the UI
+with its own run."""
 
 from __future__ import annotations
 
@@ -48,3 +49,17 @@ def resolve_with_dagster(settings: Settings, *, instance: Any = None,
              if e.is_step_failure and e.step_failure_data and e.step_failure_data.error),
             "entity run failed")
     return summary
+
+
+def resolve_after_load(settings: Settings, *, loaded: int, quiet: bool,
+                       verbose: bool = False) -> dict[str, Any] | None:
+    """The incremental entity run after a command loaded `loaded` rows (None: nothing loaded,
+    so nothing to resolve). `quiet`: no spinner (a --json command)."""
+    import contextlib
+
+    from cli.output import err_console
+
+    if loaded <= 0:
+        return None
+    with contextlib.nullcontext() if quiet else err_console.status("resolving entities…"):
+        return resolve_with_dagster(settings, log_level="INFO" if verbose else "CRITICAL")

@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.output import console, fail, print_json
+from cli.output import console, err_console, fail, print_json
 from creditlake.config import load_settings
+
+NO_RESOLVE_HELP = "Skip the incremental entity resolution run after rows were loaded."
 
 
 def resolve_key(engine, name: str) -> str:  # noqa: ANN001 - creditlake.clickhouse.Engine
@@ -33,13 +35,16 @@ def replay(
         help="Only rows rejected at/after this date or time (UTC), e.g. 2026-12-01.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")
                        ] = False,
+    no_resolve: Annotated[bool, typer.Option("--no-resolve", help=NO_RESOLVE_HELP)] = False,
 ) -> None:
     """Re-process the rejected rows (rejected_records, validation stage) of a file, of all
     files, or of those rejected since a date, through the current mapping overrides
     ($CREDITLAKE_HOME/mappings.yaml) and rules. Rows that now pass are deduplicated and
     loaded; rows that still fail stay rejected with their new reasons. The counts in
     ingestion_log move from rejected to loaded/duplicates once: running it again changes
-    nothing."""
+    nothing. When rows were loaded, one incremental entity resolution run follows (unless
+    --no-resolve); exit code 2 if it failed."""
+    from cli.entity_run import resolve_after_load
     from creditlake.clickhouse.sharing import engine_session
     from creditlake.ingest.overrides import SourceOverrides
     from creditlake.ingest.replay import replay as run_replay
@@ -57,9 +62,27 @@ def replay(
                                                    overrides=overrides)]
     totals = {k: sum(int(r[k]) for r in results)
               for k in ("replayed", "loaded", "duplicates", "still_rejected")}
+    entity = None if no_resolve else resolve_after_load(settings, loaded=totals["loaded"],
+                                                        quiet=as_json)
     if as_json:
-        print_json({"files": results, "totals": totals})
+        print_json({"files": results, "totals": totals, "entity": entity})
+    else:
+        print_table(results, totals)
+    exit_after_entity_run(entity)
+
+
+def exit_after_entity_run(entity: dict | None) -> None:
+    """Report the entity run that followed a load (stderr); exit 2 if it failed."""
+    from cli.ingest import EXIT_FILES, entity_line
+
+    if entity is None:
         return
+    err_console.print(entity_line(entity))
+    if not entity["success"]:
+        raise typer.Exit(EXIT_FILES)
+
+
+def print_table(results: list[dict], totals: dict[str, int]) -> None:
     table = Table(title=f"replayed rejected rows of {len(results)} file(s)")
     cols = ("source_file", "replayed", "loaded", "duplicates", "still_rejected", "skipped")
     for c in cols:

@@ -1,7 +1,8 @@
 """Dead-letter replay and release end to end on real chDB: rows rejected for an unmapped
 identity column load after a mapping override and `replay`; a second replay changes nothing;
 rows that still fail keep their new reasons; `release` loads a blocked file; both commands
-through the CLI. Fixtures are generated here."""
+through the CLI, each followed by the incremental entity run (`--no-resolve` skips it).
+Fixtures are generated here."""
 
 from __future__ import annotations
 
@@ -93,6 +94,11 @@ def _cli(settings, *args: str):
     return res.exit_code, res.stdout, res.stderr
 
 
+def _entities(engine) -> int:
+    """Records resolved into entities so far."""
+    return engine.query_rows(f"SELECT count() FROM {engine.database}.entities FINAL")[0][0]
+
+
 def test_replay_and_release_commands(settings, engine, tmp_path):
     f = members(tmp_path / "members.csv", 60, blank_ids=0)
     code, out, _ = _cli(settings, "ingest", str(f), "--json", "--no-resolve")
@@ -101,10 +107,14 @@ def test_replay_and_release_commands(settings, engine, tmp_path):
         "sources:\n  - match: 'members*.csv'\n    columns: {member_ref: user_id}\n")
     code, out, err = _cli(settings, "replay", "members.csv", "--json")
     assert code == 0, err
-    assert json.loads(out)["totals"] == {"replayed": 60, "loaded": 60, "duplicates": 0,
-                                         "still_rejected": 0}
+    doc = json.loads(out)
+    assert doc["totals"] == {"replayed": 60, "loaded": 60, "duplicates": 0, "still_rejected": 0}
+    # the loaded rows are resolved right away (one incremental entity run, outside Dagster)
+    assert doc["entity"]["success"] and doc["entity"]["records_in"] == 60
+    assert _entities(engine) == 60
     code, out, _ = _cli(settings, "replay", "--all", "--json")
     assert code == 0 and json.loads(out)["totals"]["replayed"] == 0
+    assert json.loads(out)["entity"] is None  # nothing loaded: no entity run
 
     held = tmp_path / "held.csv"
     held.write_text("email,name\n" + "".join(f"h{i}@x.co,H\n" for i in range(90))
@@ -115,8 +125,11 @@ def test_replay_and_release_commands(settings, engine, tmp_path):
     assert code == 2 and (doc["status"], doc["held"]) == ("blocked", 90)
     code, out, err = _cli(settings, "release", doc["partition_key"], "--json")
     assert code == 0, err
-    assert {k: json.loads(out)[k] for k in ("status", "loaded", "rejected", "held")} == {
+    released = json.loads(out)
+    assert {k: released[k] for k in ("status", "loaded", "rejected", "held")} == {
         "status": "loaded", "loaded": 90, "rejected": 10, "held": 0}
+    assert released["entity"]["success"] and released["entity"]["records_in"] == 90
+    assert _entities(engine) == 150
     code, _, err = _cli(settings, "release", doc["partition_key"])
     assert code == 1 and "not blocked" in err
     assert reconciliation(engine).passed
