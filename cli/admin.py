@@ -14,10 +14,14 @@ import typer
 from creditlake.config import load_settings
 
 admin = typer.Typer(help="Operate the credit ledger: users, credits, keys, usage.",
-                    no_args_is_help=True)
-user_app = typer.Typer(help="Create and list users.", no_args_is_help=True)
-credits_app = typer.Typer(help="Grant credits.", no_args_is_help=True)
-key_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+                    no_args_is_help=True,
+                    rich_markup_mode="markdown")
+user_app = typer.Typer(help="Create and list users.", no_args_is_help=True,
+                    rich_markup_mode="markdown")
+credits_app = typer.Typer(help="Grant credits.", no_args_is_help=True,
+                    rich_markup_mode="markdown")
+key_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True,
+                    rich_markup_mode="markdown")
 admin.add_typer(user_app, name="user")
 admin.add_typer(credits_app, name="credits")
 admin.add_typer(key_app, name="key")
