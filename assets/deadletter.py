@@ -3,7 +3,8 @@ and `creditlake release` (same plain functions, creditlake/ingest/replay.py and 
 
 Both change a file's rows in `records`, so they report on dedup/records for that file's
 partition: release as a materialization (the file is now loaded), replay as an observation
-per file it touched (counts moved from rejected to loaded), each with its own metadata.
+per file it touched (counts moved from rejected to loaded), each with its own metadata. The
+CLI commands record the same events in the instance (runless), so the UI agrees either way.
 """
 
 from datetime import UTC, datetime
@@ -12,8 +13,9 @@ import dagster as dg
 
 from assets import metadata as md
 from assets.dedup import RECORDS_KEY
+from creditlake.ingest.manifest import Manifest
 from creditlake.ingest.release import release
-from creditlake.ingest.replay import replay
+from creditlake.ingest.replay import ReplayResult, replay
 from resources import ClickHouseResource, CreditlakeHome
 
 
@@ -26,6 +28,20 @@ class ReleaseConfig(dg.Config):
     partition_key: str  # the blocked file's partition key
 
 
+def replay_events(results: list[ReplayResult]) -> list[dg.AssetObservation]:
+    return [dg.AssetObservation(
+        asset_key=RECORDS_KEY, partition=r.partition_key,
+        metadata={k: v for k, v in r.as_dict().items() if k != "partition_key"})
+        for r in results]
+
+
+def release_event(m: Manifest) -> dg.AssetMaterialization:
+    return dg.AssetMaterialization(
+        asset_key=RECORDS_KEY, partition=m.key,
+        metadata={**md.counts(m), "loaded": dg.MetadataValue.int(m.loaded),
+                  "duplicates": dg.MetadataValue.int(m.duplicates), "released": True})
+
+
 @dg.op(description="Re-process dead-letter rows through the current mapping overrides and "
                    "rules; rows that now pass load (deduplicated), the rest keep new reasons.")
 def replay_rejected_rows(context: dg.OpExecutionContext, config: ReplayConfig,
@@ -36,10 +52,8 @@ def replay_rejected_rows(context: dg.OpExecutionContext, config: ReplayConfig,
     with clickhouse.open() as engine:
         results = replay(engine, home.home, [config.partition_key] if config.partition_key
                          else None, since=since, overrides=home.overrides())
-    for r in results:
-        context.log_event(dg.AssetObservation(
-            asset_key=RECORDS_KEY, partition=r.partition_key,
-            metadata={k: v for k, v in r.as_dict().items() if k != "partition_key"}))
+    for event in replay_events(results):
+        context.log_event(event)
     totals = {k: sum(getattr(r, k) for r in results)
               for k in ("replayed", "loaded", "duplicates", "still_rejected")}
     context.add_output_metadata({"files": len(results), **totals})
@@ -51,11 +65,7 @@ def release_held_rows(context: dg.OpExecutionContext, config: ReleaseConfig,
                       clickhouse: ClickHouseResource, home: CreditlakeHome) -> dict:
     with clickhouse.open() as engine:
         m = release(engine, home.home, config.partition_key)
-    context.log_event(dg.AssetMaterialization(
-        asset_key=RECORDS_KEY, partition=m.key,
-        metadata={**md.counts(m), "loaded": dg.MetadataValue.int(m.loaded),
-                  "duplicates": dg.MetadataValue.int(m.duplicates),
-                  "released": True}))
+    context.log_event(release_event(m))
     return {"loaded": m.loaded, "duplicates": m.duplicates, "rejected": m.rejected}
 
 

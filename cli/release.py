@@ -37,6 +37,10 @@ def release(
             m = run_release(engine, settings.home, partition)
         except (NotBlocked, FileNotFoundError) as exc:
             fail(str(exc))
+    from assets.deadletter import release_event
+    from cli.runner import report_to_dagster
+
+    report_to_dagster(settings, [release_event(m)])
     doc = {"partition_key": m.key, "source_file": m.source_file, "status": str(m.status),
            "rows_read": m.rows_read, "loaded": m.loaded, "duplicates": m.duplicates,
            "rejected": m.rejected, "held": m.held, "message": log_message(m)}

@@ -58,8 +58,13 @@ def replay(
     overrides = SourceOverrides.from_yaml(settings.home / "mappings.yaml")
     with engine_session(settings, role="cli") as engine:
         keys = [resolve_key(engine, file)] if file else None
-        results = [r.as_dict() for r in run_replay(engine, settings.home, keys, since=since_utc,
-                                                   overrides=overrides)]
+        done = run_replay(engine, settings.home, keys, since=since_utc, overrides=overrides)
+    if done:
+        from assets.deadletter import replay_events
+        from cli.runner import report_to_dagster
+
+        report_to_dagster(settings, replay_events(done))
+    results = [r.as_dict() for r in done]
     totals = {k: sum(int(r[k]) for r in results)
               for k in ("replayed", "loaded", "duplicates", "still_rejected")}
     entity = None if no_resolve else resolve_after_load(settings, loaded=totals["loaded"],

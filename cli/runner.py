@@ -58,6 +58,17 @@ def dagster_home(settings: Settings) -> Path:
     return home
 
 
+def report_to_dagster(settings: Settings, events: list) -> None:
+    """Record events a CLI command caused outside a run (release, replay) in the instance
+    the UI reads, as runless events."""
+    import dagster as dg
+
+    dagster_home(settings)
+    with dg.DagsterInstance.get() as instance:
+        for event in events:
+            instance.report_runless_asset_event(event)
+
+
 def ingest_with_dagster(settings: Settings, paths: Iterable[Path], *, progress=None,
                         instance=None, max_failure_rate: float | None = None,
                         block_on_rejects: bool | None = None,

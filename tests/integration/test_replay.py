@@ -133,6 +133,14 @@ def test_replay_and_release_commands(settings, engine, tmp_path):
     code, _, err = _cli(settings, "release", doc["partition_key"])
     assert code == 1 and "not blocked" in err
     assert reconciliation(engine).passed
+    # the Dagster UI is told too: the CLI records the jobs' events in the instance
+    records = dg.AssetKey(["dedup", "records"])
+    with dg.DagsterInstance.from_config(str(settings.home / "dagster")) as inst:
+        mat = inst.get_latest_materialization_event(records).asset_materialization
+        assert mat.partition == doc["partition_key"] and mat.metadata["released"].value
+        assert mat.metadata["loaded"].value == 90 and mat.metadata["held"].value == 0
+        seen = inst.fetch_observations(records, limit=10).records
+        assert [e.asset_observation.metadata["loaded"].value for e in seen] == [60]
 
 
 def test_replay_and_release_as_dagster_jobs(settings, engine, instance, tmp_path):
