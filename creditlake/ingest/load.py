@@ -56,6 +56,11 @@ def load(engine: Engine, home: Path, key: str, *, policy: RejectPolicy | None = 
     m = load_manifest(home, key)
     table = stage_table(engine, key)
     loadable = m.status in (Status.NORMALIZED, Status.LOADED, Status.BLOCKED)
+    if loadable and not engine.query_rows(f"EXISTS TABLE {table}")[0][0]:
+        if m.status == Status.LOADED:  # loaded before, staging dropped: keep its rows as they are
+            return m
+        raise FileNotFoundError(f"{m.source_file}: its stage table {table} is gone; "
+                                f"materialize normalize/contacts for {key} first")
     if loadable and policy is not None and policy.exceeded(m):
         held = policy.holds(m, rule or SourceRule())
         note = policy.message(m, held)

@@ -114,6 +114,19 @@ def test_rerun_is_idempotent_and_same_content_is_one_partition(settings, engine,
     assert reconciliation(engine).passed
 
 
+def test_load_again_without_staging_keeps_the_rows(settings, engine, instance, tmp_path):
+    """Re-materializing dedup/records alone (staging already dropped) must not delete the
+    file's loaded rows; it leaves them and the counts as they are."""
+    from creditlake.ingest.load import load
+
+    f = tmp_path / "a.csv"
+    f.write_text("email\na@x.co\nb@x.co\n")
+    (r,) = ingest_with_dagster(settings, [f], instance=instance)
+    again = load(engine, settings.home, r.manifest.key)
+    assert (again.status, again.loaded) == ("loaded", 2)
+    assert engine.query_rows(f"SELECT count() FROM {engine.database}.records")[0][0] == 2
+
+
 def test_changed_file_is_a_new_partition(settings, engine, instance, tmp_path):
     f = tmp_path / "a.csv"
     f.write_text("email\na@x.co\n")
