@@ -68,7 +68,14 @@ def _decode_object(text: bytes, row: int, rejects: ReaderRejects) -> dict | None
 
 
 def _frame_of(objs: list[dict]) -> pl.DataFrame:
-    return pl.from_dicts(objs, infer_schema_length=None) if objs else pl.DataFrame()
+    """Parsed objects -> a frame through the same NDJSON reader as the fast path, so a field
+    whose shape varies (an object here, a string or deeper object there) becomes JSON text
+    in every path; pl.from_dicts refuses such a batch outright (the whole file failed)."""
+    if not objs:
+        return pl.DataFrame()
+    encoder = msgspec.json.Encoder()
+    text = b"\n".join(encoder.encode(o) for o in objs)
+    return pl.read_ndjson(io.BytesIO(text), infer_schema_length=None)
 
 
 def _emit(df: pl.DataFrame, rows: list[int] | range) -> pa.RecordBatch:

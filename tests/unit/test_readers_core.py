@@ -112,6 +112,22 @@ def test_jsonl_nested_objects_lists_and_bad_lines(tmp_path):
     assert {r[1] for r in rejects.rows} == {"{not json", "[1, 2]"}
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_a_field_whose_shape_varies_keeps_every_record(tmp_path, fmt):
+    """An object here, a deeper object or a string there: the field becomes JSON text and no
+    record is lost, also on the slow paths (a bad line in the batch, a JSON array)."""
+    objs = [{"email": "a@x.co", "addr": {"city": "X"}}, {"email": "b@x.co", "addr": {"city": {
+        "name": "Y"}}}, {"email": "c@x.co", "addr": "plain"}, {"email": "d@x.co", "n": 1}]
+    if fmt == "jsonl":
+        p = write(tmp_path, "m.jsonl", "\n".join(map(json.dumps, objs)) + "\n{broken\n")
+    else:
+        p = write(tmp_path, "m.json", json.dumps(objs))
+    rows, rejects = read_all(p, fmt)
+    assert [r["email"] for r in rows] == ["a@x.co", "b@x.co", "c@x.co", "d@x.co"]
+    assert json.loads(rows[1]["addr"]) == {"city": {"name": "Y"}} and rows[2]["addr"] == "plain"
+    assert len(rejects.rows) == (1 if fmt == "jsonl" else 0)
+
+
 def test_json_array_and_wrapped_records(tmp_path):
     arr = write(tmp_path, "a.json", json.dumps([{"email": "a@b.co"}, 5, {"email": "c@d.co"}]))
     assert detect(arr) == "json"
