@@ -17,13 +17,24 @@ from creditlake.ingest.manifest import Manifest, Status, load_manifest
 from creditlake.ingest.pipeline import expand_paths
 from creditlake.ingest.registry import Registry
 
+# Dagster's SQLite storage with kept-open connections (resources/dagster_storage.py)
 DAGSTER_YAML = """\
 telemetry:
   enabled: false
 concurrency:
   pools:
     default_limit: 1
+storage:
+  custom:
+    module: resources.dagster_storage
+    class: LocalStorage
+    config:
+      base_dir:
+        env: DAGSTER_HOME
 """
+# What earlier versions wrote: replaced by DAGSTER_YAML (same files on disk, same history)
+_OLD_DAGSTER_YAMLS = ("telemetry:\n  enabled: false\nconcurrency:\n  pools:\n"
+                      "    default_limit: 1\n",)
 
 
 @dataclass
@@ -52,7 +63,7 @@ def dagster_home(settings: Settings) -> Path:
     home = settings.home / "dagster"
     home.mkdir(parents=True, exist_ok=True)
     cfg = home / "dagster.yaml"
-    if not cfg.exists():
+    if not cfg.exists() or cfg.read_text() in _OLD_DAGSTER_YAMLS:
         cfg.write_text(DAGSTER_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
     return home

@@ -1,0 +1,128 @@
+"""The Dagster instance's storage in a local home (`storage: custom:` in its dagster.yaml).
+
+Dagster's own SQLite storage - the same files and schema under $DAGSTER_HOME (history/runs.db,
+history/runs/<run>.db + index.db, schedules/), so the webserver, the daemon and plain `dagster`
+commands read and write it as usual - with two changes that make an event cost ~1 ms instead
+of 0.1-0.3 s (a ranged ingest run stores ~7 events per file, a one-file run ~40):
+
+- one pooled SQLAlchemy engine per database, kept open, instead of a new engine, connection
+  and close per event (each close of a database's last connection is a WAL checkpoint with
+  its fsyncs);
+- `PRAGMA synchronous=NORMAL` on the WAL databases (Dagster already creates them in WAL
+  mode): a commit no longer waits for fsync. A crash of the process loses nothing; a power
+  loss can lose the last events (not the data: ingestion_log in ClickHouse is the ledger).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from dagster._core.storage.sqlite_storage import (
+    DagsterSqliteStorage,
+    _event_logs_directory,
+    _runs_directory,
+    _schedule_directory,
+)
+from dagster._serdes import ConfigurableClassData
+from dagster._utils import mkdir_p
+
+OPEN_RUN_SHARDS = 4  # run databases kept open besides index.db (a process writes one at a time)
+
+
+def sqlite_engine(conn_string: str) -> sa.Engine:
+    """A pooled engine whose connections stay open between uses, synchronous=NORMAL."""
+    engine = sa.create_engine(conn_string, pool_size=2, max_overflow=8,
+                              connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
+                                            "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API connection
+        dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+
+    return engine
+
+
+class EventLogStorage(SqliteEventLogStorage):
+    """Dagster's run-sharded SQLite event log, with kept-open engines (see module doc)."""
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
+        self._engines: OrderedDict[str, sa.Engine] = OrderedDict()
+        super().__init__(base_dir, inst_data)
+
+    def _engine(self, shard: str) -> sa.Engine:
+        engine = self._engines.get(shard)
+        if engine is None:
+            engine = self._engines[shard] = sqlite_engine(self.conn_string_for_shard(shard))
+            runs = [s for s in self._engines if s != "index"]
+            for old in runs[:-OPEN_RUN_SHARDS]:
+                self._engines.pop(old).dispose()
+        else:
+            self._engines.move_to_end(shard)
+        return engine
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[sa.Connection]:
+        with self._db_lock:
+            engine = self._engine(shard)
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            with engine.connect() as conn, conn.begin():
+                yield conn
+
+    def _close_engines(self) -> None:
+        with self._db_lock:
+            while self._engines:
+                self._engines.popitem()[1].dispose()
+
+    def wipe(self) -> None:
+        self._close_engines()  # the run databases are deleted: no connection may outlive them
+        super().wipe()
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._close_engines()
+
+
+class RunStorage(SqliteRunStorage):
+    """Dagster's SQLite run storage (history/runs.db) on one kept-open engine."""
+
+    def __init__(self, conn_string: str, inst_data: ConfigurableClassData | None = None) -> None:
+        super().__init__(conn_string, inst_data)
+        self._kept_engine = sqlite_engine(conn_string)
+
+    @contextmanager
+    def connect(self) -> Iterator[sa.Connection]:
+        with self._kept_engine.connect() as conn, conn.begin():
+            yield conn
+
+    def dispose(self) -> None:
+        super().dispose()
+        self._kept_engine.dispose()
+
+
+class LocalStorage(DagsterSqliteStorage):
+    """DagsterSqliteStorage's layout under base_dir with the storages above."""
+
+    def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
+        self.base_dir = base_dir
+        self._run_storage = RunStorage.from_local(_runs_directory(base_dir))
+        self._event_log_storage = EventLogStorage(_event_logs_directory(base_dir))
+        self._schedule_storage = SqliteScheduleStorage.from_local(_schedule_directory(base_dir))
+        self._inst_data = inst_data
+        super(DagsterSqliteStorage, self).__init__()
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None,  # type: ignore[override]
+                          config_value: dict) -> LocalStorage:
+        base_dir = os.path.abspath(config_value["base_dir"])
+        mkdir_p(base_dir)
+        return cls(base_dir, inst_data=inst_data)

@@ -1,0 +1,56 @@
+"""The CLI's Dagster instance (issue 16): its dagster.yaml names resources/dagster_storage.py,
+which keeps connections open, and what it writes is Dagster's own SQLite layout - the stock
+storage (what a plain `dagster` install would use) reads the same runs and per-file partitions."""
+
+import os
+
+import dagster as dg
+import pytest
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+
+from cli.runner import _OLD_DAGSTER_YAMLS, dagster_home, ingest_with_dagster
+from resources.dagster_storage import LocalStorage
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def home_env(monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    yield
+    os.environ.pop("DAGSTER_HOME", None)
+
+
+def test_cli_instance_is_dagsters_sqlite_layout(settings, home_env, tmp_path):
+    dhome = dagster_home(settings)
+    instance = dg.DagsterInstance.get()
+    assert isinstance(instance.get_ref().storage_data.rehydrate(object), LocalStorage)
+    d = tmp_path / "in"
+    d.mkdir()
+    for i in range(3):
+        (d / f"p{i}.csv").write_text(f"email,name\nu{i}@example.com,User {i}\n")
+    results = ingest_with_dagster(settings, [d], instance=instance)
+    assert [str(r.manifest.status) for r in results] == ["loaded"] * 3
+    instance.dispose()
+
+    stock = DagsterSqliteStorage.from_local(str(dhome))  # what the stock classes see
+    try:
+        runs = stock.run_storage.get_runs()
+        assert {r.run_id for r in runs} == {r.run_id for r in results}
+        assert all(r.is_success for r in runs)
+        mats = stock.event_log_storage.get_materialized_partitions(
+            dg.AssetKey(["dedup", "records"]))
+        assert mats == {r.manifest.key for r in results}
+    finally:
+        stock.dispose()
+
+
+def test_an_old_default_dagster_yaml_is_upgraded(settings, home_env):
+    cfg = settings.home / "dagster" / "dagster.yaml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(_OLD_DAGSTER_YAMLS[0])
+    dagster_home(settings)
+    assert "resources.dagster_storage" in cfg.read_text()
+    cfg.write_text("telemetry:\n  enabled: false\n")  # the user's own: left alone
+    dagster_home(settings)
+    assert cfg.read_text() == "telemetry:\n  enabled: false\n"
