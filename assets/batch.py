@@ -15,7 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from creditlake.ingest.accounting import record
+from creditlake.ingest.accounting import record, without_rejects
 from creditlake.ingest.manifest import Manifest, Status, load_manifest
 from resources import ClickHouseResource, CreditlakeHome
 
@@ -63,12 +63,13 @@ def each_file(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource,
     if len(keys) == 1:
         return dg.MaterializeResult(metadata=step(keys[0]))
     per_file: dict[str, dict[str, object]] = {}
-    for key in keys:
-        try:
-            per_file[key] = step(key)
-        except Exception as exc:  # noqa: BLE001 - this file fails, the batch goes on
-            context.log.error(f"{key}: {type(exc).__name__}: {exc}")
-            per_file[key] = _plain(counts_of(fail_file(clickhouse, home, key, exc)))
+    with clickhouse.open() as engine, without_rejects(engine, keys):
+        for key in keys:
+            try:
+                per_file[key] = step(key)
+            except Exception as exc:  # noqa: BLE001 - this file fails, the batch goes on
+                context.log.error(f"{key}: {type(exc).__name__}: {exc}")
+                per_file[key] = _plain(counts_of(fail_file(clickhouse, home, key, exc)))
     return dg.MaterializeResult(metadata=batch_metadata(per_file))
 
 

@@ -4,10 +4,10 @@
 import dagster as dg
 
 from assets import metadata as md
-from assets.batch import SINGLE_RUN, each_file, partition_keys
+from assets.batch import SINGLE_RUN, batch_metadata, each_file, partition_keys
 from assets.normalize import NORMALIZE_KEY
 from assets.partitions import landing_files
-from creditlake.ingest.load import load
+from creditlake.ingest.load import load, load_many
 from creditlake.ingest.manifest import load_manifest
 from resources import ClickHouseResource, CreditlakeHome
 
@@ -34,9 +34,20 @@ RECORDS_KEY = dg.AssetKey(["dedup", "records"])
 )
 def dedup_records(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource,
                   home: CreditlakeHome) -> dg.MaterializeResult:
-    batch = len(partition_keys(context)) > 1
+    keys = partition_keys(context)
+    if len(keys) > 1:
+        try:  # the whole batch in a few statements; if that fails, file by file below
+            with clickhouse.open() as engine:
+                loaded = load_many(engine, home.home, keys, policy=home.reject_policy(),
+                                   rule=home.overrides().for_source)
+            return dg.MaterializeResult(metadata=batch_metadata(
+                {m.key: {**md.counts(m), "loaded": m.loaded, "duplicates": m.duplicates}
+                 for m in loaded}))
+        except Exception as exc:  # noqa: BLE001 - retried per file, where errors are per file
+            context.log.warning(f"batch load failed ({type(exc).__name__}: {exc}); "
+                                "loading file by file")
     return each_file(context, clickhouse, home,
-                     lambda key: _load_one(key, clickhouse, home, batch=batch))
+                     lambda key: _load_one(key, clickhouse, home, batch=len(keys) > 1))
 
 
 def _load_one(key: str, clickhouse: ClickHouseResource, home: CreditlakeHome, *,

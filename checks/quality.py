@@ -3,7 +3,7 @@ import warnings
 
 import dagster as dg
 
-from assets.batch import check_each
+from assets.batch import check_each, partition_keys
 from assets.dedup import RECORDS_KEY
 from assets.normalize import NORMALIZE_KEY
 from assets.partitions import landing_files
@@ -71,12 +71,12 @@ def _quality_score(key: str, home: CreditlakeHome) -> dg.AssetCheckResult:
                             "ingestion_log agrees with records and rejected_records.")
 def dedup_records_reconciliation(context: dg.AssetCheckExecutionContext,
                                  clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
-    return check_each(context, lambda key: _reconciliation(key, clickhouse))
+    with clickhouse.open() as engine:  # one query for all the run's files
+        outcomes = quality.reconciliation_by_file(engine, partition_keys(context))
+    return check_each(context, lambda key: _reconciliation(outcomes[key]))
 
 
-def _reconciliation(key: str, clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
-    with clickhouse.open() as engine:
-        out = quality.reconciliation(engine, key)
+def _reconciliation(out: quality.CheckOutcome) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=out.passed, severity=dg.AssetCheckSeverity.ERROR,
                                description=out.description, metadata=out.metadata)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from creditlake.clickhouse.base import Engine
@@ -19,19 +20,39 @@ def reconciliation(engine: Engine, partition_key: str | None = None) -> CheckOut
     """For every file in every status (or one file): rows_read = loaded + duplicates +
     rejected + held, loaded and rejected match the rows in `records` and `rejected_records`,
     and a blocked file's held rows are still in its stage table."""
-    where, params = "", {}
-    if partition_key is not None:
-        where, params = "WHERE partition_key = {k:String}", {"k": partition_key}
-    # one pass: each file's log row next to the rows it claims in the two tables
-    rows = engine.query_rows(
+    keys = None if partition_key is None else [partition_key]
+    return _outcome(_log_vs_tables(engine, keys), engine)
+
+
+def reconciliation_by_file(engine: Engine, keys: Sequence[str]) -> dict[str, CheckOutcome]:
+    """reconciliation() of each of `keys`, from one query for all of them (a batch's check)."""
+    rows = _log_vs_tables(engine, keys)
+    by_key = {k: [r for r in rows if r[0] == k] for k in keys}
+    return {k: _outcome(by_key[k], engine) for k in keys}
+
+
+def _log_vs_tables(engine: Engine, keys: Sequence[str] | None) -> list[tuple]:
+    """Each file's log row next to the rows it claims in records and rejected_records."""
+    db, params = engine.database, {}
+    log_where = records_where = rejects_where = ""
+    if keys is not None:
+        params = {"keys": list(keys)}
+        log_where = "WHERE partition_key IN {keys:Array(String)}"
+        records_where = "WHERE ingest_key IN {keys:Array(String)}"
+        rejects_where = log_where
+    return engine.query_rows(
         f"""SELECT l.partition_key, l.source_file, l.rows_read, l.loaded, l.duplicates,
                    l.rejected, l.held, l.status, ifNull(r.n, 0), ifNull(j.n, 0)
-            FROM (SELECT * FROM {engine.database}.ingestion_log FINAL {where}) AS l
-            LEFT JOIN (SELECT ingest_key, count() AS n FROM {engine.database}.records
+            FROM (SELECT * FROM {db}.ingestion_log FINAL {log_where}) AS l
+            LEFT JOIN (SELECT ingest_key, count() AS n FROM {db}.records {records_where}
                        GROUP BY ingest_key) AS r ON r.ingest_key = l.partition_key
-            LEFT JOIN (SELECT partition_key, count() AS n FROM {engine.database}.rejected_records
-                       GROUP BY partition_key) AS j ON j.partition_key = l.partition_key""",
+            LEFT JOIN (SELECT partition_key, count() AS n FROM {db}.rejected_records
+                       {rejects_where} GROUP BY partition_key) AS j
+                ON j.partition_key = l.partition_key""",
         params)
+
+
+def _outcome(rows: list[tuple], engine: Engine) -> CheckOutcome:
     bad = [r for r in rows if r[2] != r[3] + r[4] + r[5] + r[6]]
     mismatched = [f"{r[1]}: loaded {r[3]} vs {r[8]} in records, rejected {r[5]} vs {r[9]} "
                   "in rejected_records" for r in rows if r[3] != r[8] or r[5] != r[9]]

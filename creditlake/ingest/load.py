@@ -6,11 +6,12 @@ policy (ingest/policy.py) decides first whether the file's valid rows load or ar
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from creditlake.clickhouse.base import Engine
 from creditlake.clickhouse.ddl_cluster import delete_target
-from creditlake.ingest.accounting import record
+from creditlake.ingest.accounting import record, record_many
 from creditlake.ingest.manifest import Manifest, Status, landed_path, load_manifest, stage_table
 from creditlake.ingest.overrides import SourceRule
 from creditlake.ingest.policy import RejectPolicy
@@ -19,27 +20,43 @@ LOAD_CHUNK_ROWS = 4_000_000
 _COLS = ("user_id", "email", "name", "phone", "address", "city", "country")
 
 
+def _insert_sql(db: str, source: str, key_expr: str) -> str:
+    """INSERT new rows of `source` (stage columns + file_ord) into records: first by
+    (file_ord, seq) wins within it, hashes already in `records` are skipped."""
+    select_cols = ", ".join(f"ifNull({c}, '')" for c in _COLS)
+    return f"""
+        INSERT INTO {db}.records (id, source_file, record_hash, ingested_at,
+            {', '.join(_COLS)}, created_date, status, metadata, data_quality_score,
+            validation_errors, ingest_key)
+        SELECT generateUUIDv4(), source_file, record_hash, now64(3), {select_cols},
+            created_date, status, metadata, data_quality_score, validation_errors, {key_expr}
+        FROM (SELECT * FROM {source} ORDER BY file_ord, seq LIMIT 1 BY record_hash)
+        WHERE record_hash NOT IN (
+            SELECT record_hash FROM {db}.records
+            WHERE record_hash IN (SELECT record_hash FROM {source}))
+    """
+
+
 def insert_new_records(engine: Engine, table: str, key: str, rows: int) -> None:
     """Insert a stage table's rows into `records` under ingest_key `key`, skipping duplicates
     within the table (first by seq wins) and hashes already in `records`."""
-    db = engine.database
-    select_cols = ", ".join(f"ifNull({c}, '')" for c in _COLS)
     # Chunks by file order keep ClickHouse's hash sets bounded for huge files; rows of
     # earlier chunks are already in `records`, so the anti-join also dedups across chunks.
     for lo in range(0, max(rows, 1), LOAD_CHUNK_ROWS):
-        chunk = f"(SELECT * FROM {table} WHERE seq >= {lo} AND seq < {lo + LOAD_CHUNK_ROWS})"
-        engine.command(f"""
-            INSERT INTO {db}.records (id, source_file, record_hash, ingested_at,
-                {', '.join(_COLS)}, created_date, status, metadata, data_quality_score,
-                validation_errors, ingest_key)
-            SELECT generateUUIDv4(), source_file, record_hash, now64(3), {select_cols},
-                created_date, status, metadata, data_quality_score, validation_errors,
-                {{k:String}}
-            FROM (SELECT * FROM {chunk} ORDER BY seq LIMIT 1 BY record_hash)
-            WHERE record_hash NOT IN (
-                SELECT record_hash FROM {db}.records
-                WHERE record_hash IN (SELECT record_hash FROM {chunk}))
-        """, {"k": key}, settings={"optimize_on_insert": 0})  # deduped above already
+        chunk = (f"(SELECT *, 0 AS file_ord FROM {table} "
+                 f"WHERE seq >= {lo} AND seq < {lo + LOAD_CHUNK_ROWS})")
+        engine.command(_insert_sql(engine.database, chunk, "{k:String}"), {"k": key},
+                       settings={"optimize_on_insert": 0})  # deduped above already
+
+
+def insert_new_records_of_files(engine: Engine, files: Sequence[tuple[str, str]]) -> None:
+    """insert_new_records for several (key, stage table) at once, in one INSERT ... SELECT:
+    the same result as inserting them one after the other in this order (a row whose hash
+    an earlier file already has is a duplicate of the later file)."""
+    union = " UNION ALL ".join(f"SELECT *, {i} AS file_ord FROM {table}"
+                               for i, (_, table) in enumerate(files))
+    engine.command(_insert_sql(engine.database, f"({union})", "{keys:Array(String)}[file_ord + 1]"),
+                   {"keys": [key for key, _ in files]}, settings={"optimize_on_insert": 0})
 
 
 def loaded_count(engine: Engine, key: str) -> int:
@@ -84,3 +101,75 @@ def load(engine: Engine, home: Path, key: str, *, policy: RejectPolicy | None = 
         engine.command(f"DROP TABLE IF EXISTS {table}")
         landed_path(home, key).unlink(missing_ok=True)
     return m
+
+
+def load_many(engine: Engine, home: Path, keys: Sequence[str], *, policy: RejectPolicy,
+              rule: Callable[[str], SourceRule]) -> list[Manifest]:
+    """load() for a batch of small files (rule: source file -> its SourceRule), with a
+    handful of statements for the whole batch instead of ~8 per file: one DELETE of earlier
+    loads (only if any), one INSERT ... SELECT per LOAD_CHUNK_ROWS of rows, one count, one
+    ingestion_log insert, one DROP. Same outcome as load() of each key in this order: each
+    file keeps its own loaded/duplicates counts, status and ingestion_log row."""
+    t0 = time.perf_counter()
+    manifests = [load_manifest(home, k) for k in keys]
+    loading: list[Manifest] = []
+    for m in manifests:
+        if m.status not in (Status.NORMALIZED, Status.LOADED, Status.BLOCKED):
+            continue
+        if policy.exceeded(m):
+            held = policy.holds(m, rule(m.source_file))
+            note = policy.message(m, held)
+            if held:
+                m.status, m.message = Status.BLOCKED, note
+                continue
+            if note not in m.warnings:
+                m.warnings.append(note)
+        loading.append(m)
+    if loading:
+        db, names = engine.database, {"keys": [m.key for m in loading]}
+        earlier = [r[0] for r in engine.query_rows(
+            f"SELECT DISTINCT ingest_key FROM {db}.records "
+            "WHERE ingest_key IN {keys:Array(String)}", names)]
+        if earlier:
+            engine.command(f"DELETE FROM {delete_target(engine, 'records')} "
+                           "WHERE ingest_key IN {keys:Array(String)}", {"keys": earlier})
+        for group in _row_groups(loading):
+            if len(group) == 1:
+                insert_new_records(engine, stage_table(engine, group[0].key), group[0].key,
+                                   group[0].valid)
+            else:
+                insert_new_records_of_files(
+                    engine, [(m.key, stage_table(engine, m.key)) for m in group])
+        counts = dict(engine.query_rows(
+            f"SELECT ingest_key, count() FROM {db}.records "
+            "WHERE ingest_key IN {keys:Array(String)} GROUP BY ingest_key", names))
+        for m in loading:
+            m.loaded = int(counts.get(m.key, 0))
+            m.duplicates = m.valid - m.loaded
+            m.status = Status.LOADED
+    share = (time.perf_counter() - t0) / max(len(manifests), 1)
+    for m in manifests:
+        m.seconds["load"] = share
+    record_many(engine, home, manifests)
+    done = [m for m in manifests if m.status != Status.BLOCKED]  # held rows stay in staging
+    if done:
+        engine.command("DROP TABLE IF EXISTS "
+                       + ", ".join(stage_table(engine, m.key) for m in done))
+    for m in done:
+        landed_path(home, m.key).unlink(missing_ok=True)
+    return manifests
+
+
+def _row_groups(manifests: Sequence[Manifest]) -> list[list[Manifest]]:
+    """Consecutive files with at most LOAD_CHUNK_ROWS valid rows together (a bigger file
+    alone), in order: ClickHouse's hash sets stay bounded as in insert_new_records."""
+    groups: list[list[Manifest]] = []
+    rows = 0
+    for m in manifests:
+        if groups and rows + m.valid <= LOAD_CHUNK_ROWS:
+            groups[-1].append(m)
+            rows += m.valid
+        else:
+            groups.append([m])
+            rows = m.valid
+    return groups

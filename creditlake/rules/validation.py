@@ -17,6 +17,7 @@ from creditlake.rules.vocab import WARNINGS
 from creditlake.schema import STATUSES
 
 with hidden_modules("pandas", "pyspark", "hypothesis"):  # polars-only pandera: see lazy.py
+    import pandera.backends.polars.builtin_checks  # noqa: F401 - else validate() imports hypothesis
     import pandera.polars as pa
     from pandera.errors import SchemaErrors
 
