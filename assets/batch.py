@@ -8,7 +8,6 @@ file's failure (manifest + ingestion_log) and the others go on.
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -57,8 +56,9 @@ def partition_keys(context: dg.AssetExecutionContext | dg.AssetCheckExecutionCon
 def each_file(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource,
               home: CreditlakeHome, step: Callable[[str], dict[str, object]]
               ) -> dg.MaterializeResult:
-    """step(key) -> that file's metadata. One file: its metadata as before; a batch: totals
-    plus a per-file table, and errors recorded per file instead of failing the whole run."""
+    """step(key) -> that file's metadata. One file: its metadata as before; a batch: each
+    partition its own file's metadata plus the batch totals, and errors recorded per file
+    instead of failing the whole run."""
     keys = partition_keys(context)
     if len(keys) == 1:
         return dg.MaterializeResult(metadata=step(keys[0]))
@@ -70,7 +70,7 @@ def each_file(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource,
             except Exception as exc:  # noqa: BLE001 - this file fails, the batch goes on
                 context.log.error(f"{key}: {type(exc).__name__}: {exc}")
                 per_file[key] = _plain(counts_of(fail_file(clickhouse, home, key, exc)))
-    return dg.MaterializeResult(metadata=batch_metadata(per_file))
+    return batch_result(context, per_file)
 
 
 def fail_file(clickhouse: ClickHouseResource, home: CreditlakeHome, key: str,
@@ -102,14 +102,20 @@ def _plain(meta: dict[str, object]) -> dict[str, object]:
     return out
 
 
-def batch_metadata(per_file: dict[str, dict[str, object]]) -> dict[str, object]:
-    files = {k: _plain(v) for k, v in per_file.items()}
-    totals = {name: sum(int(f.get(name) or 0) for f in files.values())
+def batch_result(context: dg.AssetExecutionContext,
+                 per_file: dict[str, dict[str, object]]) -> dg.MaterializeResult:
+    """A batch's materialization: each file's partition gets that file's own metadata, and
+    every partition the batch totals (`batch_*`). An event then stays the size of one file's
+    metadata: a table of all the batch's files in every partition's event made a run of N
+    files store N^2 rows of metadata."""
+    for key, meta in per_file.items():
+        context.add_asset_metadata(meta, partition_key=key)
+    files = [_plain(v) for v in per_file.values()]
+    totals = {f"batch_{name}": dg.MetadataValue.int(sum(int(f.get(name) or 0) for f in files))
               for name in ("rows_read", "rejected", "loaded", "duplicates")
-              if any(name in f for f in files.values())}
-    return {"files": dg.MetadataValue.int(len(files)),
-            **{k: dg.MetadataValue.int(v) for k, v in totals.items()},
-            "per_file": dg.MetadataValue.json(json.loads(json.dumps(files, default=str)))}
+              if any(name in f for f in files)}
+    return dg.MaterializeResult(metadata={"batch_files": dg.MetadataValue.int(len(files)),
+                                          **totals})
 
 
 def check_each(context: dg.AssetCheckExecutionContext,

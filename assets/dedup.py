@@ -4,7 +4,7 @@
 import dagster as dg
 
 from assets import metadata as md
-from assets.batch import SINGLE_RUN, batch_metadata, each_file, partition_keys
+from assets.batch import SINGLE_RUN, batch_result, each_file, partition_keys
 from assets.normalize import NORMALIZE_KEY
 from assets.partitions import landing_files
 from creditlake.ingest.load import load, load_many
@@ -40,9 +40,8 @@ def dedup_records(context: dg.AssetExecutionContext, clickhouse: ClickHouseResou
             with clickhouse.open() as engine:
                 loaded = load_many(engine, home.home, keys, policy=home.reject_policy(),
                                    rule=home.overrides().for_source)
-            return dg.MaterializeResult(metadata=batch_metadata(
-                {m.key: {**md.counts(m), "loaded": m.loaded, "duplicates": m.duplicates}
-                 for m in loaded}))
+            return batch_result(context, {m.key: {**md.counts(m), "loaded": m.loaded,
+                                                  "duplicates": m.duplicates} for m in loaded})
         except Exception as exc:  # noqa: BLE001 - retried per file, where errors are per file
             context.log.warning(f"batch load failed ({type(exc).__name__}: {exc}); "
                                 "loading file by file")

@@ -36,11 +36,20 @@ def test_cli_instance_is_dagsters_sqlite_layout(settings, home_env, tmp_path):
     stock = DagsterSqliteStorage.from_local(str(dhome))  # what the stock classes see
     try:
         runs = stock.run_storage.get_runs()
-        assert {r.run_id for r in runs} == {r.run_id for r in results}
-        assert all(r.is_success for r in runs)
+        assert {r.run_id for r in results} <= {r.run_id for r in runs}  # + the land run
+        assert runs and all(r.is_success for r in runs)
         mats = stock.event_log_storage.get_materialized_partitions(
             dg.AssetKey(["dedup", "records"]))
         assert mats == {r.manifest.key for r in results}
+        for r in results:  # each partition's event holds its own file's metadata
+            records = stock.event_log_storage.get_event_records(dg.EventRecordsFilter(
+                event_type=dg.DagsterEventType.ASSET_MATERIALIZATION,
+                asset_key=dg.AssetKey(["dedup", "records"]),
+                asset_partitions=[r.manifest.key]))
+            assert len(records) == 1
+            meta = records[0].asset_materialization.metadata
+            assert meta["source_file"].value == r.manifest.source_file
+            assert meta["loaded"].value == 1 and meta["batch_files"].value == 3
     finally:
         stock.dispose()
 
