@@ -15,15 +15,19 @@ of 0.1-0.3 s (a ranged ingest run stores ~7 events per file, a one-file run ~40)
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from dagster._core.events import ASSET_EVENTS
+from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sqlalchemy_compat import db_result
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import (
     DagsterSqliteStorage,
@@ -35,6 +39,10 @@ from dagster._serdes import ConfigurableClassData
 from dagster._utils import mkdir_p
 
 OPEN_RUN_SHARDS = 4  # run databases kept open besides index.db (a process writes one at a time)
+# Dagster hands a step's per-partition events (and a run's planned events) to the storage as
+# one batch only when this is set; store_event_batch below then writes them in one
+# transaction per database. An explicit setting wins.
+EVENT_BATCH_SIZE = "1000"
 
 
 def sqlite_engine(conn_string: str) -> sa.Engine:
@@ -55,7 +63,43 @@ class EventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._engines: OrderedDict[str, sa.Engine] = OrderedDict()
+        self._tables: set[str] = set()
         super().__init__(base_dir, inst_data)
+
+    def has_table(self, table_name: str) -> bool:
+        """Asked for every asset event (a new engine each time in Dagster's): tables that
+        exist are remembered."""
+        if table_name not in self._tables and super().has_table(table_name):
+            self._tables.add(table_name)
+        return table_name in self._tables
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """Consecutive asset events of one run (a ranged step's materializations, a run's
+        planned events) in one transaction per database, the asset key's row updated once
+        per event type with the last one (what N updates in a row leave); others one by one."""
+        for batchable, group in itertools.groupby(events, key=_batchable):
+            group = list(group)
+            if batchable and len(group) > 1 and len({e.run_id for e in group}) == 1:
+                self._store_asset_events(group)
+            else:
+                for event in group:
+                    self.store_event(event)
+
+    def _store_asset_events(self, events: list[EventLogEntry]) -> None:
+        inserts = [self.prepare_insert_event(e) for e in events]
+        with self.run_connection(events[0].run_id) as conn:
+            for statement in inserts:
+                conn.execute(statement)
+        with self.index_transaction() as conn:
+            ids = []
+            for statement in inserts:
+                with db_result(conn, statement) as result:
+                    ids.append(result.inserted_primary_key[0])
+            self._store_asset_event_tags(conn, events, ids)
+            last = {(e.get_dagster_event().asset_key, e.dagster_event_type): (i, e)
+                    for i, e in zip(ids, events, strict=True)}
+            for event_id, event in sorted(last.values(), key=lambda pair: pair[0]):
+                self._store_asset_event(conn, event, event_id)
 
     def _engine(self, shard: str) -> sa.Engine:
         engine = self._engines.get(shard)
@@ -109,10 +153,16 @@ class RunStorage(SqliteRunStorage):
         self._kept_engine.dispose()
 
 
+def _batchable(event: EventLogEntry) -> bool:
+    return bool(event.is_dagster_event and event.dagster_event_type in ASSET_EVENTS
+                and event.get_dagster_event().asset_key)
+
+
 class LocalStorage(DagsterSqliteStorage):
     """DagsterSqliteStorage's layout under base_dir with the storages above."""
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None) -> None:
+        os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", EVENT_BATCH_SIZE)
         self.base_dir = base_dir
         self._run_storage = RunStorage.from_local(_runs_directory(base_dir))
         self._event_log_storage = EventLogStorage(_event_logs_directory(base_dir))
