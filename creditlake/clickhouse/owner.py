@@ -215,17 +215,13 @@ class EngineOwner:
         # quick. Reads run on a small pool of handles at once (chDB answers several threads on
         # one path; one query already uses both cores, so a few handles are enough), writes
         # keep their own single lane.
+        # Reader handles open on first need (a short CLI run that reads little opens one).
         self._readers: list[ClickHouseEngine] = []
+        self._readers_lock = threading.Lock()
         self._free_readers: queue.SimpleQueue[ClickHouseEngine] = queue.SimpleQueue()
         try:
-            for _ in range(READ_HANDLES):
-                reader = ClickHouseEngine(f"chdb://{paths.data}", engine.database, engine.cluster)
-                self._readers.append(reader)
-                self._free_readers.put(reader)
             self.inserter = ArrowInserter(engine, paths.data)
         except BaseException:
-            for reader in self._readers:
-                reader.close()
             self._listener.close()
             raise
         self.batch_bytes = batch_bytes
@@ -290,7 +286,9 @@ class EngineOwner:
         try:
             # every handle must close: any open one keeps chDB's directory lock alive
             self.inserter.close()
-            for reader in self._readers:
+            with self._readers_lock:
+                readers = list(self._readers)
+            for reader in readers:
                 with contextlib.suppress(Exception):
                     reader.close()
             self.engine.close()
@@ -334,10 +332,21 @@ class EngineOwner:
         finally:
             gate.release()
 
+    def _reader(self) -> ClickHouseEngine:
+        """A free reader handle, or a new one (never more than the read gate's slots)."""
+        try:
+            return self._free_readers.get_nowait()
+        except queue.Empty:
+            with self._readers_lock:
+                reader = ClickHouseEngine(f"chdb://{self.paths.data}", self.engine.database,
+                                          self.engine.cluster)
+                self._readers.append(reader)
+            return reader
+
     def read(self, call: Callable[[ClickHouseEngine], T], wait: float) -> T:
         """call(handle) at its turn in the read lane, on a reader handle of its own."""
         def borrowed() -> T:
-            handle = self._free_readers.get_nowait()  # the gate admits one caller per handle
+            handle = self._reader()  # the gate admits at most READ_HANDLES callers
             try:
                 return call(handle)
             finally:
