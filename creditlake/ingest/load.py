@@ -112,9 +112,23 @@ def load_many(engine: Engine, home: Path, keys: Sequence[str], *, policy: Reject
     file keeps its own loaded/duplicates counts, status and ingestion_log row."""
     t0 = time.perf_counter()
     manifests = [load_manifest(home, k) for k in keys]
+    staged = {r[0] for r in engine.query_rows(
+        "SELECT name FROM system.tables WHERE database = {d:String} "
+        "AND name IN {t:Array(String)}",
+        {"d": engine.database, "t": [stage_table(engine, k).split(".", 1)[1] for k in keys]})}
     loading: list[Manifest] = []
+    kept: list[Manifest] = []  # loaded before, staging dropped since: rows kept as they are
     for m in manifests:
         if m.status not in (Status.NORMALIZED, Status.LOADED, Status.BLOCKED):
+            continue
+        if stage_table(engine, m.key).split(".", 1)[1] not in staged:
+            if m.status == Status.LOADED:
+                kept.append(m)
+            else:  # as load() raises it for one file: this file fails, the batch goes on
+                m.status, m.message = Status.FAILED, (
+                    f"FileNotFoundError: {m.source_file}: its stage table "
+                    f"{stage_table(engine, m.key)} is gone; materialize normalize/contacts "
+                    f"for {m.key} first")
             continue
         if policy.exceeded(m):
             held = policy.holds(m, rule(m.source_file))
@@ -147,11 +161,12 @@ def load_many(engine: Engine, home: Path, keys: Sequence[str], *, policy: Reject
             m.loaded = int(counts.get(m.key, 0))
             m.duplicates = m.valid - m.loaded
             m.status = Status.LOADED
-    share = (time.perf_counter() - t0) / max(len(manifests), 1)
-    for m in manifests:
+    changed = [m for m in manifests if all(m is not k for k in kept)]
+    share = (time.perf_counter() - t0) / max(len(changed), 1)
+    for m in changed:
         m.seconds["load"] = share
-    record_many(engine, home, manifests)
-    done = [m for m in manifests if m.status != Status.BLOCKED]  # held rows stay in staging
+    record_many(engine, home, changed)
+    done = [m for m in changed if m.status != Status.BLOCKED]  # held rows stay in staging
     if done:
         engine.command("DROP TABLE IF EXISTS "
                        + ", ".join(stage_table(engine, m.key) for m in done))

@@ -96,3 +96,20 @@ def test_rows_are_grouped_by_chunk_size(monkeypatch):
           for i, v in enumerate([4, 6, 1, 30, 2, 3])]
     groups = [[m.key for m in g] for g in load_mod._row_groups(ms)]
     assert groups == [["0", "1"], ["2"], ["3"], ["4", "5"]]
+
+
+def test_staging_gone(engine, tmp_path):
+    """As load(): a loaded file whose staging is gone keeps its rows; a normalized one fails
+    with what to do, and the other files of the batch still load."""
+    home = tmp_path / "h"
+    keys = stage_all(engine, home, tmp_path / "in")
+    policy = RejectPolicy(max_failure_rate=1.0)
+    load_many(engine, home, keys[:1], policy=policy, rule=SourceOverrides().for_source)
+    engine.command(f"DROP TABLE IF EXISTS {stage_table(engine, keys[1])}")  # b: staging lost
+    out = {m.source_file: m for m in load_many(engine, home, keys, policy=policy,
+                                                rule=SourceOverrides().for_source)}
+    assert str(out["a.csv"].status) == "loaded" and out["a.csv"].loaded == 2  # kept
+    assert str(out["b.csv"].status) == "failed" and "normalize/contacts" in out["b.csv"].message
+    assert str(out["c.csv"].status) == "loaded" and out["c.csv"].loaded == 2
+    assert engine.query_rows(f"SELECT count() FROM {engine.database}.records "
+                             "WHERE source_file = 'a.csv'")[0][0] == 2
