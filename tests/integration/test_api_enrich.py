@@ -16,7 +16,6 @@ from creditlake.config import Processing
 from creditlake.entity.ddl import migrate_entities
 from creditlake.ingest.manifest import Status
 from creditlake.ingest.pipeline import ingest_file
-from creditlake.ledger import Ledger
 
 ROWS = [
     {"user_id": "en-1", "email": "ann.lee@example.com", "name": "Ann Lee",
@@ -31,13 +30,6 @@ ROWS = [
     {"user_id": "en-5", "email": "j.smith2@example.com", "name": "John Smith",
      "phone": "", "city": "Paris", "country": "FR", "status": "active"},
 ]
-
-
-@pytest.fixture
-def ledger(settings):
-    led = Ledger(settings.database_url)
-    yield led
-    led.close()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from api.config import ApiConfig
 from creditlake.config import Processing
 from creditlake.ingest.manifest import Status
 from creditlake.ingest.pipeline import ingest_file
-from creditlake.ledger import Ledger
 
 # One person per row, each field written the way some export writes it.
 ROWS = [
@@ -32,13 +31,6 @@ ROWS = [
      "created_date": "4 Mar 2018", "status": "Pending"},
 ]
 QUERYABLE = ("email", "name", "phone", "city", "country", "created_date", "status")
-
-
-@pytest.fixture
-def ledger(settings):
-    led = Ledger(settings.database_url)
-    yield led
-    led.close()
 
 
 @pytest.fixture

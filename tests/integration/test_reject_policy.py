@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from typer.testing import CliRunner
+from cli_support import invoke_cli
 
 from cli.runner import ingest_with_dagster
 from creditlake.clickhouse import ClickHouseEngine
@@ -125,18 +125,6 @@ def test_held_column_is_added_to_an_existing_home(chdb_path):
         eng.close()
 
 
-def _cli(settings, *args: str):
-    from cli import _load, app
-
-    _load()
-    (settings.home / "dagster").mkdir(exist_ok=True)
-    (settings.home / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {"CREDITLAKE_HOME": str(settings.home), "DAGSTER_HOME": str(settings.home / "dagster"),
-           "CREDITLAKE_CLICKHOUSE_URL": settings.clickhouse_url,
-           "CREDITLAKE_CLICKHOUSE_DATABASE": settings.clickhouse_database}
-    return CliRunner().invoke(app, list(args), env=env)
-
-
 def test_ingest_exit_codes_and_json(settings, engine, tmp_path):
     from cli.ingest import EXIT_CHECKS, EXIT_FILES, EXIT_OK
 
@@ -147,7 +135,7 @@ def test_ingest_exit_codes_and_json(settings, engine, tmp_path):
     cases = [((clean,), (), EXIT_OK), ((noisy,), (), EXIT_CHECKS),
              ((noisy,), ("--block-on-rejects",), EXIT_FILES), ((prose,), (), EXIT_FILES)]
     for files, flags, code in cases:
-        res = _cli(settings, "ingest", *map(str, files), "--json", "--no-resolve", *flags)
+        res = invoke_cli(settings, "ingest", *map(str, files), "--json", "--no-resolve", *flags)
         assert res.exit_code == code, (files, flags, res.stdout, res.stderr, res.exception)
         doc = json.loads(res.stdout)  # the JSON is printed in every case
         for f in doc["files"]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from typer.testing import CliRunner
+from cli_support import invoke_cli
 
 from cli.runner import ingest_with_dagster
 from creditlake.ingest.overrides import SourceOverrides
@@ -82,15 +82,7 @@ def test_replay_after_override_loads_once(settings, engine, instance, tmp_path):
 
 
 def _cli(settings, *args: str):
-    from cli import _load, app
-
-    _load()
-    (settings.home / "dagster").mkdir(exist_ok=True)
-    (settings.home / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {"CREDITLAKE_HOME": str(settings.home), "DAGSTER_HOME": str(settings.home / "dagster"),
-           "CREDITLAKE_CLICKHOUSE_URL": settings.clickhouse_url,
-           "CREDITLAKE_CLICKHOUSE_DATABASE": settings.clickhouse_database}
-    res = CliRunner().invoke(app, list(args), env=env)
+    res = invoke_cli(settings, *args)
     return res.exit_code, res.stdout, res.stderr
 
 
