@@ -15,6 +15,7 @@ of 0.1-0.3 s (a ranged ingest run stores ~7 events per file, a one-file run ~40)
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from collections import OrderedDict
@@ -22,11 +23,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from dagster._core.events import ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log.schema import SqlEventLogStorageMetadata
+from dagster._core.storage.event_log.sqlite import sqlite_event_log
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sql import get_alembic_config
 from dagster._core.storage.sqlalchemy_compat import db_result
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import (
@@ -65,6 +71,26 @@ class EventLogStorage(SqliteEventLogStorage):
         self._engines: OrderedDict[str, sa.Engine] = OrderedDict()
         self._tables: set[str] = set()
         super().__init__(base_dir, inst_data)
+
+    def _initdb(self, engine: sa.Engine, for_index_shard: bool = False) -> None:
+        """A run's database: Dagster's tables stamped with the head revision, as Dagster's
+        _initdb does, without parsing the ~100 migration scripts again for every run (twice:
+        to check, then to stamp). The index database and anything unusual: Dagster's own."""
+        if for_index_shard:
+            return super()._initdb(engine, for_index_shard=True)
+        try:
+            with engine.connect() as conn:
+                if MigrationContext.configure(conn).get_current_revision():
+                    return  # stamped: Dagster's _initdb leaves it as it is too
+                SqlEventLogStorageMetadata.create_all(engine)
+                conn.execute(sa.text("PRAGMA journal_mode=WAL;"))
+                conn.execute(sa.text("CREATE TABLE IF NOT EXISTS alembic_version (version_num "
+                                     "VARCHAR(32) NOT NULL PRIMARY KEY)"))
+                conn.execute(sa.text("INSERT INTO alembic_version VALUES (:v)"),
+                             {"v": _head_revision()})
+                conn.commit()
+        except sa.exc.SQLAlchemyError:
+            super()._initdb(engine)
 
     def has_table(self, table_name: str) -> bool:
         """Asked for every asset event (a new engine each time in Dagster's): tables that
@@ -151,6 +177,12 @@ class RunStorage(SqliteRunStorage):
     def dispose(self) -> None:
         super().dispose()
         self._kept_engine.dispose()
+
+
+@functools.cache
+def _head_revision() -> str:
+    script = ScriptDirectory.from_config(get_alembic_config(sqlite_event_log.__file__))
+    return str(script.get_current_head())
 
 
 def _batchable(event: EventLogEntry) -> bool:

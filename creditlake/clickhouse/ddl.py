@@ -111,13 +111,21 @@ def ensure_tables(engine: Engine, ddl: dict[str, str]) -> list[str]:
 
 
 def migrate(engine: Engine) -> list[str]:
-    """Create the database and tables if missing; returns the tables ensured."""
-    tables = ensure_tables(engine, table_ddl(engine.database))
+    """Create the database and tables if missing, add columns added since; returns the tables
+    ensured. An up-to-date database costs two catalog queries (every process start runs this)."""
+    db, ddl = engine.database, table_ddl(engine.database)
+    present = {r[0] for r in engine.query_rows(
+        "SELECT name FROM system.tables WHERE database = {d:String}", {"d": db})}
+    if not set(ddl) <= present:
+        ensure_tables(engine, ddl)
+    columns = {(t, n) for t, n in engine.query_rows(
+        "SELECT table, name FROM system.columns WHERE database = {d:String} "
+        "AND table IN ('records', 'ingestion_log')", {"d": db})}
     # Columns added after a table was first created (CREATE IF NOT EXISTS won't add them).
-    for c in (*((c.name, c.clickhouse) for c in RECORD_COLUMNS), *RECORDS_INTERNAL_COLUMNS):
-        engine.command(f"ALTER TABLE {engine.database}.records ADD COLUMN IF NOT EXISTS "
-                       f"{c[0]} {c[1]}")
-    for name, ch_type in INGESTION_LOG_COLUMNS:
-        engine.command(f"ALTER TABLE {engine.database}.ingestion_log ADD COLUMN IF NOT EXISTS "
-                       f"{name} {ch_type}")
-    return tables
+    added = [("records", c.name, c.clickhouse) for c in RECORD_COLUMNS]
+    added += [("records", n, t) for n, t in RECORDS_INTERNAL_COLUMNS]
+    added += [("ingestion_log", n, t) for n, t in INGESTION_LOG_COLUMNS]
+    for table, name, ch_type in added:
+        if (table, name) not in columns:
+            engine.command(f"ALTER TABLE {db}.{table} ADD COLUMN IF NOT EXISTS {name} {ch_type}")
+    return list(ddl)

@@ -3,13 +3,17 @@ which keeps connections open, and what it writes is Dagster's own SQLite layout 
 storage (what a plain `dagster` install would use) reads the same runs and per-file partitions."""
 
 import os
+import sqlite3
 
 import dagster as dg
 import pytest
+import sqlalchemy as sa
+from dagster._core.storage.event_log.sqlite import sqlite_event_log
+from dagster._core.storage.sql import check_alembic_revision, get_alembic_config
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 
 from cli.runner import _OLD_DAGSTER_YAMLS, dagster_home, ingest_with_dagster
-from resources.dagster_storage import LocalStorage
+from resources.dagster_storage import LocalStorage, _head_revision
 
 pytestmark = pytest.mark.integration
 
@@ -33,6 +37,13 @@ def test_cli_instance_is_dagsters_sqlite_layout(settings, home_env, tmp_path):
     assert [str(r.manifest.status) for r in results] == ["loaded"] * 3
     instance.dispose()
 
+    head = _head_revision()  # each run database is stamped as Dagster's _initdb stamps it
+    assert head == check_alembic_revision(get_alembic_config(sqlite_event_log.__file__),
+                                          _any_connection(dhome))[1]
+    for db in (dhome / "history" / "runs").glob("*.db"):
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
+
     stock = DagsterSqliteStorage.from_local(str(dhome))  # what the stock classes see
     try:
         runs = stock.run_storage.get_runs()
@@ -52,6 +63,10 @@ def test_cli_instance_is_dagsters_sqlite_layout(settings, home_env, tmp_path):
             assert meta["loaded"].value == 1 and meta["batch_files"].value == 3
     finally:
         stock.dispose()
+
+
+def _any_connection(dhome):
+    return sa.create_engine(f"sqlite:///{dhome / 'history' / 'runs' / 'index.db'}").connect()
 
 
 def test_an_old_default_dagster_yaml_is_upgraded(settings, home_env):

@@ -31,6 +31,18 @@ def test_migrate_is_idempotent(engine):
     assert [n for n, _ in after] == sorted(table_ddl(engine.database))
 
 
+def test_migrate_adds_a_missing_column_and_table(engine):
+    db = engine.database
+    engine.command(f"ALTER TABLE {db}.ingestion_log DROP COLUMN held")
+    engine.command(f"DROP TABLE {db}.rejected_records")
+    migrate(engine)
+    cols = {r[0] for r in engine.query_rows(
+        "SELECT name FROM system.columns WHERE database = {d:String} AND table = "
+        "'ingestion_log'", {"d": db})}
+    assert "held" in cols
+    assert engine.query_rows(f"EXISTS TABLE {db}.rejected_records")[0][0] == 1
+
+
 def test_deletes_go_to_local_tables_on_a_cluster(engine):
     from creditlake.clickhouse.ddl_cluster import delete_target, delete_target_for
 
