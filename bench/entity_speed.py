@@ -8,12 +8,19 @@ the resolution's own: read records from ClickHouse -> prepare -> Splink (DuckDB)
 cluster -> write entities / entity_features / golden_records, with the shipped model. It
 prints wall time, peak RSS, per-stage timings, pairwise precision/recall against the
 generator's truth and the machine load. Phase 3 (optional, --incremental N) adds N more
-records and times an incremental run.
+records and times an incremental run. Phase 4 (optional, --queries N) adds N more records and
+runs one more incremental entity run the way it runs next to the API: the embedded engine is
+owned by another process (`python -m creditlake.clickhouse.sharing serve`, as `creditlake
+serve` does), the entity run is its client, and a second client fires the API's
+`"resolve": "entity"` queries (compiled by the API's own compiler: a filtered page plus its
+count) back to back for the whole run; it prints how many were answered during the run and
+their latency next to the same queries on the idle engine.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -21,6 +28,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -70,22 +78,129 @@ def resolve_phase(path: str, mode: str, memory_limit: str) -> None:
     print(json.dumps(out))
 
 
+# The API's `"resolve": "entity"` queries: a filtered, sorted page and an entity-id lookup.
+ENTITY_QUERIES = (
+    {"resolve": "entity", "filters": {"cluster_size": {"gte": 2}}, "limit": 100,
+     "sort": {"field": "name", "order": "asc"}},
+    {"resolve": "entity", "filters": {"entity_id": "{entity_id}"}, "limit": 10},
+)
+
+
+def _compiled_queries(engine) -> list:  # noqa: ANN001 - an Engine
+    import msgspec
+
+    from creditlake.entity.query import compile_golden_query
+    from creditlake.query.model import QueryRequest
+
+    known = engine.query_rows("SELECT entity_id FROM bench.golden_records FINAL"
+                              " WHERE is_deleted = 0 AND cluster_size > 1 LIMIT 1")[0][0]
+    out = []
+    for body in ENTITY_QUERIES:
+        body = json.loads(json.dumps(body).replace("{entity_id}", known))
+        req = msgspec.convert({k: v for k, v in body.items() if k != "resolve"}, QueryRequest)
+        out.append(compile_golden_query(req, "bench"))
+    return out
+
+
+def _answer(engine, q) -> int:  # noqa: ANN001
+    """One API answer: the page and its total, as the query service runs them."""
+    rows = engine.query_rows(q.sql, q.params)
+    engine.query_rows(q.count_sql, q.count_params)
+    return len(rows)
+
+
+def _percentiles(ms: list[float]) -> dict[str, float]:
+    if not ms:
+        return {}
+    ms = sorted(ms)
+    return {"p50_ms": round(ms[len(ms) // 2], 1), "p99_ms": round(ms[int(len(ms) * 0.99)], 1),
+            "max_ms": round(ms[-1], 1)}
+
+
+def queries_phase(path: str, memory_limit: str) -> None:
+    """An incremental entity run as a client of an engine owner, queried meanwhile."""
+    logging.disable(logging.WARNING)
+    env = {**os.environ, "CREDITLAKE_HOME": str(Path(path) / "home"),
+           "CREDITLAKE_CLICKHOUSE_URL": f"chdb://{path}",
+           "CREDITLAKE_CLICKHOUSE_DATABASE": "bench"}
+    os.environ.update(env)
+    owner = subprocess.Popen([sys.executable, "-m", "creditlake.clickhouse.sharing", "serve",
+                              "--role", "api"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        print(f"engine owner: {owner.stdout.readline().strip()}", file=sys.stderr)
+        from creditlake.clickhouse.sharing import connect
+        from creditlake.config import load_settings
+        from creditlake.entity.run import run_entities
+
+        settings = load_settings()
+        api = connect(settings, role="api", mode="client")
+        queries = _compiled_queries(api)
+        idle = []
+        for i in range(40):
+            t = time.perf_counter()
+            _answer(api, queries[i % len(queries)])
+            idle.append((time.perf_counter() - t) * 1000)
+        during: list[float] = []
+        errors: list[str] = []
+        done = threading.Event()
+
+        def fire() -> None:
+            i = 0
+            while not done.is_set():
+                t = time.perf_counter()
+                try:
+                    _answer(api, queries[i % len(queries)])
+                    during.append((time.perf_counter() - t) * 1000)
+                except Exception as exc:  # noqa: BLE001 - counted and reported
+                    errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                i += 1
+
+        runner = connect(settings, role="dagster", mode="client")
+        thread = threading.Thread(target=fire, daemon=True)
+        t = time.perf_counter()
+        thread.start()
+        run = run_entities(runner, Path(path) / "home", mode="incremental",
+                           memory_limit=memory_limit)
+        wall = time.perf_counter() - t
+        done.set()
+        thread.join()
+        runner.close()
+        api.close()
+        print(json.dumps({
+            "mode": "incremental next to queries", "records_in": run.result.records_in,
+            "wall_seconds": round(wall, 1), "timings": run.result.timings,
+            "queries_answered_during_run": len(during), "query_errors": len(errors),
+            "first_errors": errors[:3], "queries_per_second": round(len(during) / wall, 1),
+            "during_run": _percentiles(during), "idle": _percentiles(idle),
+            "load_avg": os.getloadavg(),
+        }))
+    finally:
+        owner.terminate()
+        owner.wait(60)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--incremental", type=int, default=0,
                     help="then add this many records and time an incremental run")
+    ap.add_argument("--queries", type=int, default=0,
+                    help="then add this many records and time an incremental run next to "
+                         "the API's resolve=entity queries (engine shared as with the API)")
     ap.add_argument("--memory-limit", default="2GB", help="DuckDB memory limit")
     ap.add_argument("--keep", help="chDB directory to use/keep (default: temporary)")
     ap.add_argument("--resolve-only", help=argparse.SUPPRESS)
     ap.add_argument("--mode", default="full", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.resolve_only:
-        resolve_phase(args.resolve_only, args.mode, args.memory_limit)
+        if args.mode == "queries":
+            queries_phase(args.resolve_only, args.memory_limit)
+        else:
+            resolve_phase(args.resolve_only, args.mode, args.memory_limit)
         return
     path = args.keep or tempfile.mkdtemp(prefix="entity_speed_")
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
-    total = args.records + args.incremental
+    total = args.records + args.incremental + args.queries
     load_dir = path
     # Generate once with the final size, load the first `records` now, the rest later:
     # the incremental batch then holds duplicates of people already resolved.
@@ -93,19 +208,29 @@ def main() -> None:
     cmd = [sys.executable, __file__, "--resolve-only", path, "--memory-limit",
            args.memory_limit]
     subprocess.run(cmd + ["--mode", "full"], check=True)
+    done = args.records
     if args.incremental:
-        _load_slice(load_dir, total, args.records, total)
+        _load_slice(load_dir, total, done, done + args.incremental)
+        done += args.incremental
         subprocess.run(cmd + ["--mode", "incremental"], check=True)
+    if args.queries:
+        _load_slice(load_dir, total, done, total)
+        subprocess.run(cmd + ["--mode", "queries"], check=True)
     print(f"load average after: {os.getloadavg()}; chDB dir {path}", file=sys.stderr)
+
+
+@functools.lru_cache(maxsize=1)
+def _people(total: int):  # noqa: ANN202 - pyarrow.Table
+    from creditlake.entity.synthetic import generate_people, to_records_table
+
+    return to_records_table(generate_people(total, seed=2024))
 
 
 def _load_slice(path: str, total: int, start: int, stop: int) -> None:
     from creditlake.clickhouse import ClickHouseEngine
     from creditlake.clickhouse.ddl import migrate
-    from creditlake.entity.synthetic import generate_people, to_records_table
-
     t = time.perf_counter()
-    people = to_records_table(generate_people(total, seed=2024)).slice(start, stop - start)
+    people = _people(total).slice(start, stop - start)
     eng = ClickHouseEngine(f"chdb://{path}", "bench")
     migrate(eng)
     for i in range(0, people.num_rows, 200_000):

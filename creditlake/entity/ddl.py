@@ -53,8 +53,8 @@ GOLDEN_COLUMNS: tuple[tuple[str, str], ...] = (
     ("is_deleted", "UInt8"),
 )
 
-ENTITY_TABLES = ("entities", "golden_records", "entity_features", "entity_stage", "entity_runs",
-                 "entity_history", "entity_aliases")
+ENTITY_TABLES = ("entities", "golden_records", "entity_features", "entity_features_new",
+                 "entity_stage", "entity_runs", "entity_history", "entity_aliases")
 # Added to golden_records after its first release (CREATE IF NOT EXISTS does not add them).
 GOLDEN_ADDED = ("agreement", "match_probability")
 
@@ -121,6 +121,13 @@ def entity_ddl(database: str) -> dict[str, str]:
         "entity_features": (
             f"CREATE TABLE IF NOT EXISTS {database}.entity_features (\n"
             f"    {columns_sql(FEATURE_COLUMNS)}\n) ENGINE = ReplacingMergeTree ORDER BY unique_id"
+        ),
+        # The features of an incremental run's new records, while it runs (keyed by run):
+        # the sets its candidate and term-frequency queries match entity_features against
+        # are built from these few rows instead of a scan of the whole feature table.
+        "entity_features_new": (
+            f"CREATE TABLE IF NOT EXISTS {database}.entity_features_new (\n"
+            f"    {columns_sql(FEATURE_COLUMNS)}\n) ENGINE = MergeTree ORDER BY (run_id, unique_id)"
         ),
         # Id lists an incremental run hands to ClickHouse for joins (instead of huge IN lists).
         "entity_stage": (

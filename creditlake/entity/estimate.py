@@ -170,10 +170,11 @@ def save(model: EntityModel, home: Path) -> Path:
     return model.save(home / "entity" / "models" / f"{model.name}.json")
 
 
-def maybe_reestimate(engine: Engine, home: Path, model: EntityModel,
-                     name: str = "people") -> tuple[EntityModel, Estimation]:
+def maybe_reestimate(engine: Engine, home: Path, model: EntityModel, name: str = "people",
+                     batch: pa.Table | None = None) -> tuple[EntityModel, Estimation]:
     """Re-estimate when `estimation_reason` says so; the model to resolve with and why.
 
+    `batch`: the records to resolve, when the caller has read them (else read here).
     An accepted model is saved (versioned) under home; the caller then re-links everything
     with it (stable ids keep every entity's id). A rejected one changes nothing.
     """
@@ -186,7 +187,8 @@ def maybe_reestimate(engine: Engine, home: Path, model: EntityModel,
     resolved = engine.query_rows(f"SELECT count() FROM {db}.entities")[0][0]
     where = ("" if not resolved else
              f"toString(id) NOT IN (SELECT record_id FROM {db}.entities) AND ")
-    batch = read_records(engine, f"{where}1 = 1 LIMIT {PROFILE_SAMPLE}")
+    batch = (read_records(engine, f"{where}1 = 1 LIMIT {PROFILE_SAMPLE}") if batch is None
+             else batch.slice(0, PROFILE_SAMPLE))
     if batch.num_rows == 0:
         return model, Estimation(model_version=model.version)
     # Placeholders are a sliver of any batch: the coarse profile does not need them nulled.

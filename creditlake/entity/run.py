@@ -10,7 +10,12 @@ from pathlib import Path
 from creditlake.clickhouse.base import Engine
 from creditlake.entity.estimate import Estimation, maybe_reestimate
 from creditlake.entity.model import EntityModel, load_model
-from creditlake.entity.resolve import ResolveResult, resolve
+from creditlake.entity.resolve import (
+    ResolveResult,
+    resolve,
+    resolve_incremental,
+    unresolved_records,
+)
 
 
 @dataclass
@@ -24,6 +29,7 @@ def run_entities(engine: Engine, home: Path, *, mode: str = "incremental",
                  retrain: bool = False, memory_limit: str | None = None) -> EntityRun:
     """`retrain`: the operator's explicit re-train (train.retrain), then a full re-link."""
     model = load_model(home=home)
+    new = None
     if retrain:
         from creditlake.entity.train import retrain as explicit_retrain
 
@@ -31,8 +37,13 @@ def run_entities(engine: Engine, home: Path, *, mode: str = "incremental",
         est = Estimation(status="estimated", reason="operator re-train",
                          model_version=model.version, path=str(path))
     else:
-        model, est = maybe_reestimate(engine, home, model)
+        # Read the records to resolve once: the estimation profiles them, the run links them.
+        new = unresolved_records(engine) if mode == "incremental" else None
+        model, est = maybe_reestimate(engine, home, model, batch=new)
     if est.status == "estimated":
         mode = "full"  # a new model re-links everything; stable ids keep the entity ids
-    res = resolve(engine, model, mode, memory_limit=memory_limit)
+    if mode == "incremental" and new is not None:
+        res = resolve_incremental(engine, model, memory_limit=memory_limit, new=new)
+    else:
+        res = resolve(engine, model, mode, memory_limit=memory_limit)
     return EntityRun(res, est, model)

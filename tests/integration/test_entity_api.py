@@ -63,3 +63,49 @@ def test_resolve_entity_returns_golden_records(client, engine) -> None:
 
     bad = c.post("/api/v1/query", headers=headers, json={"resolve": "people", "limit": 5})
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "INVALID_QUERY"
+
+
+def test_resolve_entity_is_answered_while_an_entity_run_is_in_progress(client, engine,
+                                                                        monkeypatch) -> None:
+    """An incremental run holds no lock between its statements: paused after it has linked
+    new records and written their entities (before the golden rows), the API still answers
+    `resolve: entity` with the golden records as they were; afterwards with the new ones."""
+    import threading
+
+    import creditlake.entity.resolve as resolve_module
+
+    c, ledger = client
+    _, key = new_user(ledger, 100)
+    headers = {"X-API-Key": key}
+    body = {"resolve": "entity", "limit": 1000, "fields": ["id"]}
+    before = c.post("/api/v1/query", json=body, headers=headers)
+    assert before.status_code == 200, before.text
+    engine.insert_arrow(f"{engine.database}.records",
+                        to_records_table(generate_people(300, seed=18)))
+
+    in_run, resume = threading.Event(), threading.Event()
+    write_golden = resolve_module.write_golden
+
+    def paused(*args, **kwargs):  # the real statement, once the query below was answered
+        in_run.set()
+        assert resume.wait(120)
+        return write_golden(*args, **kwargs)
+
+    monkeypatch.setattr(resolve_module, "write_golden", paused)
+    results: list = []
+    run = threading.Thread(target=lambda: results.append(
+        resolve(engine, load_model(), "incremental")))
+    run.start()
+    try:
+        assert in_run.wait(300), "the entity run did not reach its golden-record step"
+        during = c.post("/api/v1/query", json=body, headers=headers)
+    finally:
+        resume.set()
+        run.join(300)
+    assert during.status_code == 200, during.text
+    assert during.json()["data"] == before.json()["data"]  # the last complete state
+    (res,) = results
+    assert res.mode == "incremental" and res.records_in == 300
+    after = c.post("/api/v1/query", json=body, headers=headers)
+    assert after.json()["metadata"]["total_records"] == res.entities_total > len(
+        before.json()["data"])
