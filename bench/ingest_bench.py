@@ -30,6 +30,7 @@ OUT = Path(__file__).parent / "out"
 CREDITLAKE = str(Path(sys.executable).with_name("creditlake"))
 # The command as timed: ingest only, like the baseline (--resolve adds the entity run after it)
 RESOLVE = ["--no-resolve"]
+PROCESSING: dict[str, str] = {}  # --processing: CREDITLAKE_PROCESSING for the timed command
 
 # The engine-native baseline: comparable cleaning written directly in ClickHouse SQL over the
 # sample's "crm" header (the same work creditlake does, without mapping inference, Pandera,
@@ -125,6 +126,7 @@ def _self(*args: str) -> list[str]:
 def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CREDITLAKE_", "DAGSTER_"))}
     env["CREDITLAKE_HOME"] = str(home)
+    env.update(PROCESSING)
     return env
 
 
@@ -247,6 +249,9 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true", help="also time a 2-row file (start-up)")
     ap.add_argument("--resolve", action="store_true",
                     help="time `creditlake ingest` with its entity resolution run (default: off)")
+    ap.add_argument("--processing", choices=("polars", "clickhouse", "spark"),
+                    help="normalize backend of the timed command (CREDITLAKE_PROCESSING; "
+                         "default: the command's own default)")
     ap.add_argument("--child-generate", nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--child-baseline", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--child-small", nargs=3, help=argparse.SUPPRESS)
@@ -262,7 +267,10 @@ def main() -> None:
         return child_small(int(count), int(rows), Path(out))
     if args.resolve:
         RESOLVE.clear()
+    if args.processing:
+        PROCESSING["CREDITLAKE_PROCESSING"] = args.processing
     doc: dict = machine()
+    doc["processing"] = args.processing or "default"
     if args.tiny:
         doc["tiny_file"] = bench_tiny()
     if args.small_files:

@@ -11,7 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-PROCESSING_BACKENDS = ("polars", "spark")  # who does the per-row work of the normalize stage
+# who does the per-row work of the normalize stage
+PROCESSING_BACKENDS = ("polars", "clickhouse", "spark")
 DEFAULT_CLUSTER = "creditlake"  # ON CLUSTER name when `records` is Distributed
 DEFAULT_MAX_FAILURE_RATE = 0.001
 DEFAULT_MIN_REJECTS = 10  # fewer rejected rows than this never fail the failure-rate check

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from creditlake.clickhouse import ClickHouseEngine
-from creditlake.config import Settings
+from creditlake.config import Processing, Settings
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_URL = os.environ.get(
@@ -73,6 +73,8 @@ def settings(tmp_path: Path, chdb_path: Path, engine: ClickHouseEngine) -> Setti
         database_url=f"sqlite:///{home / 'ledger.db'}",
         redis_url=None,
         admin_token="test-admin-token",
+        # CREDITLAKE_TEST_PROCESSING runs the ingest tests on another normalize backend
+        processing=Processing(os.environ.get("CREDITLAKE_TEST_PROCESSING") or "polars"),
     )
 
 

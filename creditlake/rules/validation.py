@@ -27,6 +27,16 @@ IDENTITY_CHECK = "has_identity"
 SCORED_FIELDS = ("email", "phone", "name", "address", "city", "country", "created_date",
                  "status")
 _ISO2 = sorted(set(vocab.country_table().values()))
+NAME_LETTERS = r"\p{L}"
+# ContactNormalized's column checks as data, in field order, for the SQL compiler
+# (rules/clickhouse.py): (column, check name, "regex" or "isin", pattern or allowed values).
+COLUMN_CHECKS: tuple[tuple[str, str, str, str | tuple[str, ...]], ...] = (
+    ("email", "email_format", "regex", vocab.EMAIL_PATTERN),
+    ("name", "name_has_letters", "regex", NAME_LETTERS),
+    ("phone", "phone_valid", "regex", phones.valid_e164_pattern()),
+    ("country", "iso_country", "isin", tuple(_ISO2)),
+)
+IDENTITY_MESSAGE = "identity: no usable email, phone or user_id"
 
 
 class ContactNormalized(pa.DataFrameModel):
@@ -57,7 +67,7 @@ class ContactNormalized(pa.DataFrameModel):
     @pa.check("name", name="name_has_letters")
     def name_letters(cls, data: pa.PolarsData) -> pl.LazyFrame:
         c = pl.col(data.key)
-        return data.lazyframe.select(c.is_null() | c.str.contains(r"\p{L}"))
+        return data.lazyframe.select(c.is_null() | c.str.contains(NAME_LETTERS))
 
     @pa.check("country", name="iso_country")
     def iso_country(cls, data: pa.PolarsData) -> pl.LazyFrame:
@@ -99,7 +109,7 @@ def validate(df: pl.DataFrame) -> Validated:
                          f"{schema_level.to_dicts()}")
     failures = failures.with_columns(
         pl.when(pl.col("check") == IDENTITY_CHECK)
-        .then(pl.lit("identity: no usable email, phone or user_id"))
+        .then(pl.lit(IDENTITY_MESSAGE))
         .otherwise(pl.format("{}: {} failed for '{}'", "column", "check", "failure_case"))
         .alias("message"))
     # Failures are few compared to rows: build per-row messages on the failures only, then

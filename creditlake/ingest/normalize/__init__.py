@@ -2,7 +2,8 @@
 
 `normalize` is the one entry point (assets, CLI, benchmarks and tests call it): it honours
 `Settings.processing` (CREDITLAKE_PROCESSING), or a per-run override. The backends are
-sibling modules with the same shape: `polars.py` (embedded default) and `spark.py`.
+sibling modules with the same shape: `polars.py`, `clickhouse.py` (the rules as SQL inside
+the engine) and `spark.py`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,17 @@ def normalize(engine: Engine, home: Path, key: str, *, processing: Processing,
         from creditlake.ingest.normalize import polars
 
         return polars.normalize(engine, home, key, overrides=overrides, progress=progress)
+    if processing.backend == "clickhouse":
+        from creditlake.ingest.normalize import clickhouse
+        from creditlake.rules.clickhouse import UnsupportedRule
+
+        try:
+            return clickhouse.normalize(engine, home, key, overrides=overrides,
+                                        progress=progress)
+        except UnsupportedRule:  # e.g. a source's date format the SQL rules cannot express
+            from creditlake.ingest.normalize import polars
+
+            return polars.normalize(engine, home, key, overrides=overrides, progress=progress)
     from creditlake.ingest.normalize import spark
 
     m = spark.normalize(engine, home, key, overrides=overrides,
