@@ -232,7 +232,7 @@ def _warn(cond: str, *parts: str) -> str:
 
 
 def clean_select(source: str, *, default_country: str | None = None,
-                 date_format: str | None = None, _upto: int | None = None) -> str:
+                 date_format: str | None = None) -> str:
     """polars.clean as SQL: columns seq, source_file, source_row, metadata, the cleaned
     SOURCE_FIELDS (created_date as Date32), `_warnings` and the r_* landed copies."""
     countries = vocab.country_table()
@@ -302,8 +302,6 @@ def clean_select(source: str, *, default_country: str | None = None,
     # inlined into the next (ClickHouse expands aliases; nested aliases over the vocabulary
     # literals made analysis take seconds).
     sql = layer1
-    if _upto is not None:
-        layers = layers[:_upto]
     defined: set[str] = set()
     for layer in layers:
         new = {n: e for n, e in layer.items() if n not in defined}
