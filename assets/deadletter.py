@@ -2,8 +2,9 @@
 and `creditlake release` (same plain functions, creditlake/ingest/replay.py and release.py).
 
 Both change a file's rows in `records`, so they report on dedup/records for that file's
-partition: release as a materialization (the file is now loaded), replay as an observation
-per file it touched (counts moved from rejected to loaded), each with its own metadata. The
+partition: release as a materialization (the file is now loaded), replay as a materialization
+per file whose replay loaded rows (an observation where every row still failed), each with
+its own metadata; a materialization is what the entity automation reacts to. The
 CLI commands record the same events in the instance (runless), so the UI agrees either way.
 """
 
@@ -28,11 +29,16 @@ class ReleaseConfig(dg.Config):
     partition_key: str  # the blocked file's partition key
 
 
-def replay_events(results: list[ReplayResult]) -> list[dg.AssetObservation]:
-    return [dg.AssetObservation(
-        asset_key=RECORDS_KEY, partition=r.partition_key,
-        metadata={k: v for k, v in r.as_dict().items() if k != "partition_key"})
-        for r in results]
+def replay_events(results: list[ReplayResult]
+                  ) -> list[dg.AssetMaterialization | dg.AssetObservation]:
+    """A file whose replay loaded rows has new data in `records`: a materialization (so the
+    entity automation resolves them); one whose rows all still fail: an observation."""
+    out: list[dg.AssetMaterialization | dg.AssetObservation] = []
+    for r in results:
+        meta = {k: v for k, v in r.as_dict().items() if k != "partition_key"}
+        event = dg.AssetMaterialization if r.loaded else dg.AssetObservation
+        out.append(event(asset_key=RECORDS_KEY, partition=r.partition_key, metadata=meta))
+    return out
 
 
 def release_event(m: Manifest) -> dg.AssetMaterialization:
