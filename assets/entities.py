@@ -93,6 +93,9 @@ def entity_resolution(context: dg.AssetExecutionContext, config: EntityRunConfig
         run = run_entities(engine, home.home, mode=config.mode, retrain=config.retrain,
                            memory_limit=config.memory_limit)
     res, est = run.result, run.estimation
+    if run.recovered_from:
+        context.log.warning(f"entity run {run.recovered_from} died part-way (killed?): its "
+                            "writes were repaired by re-linking everything (mode full)")
     if est.status == "rejected":
         context.log.warning(f"re-estimated model rejected, kept {est.model_version}: "
                             f"{'; '.join(est.problems)}")
@@ -103,6 +106,8 @@ def entity_resolution(context: dg.AssetExecutionContext, config: EntityRunConfig
                      + (f"; skipped {res.skipped}" if res.skipped else ""))
     meta = {**run_metadata(res, run.model.match_weights()),
             "model_estimation": metadata_json(est.as_dict())}
+    if run.recovered_from:
+        meta["recovered_from_run"] = run.recovered_from
     yield dg.MaterializeResult(asset_key=ENTITIES_KEY, metadata=meta)
     yield dg.MaterializeResult(asset_key=GOLDEN_KEY, metadata={
         "entities_total": dg.MetadataValue.int(res.entities_total),

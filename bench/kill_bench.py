@@ -122,7 +122,8 @@ def stage_durations(normal: dict) -> dict[str, float]:
     return {s: round(end - starts[s], 2) for s, end in zip(order, ends, strict=True)}
 
 
-def kill_during(path: Path, home: Path, stage: str, after_s: float) -> dict:
+def kill_during(path: Path, home: Path, stage: str, after_s: float,
+                deadline_s: float = 3600) -> dict:
     """Start the command, SIGKILL it `after_s` seconds after it is seen entering `stage`."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(_cmd(path), env=_env(home), stdout=subprocess.DEVNULL,
@@ -134,6 +135,8 @@ def kill_during(path: Path, home: Path, stage: str, after_s: float) -> dict:
                 sys.exit(f"the run ended (exit {proc.returncode}) before it was killed in "
                          f"{stage}")
             now, seen = time.perf_counter(), stage_of(home)
+            if now - t0 > deadline_s:
+                sys.exit(f"never saw stage {stage} within {deadline_s} s")
             if entered is None and seen is not None and STAGES.index(seen) >= STAGES.index(stage):
                 entered = now
             if entered is not None and now - entered >= after_s:

@@ -225,4 +225,6 @@ def _rejections(home: Path) -> dict[str, int]:
 def _remember_rejection(home: Path, version: str, records: int) -> None:
     path = _rejections_path(home)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**_rejections(home), version: records}, sort_keys=True))
+    tmp = path.with_name(path.name + ".tmp")  # a kill mid-write leaves the old file whole
+    tmp.write_text(json.dumps({**_rejections(home), version: records}, sort_keys=True))
+    tmp.replace(path)

@@ -153,7 +153,9 @@ class EntityModel:
 
     def save(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.as_json(), indent=2, sort_keys=True) + "\n")
+        tmp = path.with_name(path.name + ".tmp")  # a kill mid-write leaves the old file whole
+        tmp.write_text(json.dumps(self.as_json(), indent=2, sort_keys=True) + "\n")
+        tmp.replace(path)
         return path
 
     @classmethod

@@ -204,11 +204,12 @@ def _finish(engine: Engine, res: ResolveResult, model: EntityModel, pairs: pa.Ta
 
 
 def resolve_full(engine: Engine, model: EntityModel, *, db_api: Any | None = None,
-                 memory_limit: str | None = None) -> ResolveResult:
+                 memory_limit: str | None = None, run_id: str | None = None) -> ResolveResult:
     """Re-link every record with `model` and rewrite the entity tables."""
     t_start = time.perf_counter()
     db = engine.database
-    res = ResolveResult(mode="full", run_id=uuid.uuid4().hex, model_version=model.version)
+    res = ResolveResult(mode="full", run_id=run_id or uuid.uuid4().hex,
+                        model_version=model.version)
     timer = _Timer(res)
     migrate_entities(engine)
     records = read_records(engine)
@@ -318,7 +319,8 @@ def unresolved_records(engine: Engine) -> pa.Table | None:
 
 def resolve_incremental(engine: Engine, model: EntityModel, *, db_api: Any | None = None,
                         memory_limit: str | None = None,
-                        new: pa.Table | None = None) -> ResolveResult:
+                        new: pa.Table | None = None,
+                        run_id: str | None = None) -> ResolveResult:
     """Link records not yet resolved against the resolved ones (and each other).
 
     `new`: those records when the caller has read them already (`unresolved_records`).
@@ -327,8 +329,9 @@ def resolve_incremental(engine: Engine, model: EntityModel, *, db_api: Any | Non
     db = engine.database
     new = new if new is not None else unresolved_records(engine)
     if new is None:
-        return resolve_full(engine, model, db_api=db_api, memory_limit=memory_limit)
-    res = ResolveResult(mode="incremental", run_id=uuid.uuid4().hex,
+        return resolve_full(engine, model, db_api=db_api, memory_limit=memory_limit,
+                            run_id=run_id)
+    res = ResolveResult(mode="incremental", run_id=run_id or uuid.uuid4().hex,
                         model_version=model.version)
     timer = _Timer(res)
     res.records_in = new.num_rows
