@@ -8,7 +8,7 @@ against a normal run of the same file, and its counts against the normal run's.
 The normal run is watched from outside (stdlib only: the staging files and manifest.json the
 stages write under $CREDITLAKE_HOME/staging/<key>/), which gives its stage timeline:
 
-    land       landed.arrow growing, no manifest yet
+    land       landed.arrow there, no manifest yet
     normalize  manifest status "landed"
     load       manifest status "normalized" (staging table written; dedup + INSERT ... SELECT)
     checks     manifest status "loaded" (ingestion_log written; the asset checks run)
@@ -61,16 +61,9 @@ def stage_of(home: Path) -> str | None:
     """The stage a run on `home` is in, as seen from outside (None: not started reading)."""
     m = _manifest(home)
     if m is None:
-        return "land" if any(_size(p) for p in (home / "staging").glob("*/landed.arrow")) \
-            else None
+        # landed.arrow is opened as land starts (its bytes may sit in a buffer for a while)
+        return "land" if any((home / "staging").glob("*/landed.arrow")) else None
     return {"landed": "normalize", "normalized": "load", "loaded": "checks"}.get(m["status"])
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:  # removed since the glob
-        return 0
 
 
 def _wait(pid: int) -> tuple[int, float, int] | None:
