@@ -283,7 +283,10 @@ def clean_select(source: str, *, default_country: str | None = None,
          "_plus": f"startsWith({strip('_raw_phone')}, '+')",
          "_status": f"ifNull({lookup('_status_key', vocab.STATUS_SYNONYMS)}, 'unknown')"},
         *date_layers("_date_text", date_format),
-        {"_created": date_from_ymd()},
+        # The stage and records columns are Date (1970..2149): a kept date outside that
+        # range is dropped like an unparseable one (the Polars path cannot insert it at all)
+        {"_created": f"if(({date_from_ymd()} AS _kept) BETWEEN toDate32('1970-01-01') "
+                     "AND toDate32('2149-06-06'), _kept, NULL)"},
         {"_intl": "_plus OR startsWith(_digits, '00')",
          "_intl_digits": "if(_plus, _digits, substringUTF8(_digits, 3))",
          "_dlen": "lengthUTF8(_digits)"},
@@ -371,12 +374,9 @@ def normalize_select(source: str, *, default_country: str | None = None,
     record_hash, _fatal and raw_row (rejected rows only; '' otherwise)."""
     validated = validate_select(clean_select(source, default_country=default_country,
                                              date_format=date_format))
-    # The stage and records columns are Date (1970..2149): a date the rules keep outside
-    # that range becomes NULL instead of being clamped (the Polars path cannot insert it).
-    stored_date = ("if(created_date BETWEEN toDate32('1970-01-01') AND toDate32('2149-06-06'), "
-                   "toDate(created_date), NULL)")
     return f"""
 SELECT seq, source_file, source_row, user_id, email, name, phone, address, city, country,
-    {stored_date} AS created_date, status, metadata, data_quality_score, validation_errors,
+    toNullable(toDate(created_date)) AS created_date, status, metadata, data_quality_score,
+    validation_errors,
     {clickhouse_hash_sql()} AS record_hash, _fatal, if(_fatal, {raw_row()}, '') AS raw_row
 FROM ({validated})"""
