@@ -106,7 +106,9 @@ DATE_FORMATS: tuple[str, ...] = (
 )
 # Datetime strings: the date part is the first 10 chars when they look like ISO dates.
 ISO_DATETIME_PREFIX = r"^\d{4}-\d{2}-\d{2}[T ]"
-DATE_MIN_YEAR, DATE_MAX_YEAR = 1900, 2100
+# A kept date must fit the stage and `records` columns, ClickHouse `Date` (1970-01-01 ..
+# 2149-06-06): an earlier year is dropped with its finding instead of failing the file's insert.
+DATE_MIN_YEAR, DATE_MAX_YEAR = 1970, 2100
 
 # E-mail syntax (after lower-casing): dot-separated local part (no leading, trailing or double
 # dots), "@", a domain of at least two labels that neither start nor end with "-", a letters-only

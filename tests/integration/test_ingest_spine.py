@@ -127,6 +127,21 @@ def test_load_again_without_staging_keeps_the_rows(settings, engine, instance, t
     assert engine.query_rows(f"SELECT count() FROM {engine.database}.records")[0][0] == 2
 
 
+def test_a_date_before_1970_is_dropped_with_a_finding(settings, engine, instance, tmp_path):
+    """records.created_date is a ClickHouse Date (1970..2149): an older date is dropped with
+    its finding and the file loads (it was silently clamped to 1970-01-01, or failed the
+    file's insert on the direct pipeline)."""
+    f = tmp_path / "old.csv"
+    f.write_text("email,signup_date\nold@x.co,1965-03-04\nnew@x.co,2020-01-02\n")
+    (r,) = ingest_with_dagster(settings, [f], instance=instance)
+    assert (r.manifest.status, r.manifest.loaded) == ("loaded", 2)
+    rows = {e: (d, errs) for e, d, errs in engine.query_rows(
+        f"SELECT email, toString(created_date), validation_errors FROM {engine.database}.records")}
+    assert rows["new@x.co"] == ("2020-01-02", [])
+    assert rows["old@x.co"][0] is None
+    assert any("created_date" in e for e in rows["old@x.co"][1])
+
+
 def test_changed_file_is_a_new_partition(settings, engine, instance, tmp_path):
     f = tmp_path / "a.csv"
     f.write_text("email\na@x.co\n")

@@ -74,6 +74,7 @@ def test_bad_and_out_of_range_dates_are_nulled_with_a_warning():
     assert r["created_date"] is None
     assert "created_date: unparseable 'not a date'" in r["_warnings"]
     assert one({"email": "a@b.co", "signup_date": "1066-10-14"})["created_date"] is None
+    assert one({"email": "a@b.co", "signup_date": "1965-03-04"})["created_date"] is None
 
 
 @pytest.mark.parametrize("raw,status", [("Active", "active"), ("1", "active"), ("no", "inactive"),
