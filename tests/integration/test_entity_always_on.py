@@ -69,7 +69,8 @@ def _write(path: Path, id_header: str, ids: bool) -> Path:
     return path
 
 
-def test_cli_ingest_resolves_after_the_files_unless_no_resolve(tmp_path: Path) -> None:
+def test_cli_ingest_resolves_after_the_files_unless_no_resolve(tmp_path: Path,
+                                                               monkeypatch) -> None:
     env = _env(tmp_path / "home")
     first = _write(tmp_path / "crm.csv", "Customer ID", ids=True)
     r = subprocess.run([CREDITLAKE, "ingest", str(first), "--json"], env=env,
@@ -87,6 +88,9 @@ def test_cli_ingest_resolves_after_the_files_unless_no_resolve(tmp_path: Path) -
     assert json.loads(r.stdout)["entity"] is None
 
     # The entity run is a Dagster run of its own in the home's instance (shows in the UI).
+    # the home's dagster.yaml names its storage directory through DAGSTER_HOME, as every
+    # Dagster process started for it (creditlake dev/demo/ingest) has it set
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home" / "dagster"))
     instance = dg.DagsterInstance.from_config(str(tmp_path / "home" / "dagster"))
     try:
         event = instance.get_latest_materialization_event(ENTITIES_KEY)
