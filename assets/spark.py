@@ -16,4 +16,4 @@ from pydantic import Field
 class ProcessingConfig(dg.Config):
     processing: str = Field(
         default="",
-        description="polars | spark; empty = CREDITLAKE_PROCESSING (default polars).")
+        description="polars | clickhouse | spark; empty = CREDITLAKE_PROCESSING (default polars).")

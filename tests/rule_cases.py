@@ -1,4 +1,4 @@
-"""Phone and e-mail rule cases shared by the Polars tests and the Spark parity test."""
+"""Phone, e-mail and address rule cases shared by the Polars tests and the parity test."""
 
 # (phone as written, country, stored phone, valid)
 PHONE_CASES = [
@@ -32,4 +32,10 @@ EMAIL_CASES = [
     (".ann@example.com", False), ("ann.@example.com", False), ("an..n@example.com", False),
     ("ann@-example.com", False), ("ann@example-.com", False), ("ann@example.c0m", False),
     ("ann@@example.com", False), ("@example.com", False),
+]
+
+# (address as written, no country column: the country every backend infers, or None)
+ADDRESS_CASES = [
+    ("12 Main St, Springfield, USA", "US"), ("1 Rue de Rivoli, Paris, France", "FR"),
+    ("5 High St, Leeds, Narnia", None), ("no comma here USA", None),
 ]

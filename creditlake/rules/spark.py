@@ -166,7 +166,15 @@ def clean(df: DataFrame, *, default_country: str | None = None,
                                  for n in (3, 2, 1)])
     needs_inference = F.col("_iso").isNull() & F.col("_raw_country").isNull() & F.col("_intl")
     df = df.withColumn("_inferred", F.when(needs_inference, prefix_region))
-    df = df.withColumn("_iso", F.coalesce("_iso", "_inferred"))
+    # ...or from the address when its last comma-separated part names a country
+    no_country = F.col("_iso").isNull() & F.col("_raw_country").isNull()
+    last_part = F.element_at(F.split(F.col("address"), ","), -1)
+    df = df.withColumn("_addr_key", F.when(
+        no_country & F.col("_inferred").isNull() & F.col("address").contains(","),
+        F.regexp_replace(F.lower(last_part), COUNTRY_KEY_STRIP, "")))
+    df = df.join(F.broadcast(countries.withColumnsRenamed(
+        {"_iso_key": "_addr_key", "_iso": "_from_address"})), "_addr_key", "left")
+    df = df.withColumn("_iso", F.coalesce("_iso", "_inferred", "_from_address"))
     df = df.withColumns({
         "_cc": _lookup(cc_map, F.col("_iso")),
         "_keep0": F.col("_iso").isin(list(vocab.KEEP_LEADING_ZERO)),
@@ -200,6 +208,8 @@ def clean(df: DataFrame, *, default_country: str | None = None,
              "country: unrecognized '", F.col("_raw_country"), "'"),
         warn(F.col("_inferred").isNotNull(),
              "country: inferred ", F.col("_iso"), " from phone prefix"),
+        warn(F.col("_from_address").isNotNull(),
+             "country: inferred ", F.col("_iso"), " from address"),
         warn(F.col("_raw_date").isNotNull() & F.col("created_date").isNull(),
              "created_date: unparseable '", F.col("_raw_date"), "'"),
         warn(F.col("_status_key").isNotNull() & ~known_status,

@@ -206,7 +206,7 @@ def test_phone_and_email_rules_flag_the_same_rows(spark, engine) -> None:
     give the same phone values, findings and scores on Spark and in ClickHouse SQL as on
     Polars."""
     import polars as pl
-    from rule_cases import EMAIL_CASES, PHONE_CASES
+    from rule_cases import ADDRESS_CASES, EMAIL_CASES, PHONE_CASES
 
     from creditlake.rules import spark as rules_spark
     from creditlake.rules.mapping import infer_mapping
@@ -214,10 +214,12 @@ def test_phone_and_email_rules_flag_the_same_rows(spark, engine) -> None:
     from creditlake.rules.validation import validate
     from creditlake.schema import SOURCE_FIELDS
 
-    rows = ([{"email": "a@b.co", "phone": p, "country": c, "name": "Ann"}
+    rows = ([{"email": "a@b.co", "phone": p, "country": c, "name": "Ann", "address": None}
              for p, c, _, _ in PHONE_CASES]
-            + [{"email": e, "phone": "+12125550123", "country": None, "name": "Ann"}
-               for e, _ in EMAIL_CASES])
+            + [{"email": e, "phone": "+12125550123", "country": None, "name": "Ann",
+                "address": None} for e, _ in EMAIL_CASES]
+            + [{"email": "a@b.co", "phone": None, "country": None, "name": "Ann",
+                "address": a} for a, _ in ADDRESS_CASES])
     df = pl.DataFrame(rows, schema={k: pl.String for k in rows[0]}).with_row_index(
         "source_row", offset=1).with_columns(pl.col("source_row").cast(pl.UInt64))
     mapped = map_columns(df, infer_mapping(df.columns), "t.csv")
@@ -226,21 +228,24 @@ def test_phone_and_email_rules_flag_the_same_rows(spark, engine) -> None:
         ["source_file string", "source_row long", *[f"{c} string" for c in SOURCE_FIELDS],
          "metadata string"]))
     spark_rows = rules_spark.validate(rules_spark.clean(sdf)).select(
-        "source_row", "phone", "validation_errors", "data_quality_score").collect()
-    got = {r[0]: (r[1], sorted(r[2]), round(r[3], 6)) for r in spark_rows}
+        "source_row", "phone", "validation_errors", "data_quality_score", "country").collect()
+    got = {r[0]: (r[1], sorted(r[2]), round(r[3], 6), r[4]) for r in spark_rows}
     want = {r["source_row"]: (r["phone"], sorted(r["validation_errors"]),
-                              round(r["data_quality_score"], 6))
+                              round(r["data_quality_score"], 6), r["country"])
             for r in polars_out.to_dicts()}
     assert got == want
     sql_rows = clickhouse_normalize(engine, mapped).filter(~pl.col("_fatal").cast(pl.Boolean))
     assert {r["source_row"]: (r["phone"], sorted(r["validation_errors"]),
-                              round(r["data_quality_score"], 6))
+                              round(r["data_quality_score"], 6), r["country"])
             for r in sql_rows.to_dicts()} == want
     for i, (_, _, stored, valid) in enumerate(PHONE_CASES, start=1):
         assert got[i][0] == stored
         assert any(e.startswith("phone:") for e in got[i][1]) is not valid
     for i, (_, valid) in enumerate(EMAIL_CASES, start=len(PHONE_CASES) + 1):
         assert any(e.startswith("email:") for e in got[i][1]) is not valid
+    for i, (_, country) in enumerate(ADDRESS_CASES, start=len(PHONE_CASES) + len(EMAIL_CASES)
+                                     + 1):
+        assert got[i][3] == country
 
 
 DATES = ["2021-03-04", "2021/3/4", "20210304", "2021.03.04", "3/4/2021", "13/4/2021",
