@@ -17,6 +17,7 @@ import dagster as dg
 from creditlake.ingest.accounting import record, without_rejects
 from creditlake.ingest.manifest import Manifest, Status, load_manifest
 from resources import ClickHouseResource, CreditlakeHome
+from resources.run_recovery import tag_run_process
 
 # backfill_policy is "beta" in dagster 1.13; we rely on it knowingly (no warning per ingest)
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
@@ -59,6 +60,7 @@ def each_file(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource,
     """step(key) -> that file's metadata. One file: its metadata as before; a batch: each
     partition its own file's metadata plus the batch totals, and errors recorded per file
     instead of failing the whole run."""
+    tag_run_process(context.instance, context.run.run_id)  # a killed run can be told and reaped
     keys = partition_keys(context)
     if len(keys) == 1:
         return dg.MaterializeResult(metadata=step(keys[0]))

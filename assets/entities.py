@@ -20,6 +20,7 @@ import dagster as dg
 
 from assets.dedup import RECORDS_KEY
 from resources import ClickHouseResource, CreditlakeHome
+from resources.run_recovery import tag_run_process
 
 if TYPE_CHECKING:  # Splink (and sqlglot, DuckDB) load only when entity resolution runs
     from creditlake.entity.resolve import ResolveResult
@@ -89,6 +90,7 @@ def entity_resolution(context: dg.AssetExecutionContext, config: EntityRunConfig
                       clickhouse: ClickHouseResource, home: CreditlakeHome):
     from creditlake.entity.run import run_entities
 
+    tag_run_process(context.instance, context.run.run_id)  # a killed run can be told and reaped
     with clickhouse.open() as engine:
         run = run_entities(engine, home.home, mode=config.mode, retrain=config.retrain,
                            memory_limit=config.memory_limit)

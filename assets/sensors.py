@@ -16,6 +16,7 @@ from assets.partitions import add_requests, landing_files
 from creditlake.ingest import batches
 from creditlake.ingest.pipeline import expand_paths
 from resources import CreditlakeHome
+from resources.run_recovery import reap_dead_runs
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload", ".partial", ".swp")
 SETTLE_SECONDS = 2.0  # a file still being written is picked up on a later tick
@@ -68,6 +69,8 @@ def build_landing_sensor(land_jobs: list) -> dg.SensorDefinition:
                            "a land run (`landed_sensor` then requests its ingest run).")
     def landing_sensor(context: dg.SensorEvaluationContext,
                        home: CreditlakeHome) -> dg.SensorResult:
+        for run_id in reap_dead_runs(context.instance):  # killed runs give back their slot
+            context.log.warning(f"run {run_id} lost its process (killed?): marked failed")
         cursor = json.loads(context.cursor) if context.cursor else {}
         found, cursor = scan_landing(home, cursor)
         known = set(context.instance.get_dynamic_partitions(landing_files.name or ""))

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cli.recovery import process_tags, reap_dead_runs
 from cli.runner import _quiet_run_config, dagster_home
 from creditlake.config import Settings
+from resources.run_recovery import process_tags, reap_dead_runs
 
 # Run metadata reported back to the command line (names as in assets/entities.run_metadata).
 SUMMARY_KEYS = ("mode", "model_version", "records_in", "links", "entities_changed",

@@ -9,13 +9,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli.recovery import process_tags, reap_dead_runs
 from creditlake.config import Settings
 from creditlake.ingest import batches
 from creditlake.ingest.accounting import log_message
 from creditlake.ingest.manifest import Manifest, Status, load_manifest
 from creditlake.ingest.pipeline import expand_paths
 from creditlake.ingest.registry import Registry
+from resources.run_recovery import process_tags, reap_dead_runs
 
 # Dagster's SQLite storage with kept-open connections (resources/dagster_storage.py)
 DAGSTER_YAML = """\

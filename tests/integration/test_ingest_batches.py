@@ -135,3 +135,34 @@ def test_landed_sensor_requests_the_ingest_run(settings, instance, tmp_path):
     assert request.partition_key == land.tags["dagster/partition"]
     assert request.tags["creditlake/land_run"] == land.run_id
     assert defs.resolve_job_def("ingest").partitions_def.name == "landing_files"
+
+
+def test_runs_not_started_by_the_cli_are_tagged_and_reaped_by_the_sensor(settings, instance,
+                                                                          tmp_path):
+    """A run the daemon or the UI launches is tagged with its process at its first step; when
+    that process is gone, the landing sensor's next tick marks it failed (freeing its
+    clickhouse_load slot) without any creditlake command."""
+    import socket
+
+    from assets.partitions import add_partitions
+    from creditlake.ingest.registry import Registry
+    from resources.run_recovery import PROCESS_TAG
+
+    defs = make_definitions(settings)
+    f = tmp_path / "a.csv"
+    f.write_text("email\na@x.co\n")
+    entry = Registry(settings.home).register(f, tmp_path)
+    add_partitions(instance, [(entry.key, "csv")])
+    run = defs.resolve_job_def("land_csv").execute_in_process(
+        partition_key=entry.key, instance=instance)  # no tags, as a daemon run starts
+    assert run.success and PROCESS_TAG in instance.get_run_by_id(run.run_id).tags
+
+    dead = dg.DagsterRun(job_name="ingest", run_id="dead0000-0000-0000-0000-000000000000",
+                         status=dg.DagsterRunStatus.STARTED,
+                         tags={PROCESS_TAG: f"{socket.gethostname()}:999999999:1"})
+    instance.add_run(dead)
+    sensor = defs.resolve_sensor_def("landing_sensor")
+    with dg.build_sensor_context(instance=instance,
+                                 resources={"home": defs.resources["home"]}) as ctx:
+        sensor(ctx)
+    assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE

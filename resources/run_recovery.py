@@ -1,10 +1,12 @@
-"""Recovery after a kill: a CLI run whose process is gone gives back what it held.
+"""Recovery after a kill: a run whose process is gone gives back what it held.
 
-`creditlake ingest` runs Dagster jobs in-process. Killed with SIGKILL, such a run stays
-STARTED in the instance and keeps its `clickhouse_load` concurrency slot (limit 1), so every
-later ingest on that home waited for it forever. Every CLI run is tagged with its process
-(pid + the kernel's start time, so a recycled pid is not taken for it); before running,
-`reap_dead_runs` marks the runs whose process is gone as failed and frees their slots. The
+Killed with SIGKILL, a Dagster run stays STARTED in the instance and keeps its
+`clickhouse_load` concurrency slot (limit 1), so every later load on that home waited for it
+forever. So every run is tagged with the process running it (pid + the kernel's start time,
+so a recycled pid is not taken for it): `creditlake ingest` tags its in-process runs when it
+starts them, and the ingest and entity assets tag any other run (daemon, UI) at their first
+step (`tag_run_process`). `reap_dead_runs` marks the runs whose process is gone as failed and
+frees their slots; the CLI calls it before running, the landing sensor on every tick. The
 chDB owner lock is an flock (the kernel drops it with the process) and a re-run rebuilds a
 partition's staging data from the file, so nothing else outlives the process.
 """
@@ -34,6 +36,13 @@ def process_tags() -> dict[str, str]:
     return {PROCESS_TAG: f"{socket.gethostname()}:{pid}:{_start_time(pid) or ''}"}
 
 
+def tag_run_process(instance, run_id: str) -> None:  # noqa: ANN001 - a DagsterInstance
+    """Tag a run with this process unless it already is (the CLI tags its runs up front)."""
+    run = instance.get_run_by_id(run_id)
+    if run is not None and PROCESS_TAG not in run.tags:
+        instance.add_run_tags(run_id, process_tags())
+
+
 def process_alive(tag: str) -> bool:
     """Whether the process a PROCESS_TAG names still runs (True when it can't be told: a run
     of another host is never reaped from here)."""
@@ -56,7 +65,7 @@ def process_alive(tag: str) -> bool:
 
 
 def reap_dead_runs(instance) -> list[str]:  # noqa: ANN001 - a DagsterInstance
-    """Mark CLI runs whose process died as failed and free their concurrency slots."""
+    """Mark runs whose process died as failed and free their concurrency slots."""
     import dagster as dg
 
     live = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING,
@@ -68,8 +77,8 @@ def reap_dead_runs(instance) -> list[str]:  # noqa: ANN001 - a DagsterInstance
             continue
         pid = tag.split(":")[1]
         instance.report_run_failed(
-            run, f"the process running it (pid {pid}) is gone (killed?): marked failed by the "
-                 "next creditlake command so its concurrency slot is free again")
+            run, f"the process running it (pid {pid}) is gone (killed?): marked failed so its "
+                 "concurrency slot is free again")
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         reaped.append(run.run_id)
     return reaped
