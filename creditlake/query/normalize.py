@@ -18,6 +18,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import phonenumbers
@@ -100,11 +101,27 @@ def read_values(values: Iterable[Value]) -> dict[Value, str]:
     if todo:
         for v, stored in zip(todo, _clean(todo), strict=True):
             if stored is None:
-                raise InvalidQuery(f"{v.field}: cannot read {v.text!r} as a "
-                                   f"{v.field.replace('_', ' ')}; {_CLOSED[v.field]}")
+                raise InvalidQuery(_unreadable(v))
             _memo.put(v, stored)
             out[v] = stored
     return out
+
+
+def _unreadable(v: Value) -> str:
+    if v.field == "created_date" and _is_iso_date(v.text.strip()):
+        # a real date the records cannot hold (ingestion drops it too): say so, not "cannot read"
+        return (f"created_date: date out of range {vocab.DATE_MIN_YEAR}-01-01.."
+                f"{vocab.DATE_MAX_YEAR}-12-31")
+    return (f"{v.field}: cannot read {v.text!r} as a {v.field.replace('_', ' ')}; "
+            f"{_CLOSED[v.field]}")
+
+
+def _is_iso_date(text: str) -> bool:
+    try:
+        return re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) is not None \
+            and date.fromisoformat(text) is not None
+    except ValueError:
+        return False
 
 
 def _clean(values: list[Value]) -> list[str | None]:
