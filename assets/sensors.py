@@ -16,7 +16,7 @@ from assets.partitions import add_requests, landing_files
 from creditlake.ingest import batches
 from creditlake.ingest.pipeline import expand_paths
 from resources import CreditlakeHome
-from resources.run_recovery import reap_dead_runs
+from resources.run_recovery import PROCESS_TAG, reap_dead_runs
 
 IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload", ".partial", ".swp")
 SETTLE_SECONDS = 2.0  # a file still being written is picked up on a later tick
@@ -93,7 +93,8 @@ def build_landing_sensor(land_jobs: list) -> dg.SensorDefinition:
 def ingest_run_request(land_run: dg.DagsterRun) -> dg.RunRequest:
     """The ingest run (normalize + dedup) of the files a successful land run landed."""
     first, last = run_partitions(land_run.tags)
-    tags = {k: v for k, v in land_run.tags.items() if k.startswith("creditlake/")}
+    tags = {k: v for k, v in land_run.tags.items()  # not its process: it is gone by now
+            if k.startswith("creditlake/") and k != PROCESS_TAG}
     tags["creditlake/land_run"] = land_run.run_id
     if first == last:
         return dg.RunRequest(run_key=f"ingest:{land_run.run_id}", partition_key=first,

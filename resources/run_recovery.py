@@ -37,10 +37,12 @@ def process_tags() -> dict[str, str]:
 
 
 def tag_run_process(instance, run_id: str) -> None:  # noqa: ANN001 - a DagsterInstance
-    """Tag a run with this process unless it already is (the CLI tags its runs up front)."""
+    """Tag a run with the process running its steps (the CLI tags its runs up front; a tag
+    copied from another run, e.g. the land run an ingest run follows, is replaced)."""
     run = instance.get_run_by_id(run_id)
-    if run is not None and PROCESS_TAG not in run.tags:
-        instance.add_run_tags(run_id, process_tags())
+    mine = process_tags()
+    if run is not None and run.tags.get(PROCESS_TAG) != mine[PROCESS_TAG]:
+        instance.add_run_tags(run_id, mine)
 
 
 def process_alive(tag: str) -> bool:
