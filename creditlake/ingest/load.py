@@ -5,6 +5,7 @@ policy (ingest/policy.py) decides first whether the file's valid rows load or ar
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,7 +23,11 @@ _COLS = ("user_id", "email", "name", "phone", "address", "city", "country")
 
 def _insert_sql(db: str, source: str, key_expr: str) -> str:
     """INSERT new rows of `source` (stage columns + file_ord) into records: first by
-    (file_ord, seq) wins within it, hashes already in `records` are skipped."""
+    (file_ord, seq) wins within it, hashes already in `records` are skipped.
+
+    The winners are picked by a GROUP BY (parallel) and a semi-join on their unique
+    (file_ord, seq), not by ORDER BY ... LIMIT 1 BY: the sort made the whole INSERT one
+    stream, so the part writing into `records` ran on one thread (2.5x slower at 1M rows)."""
     select_cols = ", ".join(f"ifNull({c}, '')" for c in _COLS)
     return f"""
         INSERT INTO {db}.records (id, source_file, record_hash, ingested_at,
@@ -30,11 +35,19 @@ def _insert_sql(db: str, source: str, key_expr: str) -> str:
             validation_errors, ingest_key)
         SELECT generateUUIDv4(), source_file, record_hash, now64(3), {select_cols},
             created_date, status, metadata, data_quality_score, validation_errors, {key_expr}
-        FROM (SELECT * FROM {source} ORDER BY file_ord, seq LIMIT 1 BY record_hash)
-        WHERE record_hash NOT IN (
-            SELECT record_hash FROM {db}.records
-            WHERE record_hash IN (SELECT record_hash FROM {source}))
+        FROM {source}
+        WHERE (file_ord, seq) IN (
+                SELECT argMin(file_ord, (file_ord, seq)), argMin(seq, (file_ord, seq))
+                FROM {source} GROUP BY record_hash)
+            AND record_hash NOT IN (
+                SELECT record_hash FROM {db}.records
+                WHERE record_hash IN (SELECT record_hash FROM {source}))
     """
+
+
+# Insert-side threads: the SELECT above is parallel, so writing its parts can be too.
+INSERT_SETTINGS = {"optimize_on_insert": 0,  # deduped above already
+                   "max_insert_threads": os.cpu_count() or 1}
 
 
 def insert_new_records(engine: Engine, table: str, key: str, rows: int) -> None:
@@ -46,7 +59,7 @@ def insert_new_records(engine: Engine, table: str, key: str, rows: int) -> None:
         chunk = (f"(SELECT *, 0 AS file_ord FROM {table} "
                  f"WHERE seq >= {lo} AND seq < {lo + LOAD_CHUNK_ROWS})")
         engine.command(_insert_sql(engine.database, chunk, "{k:String}"), {"k": key},
-                       settings={"optimize_on_insert": 0})  # deduped above already
+                       settings=INSERT_SETTINGS)
 
 
 def insert_new_records_of_files(engine: Engine, files: Sequence[tuple[str, str]]) -> None:
@@ -56,7 +69,7 @@ def insert_new_records_of_files(engine: Engine, files: Sequence[tuple[str, str]]
     union = " UNION ALL ".join(f"SELECT *, {i} AS file_ord FROM {table}"
                                for i, (_, table) in enumerate(files))
     engine.command(_insert_sql(engine.database, f"({union})", "{keys:Array(String)}[file_ord + 1]"),
-                   {"keys": [key for key, _ in files]}, settings={"optimize_on_insert": 0})
+                   {"keys": [key for key, _ in files]}, settings=INSERT_SETTINGS)
 
 
 def loaded_count(engine: Engine, key: str) -> int:
