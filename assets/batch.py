@@ -55,20 +55,32 @@ def partition_keys(context: dg.AssetExecutionContext | dg.AssetCheckExecutionCon
 
 
 def each_file(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource,
-              home: CreditlakeHome, step: Callable[[str], dict[str, object]]
+              home: CreditlakeHome, step: Callable[[str], dict[str, object]], *,
+              many: Callable[[list[str]], dict[str, dict[str, object] | Exception]] | None = None
               ) -> dg.MaterializeResult:
     """step(key) -> that file's metadata. One file: its metadata as before; a batch: each
     partition its own file's metadata plus the batch totals, and errors recorded per file
-    instead of failing the whole run."""
+    instead of failing the whole run. many(keys) -> each file's metadata or its error: the
+    batch's files in one go (if it raises as a whole, step runs file by file)."""
     tag_run_process(context.instance, context.run.run_id)  # a killed run can be told and reaped
     keys = partition_keys(context)
     if len(keys) == 1:
         return dg.MaterializeResult(metadata=step(keys[0]))
     per_file: dict[str, dict[str, object]] = {}
     with clickhouse.open() as engine, without_rejects(engine, keys):
+        outcomes: dict[str, dict[str, object] | Exception] | None = None
+        if many is not None:
+            try:
+                outcomes = many(keys)
+            except Exception as exc:  # noqa: BLE001 - retried file by file below
+                context.log.warning(f"batch step failed ({type(exc).__name__}: {exc}); "
+                                    "file by file")
         for key in keys:
             try:
-                per_file[key] = step(key)
+                got = step(key) if outcomes is None else outcomes[key]
+                if isinstance(got, Exception):
+                    raise got
+                per_file[key] = got
             except Exception as exc:  # noqa: BLE001 - this file fails, the batch goes on
                 context.log.error(f"{key}: {type(exc).__name__}: {exc}")
                 per_file[key] = _plain(counts_of(fail_file(clickhouse, home, key, exc)))

@@ -8,8 +8,8 @@ from assets.batch import SINGLE_RUN, each_file, partition_keys
 from assets.landing import landing_formats, landing_key
 from assets.partitions import landing_files
 from assets.spark import ProcessingConfig
-from creditlake.ingest.manifest import Status, load_manifest, stage_table
-from creditlake.ingest.normalize import normalize
+from creditlake.ingest.manifest import Manifest, Status, stage_table
+from creditlake.ingest.normalize import normalize, normalize_many
 from resources import ClickHouseResource, CreditlakeHome, ProgressReporter
 
 NORMALIZE_KEY = dg.AssetKey(["normalize", "contacts"])
@@ -37,13 +37,13 @@ def normalize_contacts(context: dg.AssetExecutionContext, config: ProcessingConf
                        progress: dg.ResourceParam[ProgressReporter]) -> dg.MaterializeResult:
     preview = len(partition_keys(context)) == 1  # a batch's metadata has per-file counts only
     return each_file(context, clickhouse, home, lambda key: _normalize_one(
-        key, config, clickhouse, home, progress, preview=preview))
+        key, config, clickhouse, home, progress, preview=preview),
+        many=lambda keys: _normalize_many(keys, config, clickhouse, home, progress))
 
 
 def _normalize_one(key: str, config: ProcessingConfig, clickhouse: ClickHouseResource,
                    home: CreditlakeHome, progress: ProgressReporter, *,
                    preview: bool) -> dict[str, object]:
-    m0 = load_manifest(home.home, key)
     progress.start(key, "normalize", None)
     with clickhouse.open() as engine:
         m = normalize(engine, home.home, key, processing=home.processing(),
@@ -54,13 +54,31 @@ def _normalize_one(key: str, config: ProcessingConfig, clickhouse: ClickHouseRes
             f"data_quality_score, validation_errors FROM {stage_table(engine, key)} "
             "ORDER BY source_row LIMIT 10") if preview and m.status == Status.NORMALIZED else None
     progress.finish()
-    meta: dict[str, object] = {
-        **md.counts(m), **md.quality(m),
-        "valid": dg.MetadataValue.int(m.valid),
-        "dagster/column_schema": md.MASTER_SCHEMA,
-        "dagster/column_lineage": md.column_lineage(m0, landing_key(m0.format or "csv")),
-        "seconds": dg.MetadataValue.float(round(m.seconds.get("normalize", 0.0), 3)),
-    }
+    meta = _metadata(m)
     if sample is not None:
         meta["preview"] = md.preview(sample)
     return meta
+
+
+def _normalize_many(keys: list[str], config: ProcessingConfig, clickhouse: ClickHouseResource,
+                    home: CreditlakeHome, progress: ProgressReporter
+                    ) -> dict[str, dict[str, object] | Exception]:
+    """A batch: the files normalized together (normalize_many), each with its metadata."""
+    progress.start(f"{len(keys)} files", "normalize", None)
+    with clickhouse.open() as engine:
+        got = normalize_many(engine, home.home, keys, processing=home.processing(),
+                             backend=config.processing or None, overrides=home.overrides(),
+                             progress=progress.advance)
+    progress.finish()
+    return {k: m if isinstance(m, Exception) else _metadata(m) for k, m in got.items()}
+
+
+def _metadata(m: Manifest) -> dict[str, object]:
+    # normalize keeps the file's format and mappings: the landed lineage is the manifest's
+    return {
+        **md.counts(m), **md.quality(m),
+        "valid": dg.MetadataValue.int(m.valid),
+        "dagster/column_schema": md.MASTER_SCHEMA,
+        "dagster/column_lineage": md.column_lineage(m, landing_key(m.format or "csv")),
+        "seconds": dg.MetadataValue.float(round(m.seconds.get("normalize", 0.0), 3)),
+    }

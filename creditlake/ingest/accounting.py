@@ -44,13 +44,23 @@ def without_rejects(engine: Engine, keys: Sequence[str]) -> Iterator[None]:
 
 def insert_rejects(engine: Engine, m: Manifest, stage: str, rows: pa.Table) -> None:
     """rows: source_file, source_row, raw_row, reasons."""
-    if rows.num_rows == 0:
-        return
+    insert_rejects_of_files(engine, stage, [(m, rows)])
+
+
+def insert_rejects_of_files(engine: Engine, stage: str,
+                            files: Sequence[tuple[Manifest, pa.Table]]) -> None:
+    """insert_rejects for several partitions' rows in one insert."""
+    tables = [_reject_table(m, stage, rows) for m, rows in files if rows.num_rows]
+    if tables:
+        engine.insert_arrow(f"{engine.database}.rejected_records", pa.concat_tables(tables))
+
+
+def _reject_table(m: Manifest, stage: str, rows: pa.Table) -> pa.Table:
     if (clean := _NO_REJECTS.get()) is not None:
         clean.discard(m.key)
     now = datetime.now(UTC)
     n = rows.num_rows
-    table = pa.table({
+    return pa.table({
         "source_file": rows["source_file"],
         "partition_key": pa.array([m.key] * n, pa.string()),
         "source_row": rows["source_row"].cast(pa.uint64()),
@@ -59,7 +69,6 @@ def insert_rejects(engine: Engine, m: Manifest, stage: str, rows: pa.Table) -> N
         "reasons": rows["reasons"],
         "rejected_at": pa.array([now] * n, pa.timestamp("ms", "UTC")),
     })
-    engine.insert_arrow(f"{engine.database}.rejected_records", table)
 
 
 def delete_rejects(engine: Engine, key: str, stage: str) -> None:

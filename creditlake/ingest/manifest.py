@@ -128,10 +128,12 @@ def stage_table(engine: Engine, key: str) -> str:
 
 
 def create_stage_table(engine: Engine, key: str, *, order_by: str = "tuple()",
-                       table_settings: str = "") -> str:
-    """(Re)create the partition's stage table; record_hash is computed by ClickHouse on insert."""
+                       table_settings: str = "", drop: bool = True) -> str:
+    """(Re)create the partition's stage table; record_hash is computed by ClickHouse on insert.
+    drop=False: the caller dropped it already (a batch drops its files' tables at once)."""
     table = stage_table(engine, key)
-    engine.command(f"DROP TABLE IF EXISTS {table}")
+    if drop:
+        engine.command(f"DROP TABLE IF EXISTS {table}")
     engine.command(
         f"CREATE TABLE {table} ({STAGE_COLUMNS}, record_hash String "
         f"DEFAULT {clickhouse_hash_sql()}) ENGINE = MergeTree ORDER BY {order_by} "

@@ -7,6 +7,7 @@ rejected (they cannot be stored usefully); everything else is loaded with its fi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -92,8 +93,9 @@ class Validated:
     rejected: pl.DataFrame   # source_row, reasons (list[str])
 
 
-def validate(df: pl.DataFrame) -> Validated:
-    """Run ContactNormalized on the batch and split it into loadable and rejected rows."""
+def validate(df: pl.DataFrame, *, keep: Sequence[str] = ()) -> Validated:
+    """Run ContactNormalized on the batch and split it into loadable and rejected rows.
+    keep: columns the rejected rows carry besides source_row (a batch of files: the file)."""
     df = df.with_row_index(ROW)
     try:
         ContactNormalized.validate(df, lazy=True)
@@ -136,6 +138,6 @@ def validate(df: pl.DataFrame) -> Validated:
     else:
         df = df.with_columns(pl.col(WARNINGS).alias("validation_errors"))
     rejected = df.filter(pl.col("_fatal")).select(
-        "source_row", pl.col("validation_errors").alias("reasons"))
+        *keep, "source_row", pl.col("validation_errors").alias("reasons"))
     valid = df.filter(~pl.col("_fatal")).drop(ROW, "_fatal", WARNINGS)
     return Validated(valid=valid, rejected=rejected)

@@ -3,12 +3,14 @@
 `normalize` is the one entry point (assets, CLI, benchmarks and tests call it): it honours
 `Settings.processing` (CREDITLAKE_PROCESSING), or a per-run override. The backends are
 sibling modules with the same shape: `polars.py`, `clickhouse.py` (the rules as SQL inside
-the engine) and `spark.py`.
+the engine) and `spark.py`. `normalize_many` is the batch entry point (a run over many small
+files): on Polars the small files share passes (`small_files.py`), elsewhere file by file.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -56,3 +58,25 @@ def normalize(engine: Engine, home: Path, key: str, *, processing: Processing,
     if progress:
         progress(m.rows_read)
     return m
+
+
+def normalize_many(engine: Engine, home: Path, keys: Sequence[str], *, processing: Processing,
+                   backend: str | None = None, overrides: SourceOverrides | None = None,
+                   progress: Progress | None = None) -> dict[str, Manifest | Exception]:
+    """normalize() of a batch's files; each key's outcome is its Manifest or the error that
+    failed that file alone (the others go on)."""
+    if backend:
+        processing = replace(processing, backend=check_processing(backend))
+    if processing.backend == "polars":
+        from creditlake.ingest.normalize import small_files
+
+        return small_files.normalize_many(engine, home, keys, overrides=overrides,
+                                          progress=progress)
+    out: dict[str, Manifest | Exception] = {}
+    for key in keys:
+        try:
+            out[key] = normalize(engine, home, key, processing=processing,
+                                 overrides=overrides, progress=progress)
+        except Exception as exc:  # noqa: BLE001 - this file fails, the batch goes on
+            out[key] = exc
+    return out

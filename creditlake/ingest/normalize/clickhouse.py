@@ -20,7 +20,6 @@ memory, not bounded work; GATE_CHUNK_ROWS rows at a time.)
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,19 +28,16 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from creditlake.clickhouse.base import Engine
-from creditlake.ingest.accounting import record
 from creditlake.ingest.manifest import (
     LOADED_FIELDS,
     STAGE_COLUMNS,
     Manifest,
     Progress,
-    Status,
     _digest,
     create_stage_table,
     landed_path,
-    load_manifest,
 )
-from creditlake.ingest.normalize.common import reset
+from creditlake.ingest.normalize.common import begin, finish
 from creditlake.ingest.overrides import SourceOverrides
 from creditlake.rules import clickhouse as rules_sql
 from creditlake.rules.validation import validate
@@ -82,14 +78,13 @@ def embedded(engine: Engine) -> bool:
 def normalize(engine: Engine, home: Path, key: str, *, overrides: SourceOverrides | None = None,
               progress: Progress | None = None) -> Manifest:
     """Clean + validate + hash in the engine into the partition's stage table."""
-    t0 = time.perf_counter()
-    m = load_manifest(home, key)
-    if reset(engine, home, m):
+    b = begin(engine, home, key, overrides)
+    m = b.manifest
+    if b.done:
         return m
-    rule = (overrides or SourceOverrides()).for_source(m.source_file)
     select = rules_sql.normalize_select(_names(engine, key)["land"],
-                                        default_country=rule.default_country,
-                                        date_format=rule.date_format)
+                                        default_country=b.rule.default_country,
+                                        date_format=b.rule.date_format)
     names = _names(engine, key)
     drop_work_tables(engine, key)
     try:
@@ -105,10 +100,7 @@ def normalize(engine: Engine, home: Path, key: str, *, overrides: SourceOverride
         drop_work_tables(engine, key)
     if progress:
         progress(landed)
-    m.status = Status.NORMALIZED
-    m.seconds["normalize"] = time.perf_counter() - t0
-    record(engine, home, m)  # interim log row: the file is accounted for even if loading never runs
-    return m
+    return finish(engine, home, m, b.t0)
 
 
 def _land_table(engine: Engine, path: Path, table: str) -> int:

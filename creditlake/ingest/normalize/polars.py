@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from pathlib import Path
 
 import polars as pl
@@ -14,17 +13,15 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 
 from creditlake.clickhouse.base import Engine
-from creditlake.ingest.accounting import insert_rejects, record
+from creditlake.ingest.accounting import insert_rejects
 from creditlake.ingest.manifest import (
     LOADED_FIELDS,
     Manifest,
     Progress,
-    Status,
     create_stage_table,
     landed_path,
-    load_manifest,
 )
-from creditlake.ingest.normalize.common import reset
+from creditlake.ingest.normalize.common import begin, finish
 from creditlake.ingest.overrides import SourceOverrides
 from creditlake.rules.polars import clean
 from creditlake.rules.validation import validate
@@ -34,13 +31,12 @@ from creditlake.schema import SOURCE_FIELDS
 def normalize(engine: Engine, home: Path, key: str, *, overrides: SourceOverrides | None = None,
               progress: Progress | None = None) -> Manifest:
     """Clean + Pandera-validate batch by batch into the partition's stage table."""
-    t0 = time.perf_counter()
-    m = load_manifest(home, key)
-    if reset(engine, home, m):
+    b = begin(engine, home, key, overrides)
+    m = b.manifest
+    if b.done:
         return m
     # no sort: rows arrive in seq order already, and the load re-reads them ordered by seq
     table = create_stage_table(engine, key)
-    rule = (overrides or SourceOverrides()).for_source(m.source_file)
     score_sum = 0.0
     path = landed_path(home, key)
     # Inserts run on a writer thread so ClickHouse ingests batch i while Polars cleans and
@@ -51,31 +47,32 @@ def normalize(engine: Engine, home: Path, key: str, *, overrides: SourceOverride
                 continue
             df = pl.from_arrow(batch)
             assert isinstance(df, pl.DataFrame)
-            cleaned = clean(df, default_country=rule.default_country,
-                            date_format=rule.date_format)
-            result = validate(cleaned)
-            valid = result.valid.select(LOADED_FIELDS)
+            result = validate(clean(df, default_country=b.rule.default_country,
+                                    date_format=b.rule.date_format))
             # seq: file-wide row order (source_row restarts per table/sheet/member)
-            valid = valid.with_row_index("seq", offset=m.valid).with_columns(
-                pl.col("seq").cast(pl.UInt64))
+            valid = result.valid.select(LOADED_FIELDS).with_row_index(
+                "seq", offset=m.valid).with_columns(pl.col("seq").cast(pl.UInt64))
             if valid.height:
                 writer.insert(table, valid.to_arrow())
-                m.valid += valid.height
-                scores = valid.get_column("data_quality_score")
-                score_sum += float(scores.sum())
-                bins = (scores * 10).floor().clip(0, 9).cast(pl.Int32)
-                for b, n in bins.value_counts().iter_rows():
-                    m.quality_histogram[int(b)] += int(n)
+                score_sum += count_valid(m, valid)
             if result.rejected.height:
                 writer.insert_rejects(m, rejected_rows(df, result.rejected))
                 m.validation_rejected += result.rejected.height
             if progress:
                 progress(batch.num_rows)
     m.quality_mean = score_sum / m.valid if m.valid else 0.0
-    m.status = Status.NORMALIZED
-    m.seconds["normalize"] = time.perf_counter() - t0
-    record(engine, home, m)  # interim log row: the file is accounted for even if loading never runs
-    return m
+    return finish(engine, home, m, b.t0)
+
+
+def count_valid(m: Manifest, valid: pl.DataFrame) -> float:
+    """Add a frame of one file's valid rows to its counts and quality histogram; returns the
+    frame's score sum."""
+    m.valid += valid.height
+    scores = valid.get_column("data_quality_score")
+    bins = (scores * 10).floor().clip(0, 9).cast(pl.Int32)
+    for b, n in bins.value_counts().iter_rows():
+        m.quality_histogram[int(b)] += int(n)
+    return float(scores.sum())
 
 
 def rejected_rows(landed: pl.DataFrame, rejected: pl.DataFrame) -> pa.Table:
