@@ -18,7 +18,10 @@ from creditlake.schema import SOURCE_FIELDS, SOURCE_ROW
 def _text(expr: pl.Expr, collapse: bool = True) -> pl.Expr:
     """Trim (and collapse inner whitespace of free text); null tokens ("N/A", "-") -> null."""
     text = expr.cast(pl.String)
-    text = (text.str.replace_all(r"\s+", " ") if collapse else text).str.strip_chars()
+    if collapse:  # rewriting only the values that need it: most have single spaces only
+        text = pl.when(text.str.contains(r"\s\s|[^\S ]")).then(
+            text.str.replace_all(r"\s+", " ")).otherwise(text)
+    text = text.str.strip_chars()
     return pl.when(text.is_in(vocab.NULL_TOKEN_SPELLINGS)).then(None).otherwise(text)
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
@@ -123,8 +124,8 @@ def _publish(engine: Engine, m: Manifest, out: Path) -> None:
                                table_settings=DEDUP_SETTINGS)
     valid_dir = out / "fatal=false"
     if valid_dir.exists():
-        batches = iter_parquet_batches(
-            valid_dir, INSERT_BATCH_ROWS, [*LOADED_FIELDS, "record_hash"])
+        batches = numbered(iter_parquet_batches(
+            valid_dir, INSERT_BATCH_ROWS, [*LOADED_FIELDS, "record_hash"]))
         m.valid = insert_batches(engine, table, batches,
                                              token_prefix=f"{m.key}:stage")
         scores = pq.read_table(valid_dir, columns=["data_quality_score"]).column(0)
@@ -168,6 +169,18 @@ def iter_parquet_batches(directory: Path, batch_rows: int, columns: list[str] | 
         pf = pq.ParquetFile(f)
         for j, batch in enumerate(pf.iter_batches(batch_size=batch_rows, columns=columns)):
             yield f"{i}.{j}", batch
+
+
+def numbered(batches: Iterator[tuple[str, pa.RecordBatch]]
+             ) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """Each row its `seq` (the file-wide row order the load keeps the first row of a hash
+    by): the part files in name order hold the rows in source order (see run_spark)."""
+    n = 0
+    for batch_id, batch in batches:
+        seq = pa.array(np.arange(n, n + batch.num_rows, dtype=np.uint64))
+        n += batch.num_rows
+        yield batch_id, pa.RecordBatch.from_arrays([seq, *batch.columns],
+                                                   names=["seq", *batch.schema.names])
 
 
 def insert_batches(engine: Engine, table: str, batches: Iterator[tuple[str, pa.RecordBatch]],
