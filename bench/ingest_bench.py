@@ -6,6 +6,7 @@ digits, dates, status map, MD5> FROM file(...)` of the same file, run in the sam
     uv run python bench/ingest_bench.py                       # 1M and 10M rows, CSV + Parquet
     uv run python bench/ingest_bench.py --rows 1000000 --formats csv
     uv run python bench/ingest_bench.py --tiny --small-files 1000x100 --rows ''  # start-up
+    uv run python bench/ingest_bench.py --rows 1000000 --files 70 --formats parquet  # 70M
 
 Every measured thing runs in its own child process started by this (stdlib-only) parent, so
 wait4() gives each child's own CPU seconds and peak RSS (a child's ru_maxrss also counts the
@@ -73,7 +74,8 @@ def _sql_list(values: list[str]) -> str:
 def child_generate(rows: int, fmt: str, path: Path, offset: int) -> None:
     from creditlake import samples
 
-    samples.write(samples.styled(samples.people(rows, id_offset=offset), "crm"), path, fmt)
+    people = samples.people(rows, seed=7 + offset // max(rows, 1), id_offset=offset)
+    samples.write(samples.styled(people, "crm"), path, fmt)
 
 
 def child_baseline(path: Path, fmt: str, home: Path) -> None:
@@ -89,7 +91,8 @@ def child_baseline(path: Path, fmt: str, home: Path) -> None:
     codes = vocab.calling_codes()
     statuses = vocab.STATUS_SYNONYMS
     sql = BASELINE_SQL.format(
-        db=engine.database, path=str(path), fmt="CSVWithNames" if fmt == "csv" else "Parquet",
+        db=engine.database, path=str(path / f"*.{fmt}" if path.is_dir() else path),
+        fmt="CSVWithNames" if fmt == "csv" else "Parquet",
         country_keys=_sql_list(list(countries)), country_values=_sql_list(list(countries.values())),
         cc_keys=_sql_list(list(codes)), cc_values=_sql_list(list(codes.values())),
         status_keys=_sql_list(list(statuses)), status_values=_sql_list(list(statuses.values())))
@@ -145,8 +148,22 @@ def data_file(rows: int, fmt: str) -> Path:
     return path
 
 
-def bench_file(rows: int, fmt: str) -> dict:
-    path = data_file(rows, fmt)
+def data_dir(files: int, rows: int, fmt: str) -> Path:
+    """`files` files of `rows` distinct people each (the specification's Phase I at 70 x 1M);
+    generated one file per child, so memory stays that of one file."""
+    out = OUT / f"people-{files}x{rows}-{fmt}"
+    for i in range(files):
+        path = out / f"part-{i:04d}.{fmt}"
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            _check(measure(_self("--child-generate", str(rows), fmt, str(tmp), str(i * rows))),
+                   f"generating {path.name}")
+            tmp.rename(path)
+    return out
+
+
+def bench_file(rows: int, fmt: str, files: int = 1) -> dict:
+    path = data_file(rows, fmt) if files == 1 else data_dir(files, rows, fmt)
     base_home = Path(tempfile.mkdtemp(prefix="bench-native-"))
     home = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     try:
@@ -163,9 +180,10 @@ def bench_file(rows: int, fmt: str) -> dict:
     t = doc["totals"]
     assert t["rows_read"] == t["loaded"] + t["duplicates"] + t["rejected"] + t.get("held", 0), \
         "reconciliation failed"
-    native_rate = rows / native["seconds"]
+    native_rate = rows * files / native["seconds"]
     rate = t["rows_read"] / run["wall"]
-    return {"format": fmt, "rows": rows, "file_mb": round(path.stat().st_size / 1e6),
+    size = sum(f.stat().st_size for f in path.glob("*")) if path.is_dir() else path.stat().st_size
+    return {"format": fmt, "rows": rows * files, "files": files, "file_mb": round(size / 1e6),
             "command": {"wall_s": run["wall"], "rows_per_s": round(rate), "cpu_s": run["cpu"],
                         "peak_rss_mb": run["peak_mb"], "loaded": t["loaded"],
                         "duplicates": t["duplicates"], "rejected": t["rejected"]},
@@ -245,6 +263,9 @@ def main() -> None:
     ap.add_argument("--rows", default="1000000,10000000",
                     help="comma-separated row counts (default 1M and 10M)")
     ap.add_argument("--formats", default="csv,parquet")
+    ap.add_argument("--files", type=int, default=1,
+                    help="ingest a directory of this many files of --rows rows each "
+                         "(e.g. --rows 1000000 --files 70 --formats parquet: 70M rows)")
     ap.add_argument("--small-files", metavar="NxR", help="also ingest N files of R rows")
     ap.add_argument("--tiny", action="store_true", help="also time a 2-row file (start-up)")
     ap.add_argument("--resolve", action="store_true",
@@ -276,7 +297,7 @@ def main() -> None:
     if args.small_files:
         n, r = (int(x) for x in args.small_files.lower().split("x"))
         doc["small_files"] = bench_small_files(n, r)
-    doc["files"] = [bench_file(int(rows), fmt) for rows in args.rows.split(",") if rows
+    doc["files"] = [bench_file(int(rows), fmt, args.files) for rows in args.rows.split(",") if rows
                     for fmt in args.formats.split(",") if fmt]
     doc["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(doc, indent=2))
