@@ -40,9 +40,14 @@ STRING_FIELDS = tuple(RULES)
 COMPLETENESS = " + ".join(f"({f} != '')" for f in STRING_FIELDS) + " + isNotNull(created_date)"
 
 
-def _members_sql(db: str, entity_filter: str, size_cond: str) -> str:
-    """Member records with their entity. entities (small) is the hash-join build side."""
-    where = f"AND ({entity_filter})" if entity_filter else ""
+def _members_sql(db: str, members: str, size_cond: str) -> str:
+    """Member records with their entity. entities (small) is the hash-join build side.
+
+    `members`: a subquery of record ids (String) to restrict both sides to; records are then
+    read by id (one column scanned, the others only for those rows), not all of them.
+    """
+    where = f"AND record_id IN ({members})" if members else ""
+    records_where = f"WHERE r.id IN (SELECT toUUID(record_id) FROM ({members}))" if members else ""
     return f"""
         SELECT e.entity_id AS entity_id, e.cluster_size AS cluster_size,
                e.model_version AS model_version, e.match_probability AS member_p,
@@ -57,11 +62,13 @@ def _members_sql(db: str, entity_filter: str, size_cond: str) -> str:
         INNER JOIN (
             SELECT record_id, entity_id, cluster_size, model_version, match_probability
             FROM {db}.entities AS e FINAL WHERE cluster_size {size_cond} {where}
-        ) AS e ON toString(r.id) = e.record_id"""
+        ) AS e ON toString(r.id) = e.record_id
+        {records_where}"""
 
 
-def golden_insert_sql(db: str, resolved_at: datetime, entity_filter: str = "") -> str:
-    """INSERT golden rows for the entities matching `entity_filter` (SQL on alias e)."""
+def golden_insert_sql(db: str, resolved_at: datetime, members: str = "") -> str:
+    """INSERT golden rows for every entity, or for the entities whose member record ids
+    `members` (a subquery) lists; it must list every member of each."""
     ts = f"toDateTime64('{resolved_at.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]}', 3, 'UTC')"
     cols = [c for c, _ in GOLDEN_COLUMNS]
     common = {"resolved_at": ts, "is_deleted": "toUInt8(0)",
@@ -103,7 +110,7 @@ def golden_insert_sql(db: str, resolved_at: datetime, entity_filter: str = "") -
     return f"""
 INSERT INTO {db}.golden_records ({", ".join(cols)})
 SELECT {", ".join(f"{single[c]} AS {c}" for c in cols)}
-FROM ({_members_sql(db, entity_filter, "= 1")})
+FROM ({_members_sql(db, members, "= 1")})
 UNION ALL
 SELECT {", ".join(f"{multi[c]} AS {c}" for c in cols)}
 FROM (
@@ -124,13 +131,13 @@ FROM (
     FROM (
         SELECT *,
            {freq}
-        FROM ({_members_sql(db, entity_filter, "> 1")})
+        FROM ({_members_sql(db, members, "> 1")})
     )
     GROUP BY entity_id
 )
 """
 
 
-def write_golden(engine: Engine, resolved_at: datetime, entity_filter: str = "") -> int:
-    """Recompute golden rows (all entities, or those matching `entity_filter`)."""
-    return engine.command(golden_insert_sql(engine.database, resolved_at, entity_filter))
+def write_golden(engine: Engine, resolved_at: datetime, members: str = "") -> int:
+    """Recompute golden rows (all entities, or those of the member record ids `members`)."""
+    return engine.command(golden_insert_sql(engine.database, resolved_at, members))

@@ -94,7 +94,8 @@ def test_blocking_columns_and_candidate_sql() -> None:
     cols = blocking_columns(model)
     assert ("email",) in cols and ("surname", "city") in cols
     sql = candidate_sql("db", "run1", cols)
-    assert "(surname, city) IN (SELECT surname, city FROM db.entity_features_new" in sql
+    assert ("cityHash64(surname, city) IN (SELECT cityHash64(surname, city)"
+            " FROM db.entity_features_new") in sql
     assert sql.count("FROM db.entity_features ") == 1  # one scan of the resolved features
     assert set(tf_columns(model)) >= {"first_name", "surname", "city"}
     bad = EntityModel.from_json(json.loads(json.dumps(model.as_json())))
