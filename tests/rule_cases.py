@@ -1,4 +1,5 @@
-"""Phone, e-mail and address rule cases shared by the Polars tests and the parity test."""
+"""Phone, e-mail, address and date-finding rule cases shared by the Polars tests and the
+parity test."""
 
 # (phone as written, country, stored phone, valid)
 PHONE_CASES = [
@@ -38,4 +39,10 @@ EMAIL_CASES = [
 ADDRESS_CASES = [
     ("12 Main St, Springfield, USA", "US"), ("1 Rue de Rivoli, Paris, France", "FR"),
     ("5 High St, Leeds, Narnia", None), ("no comma here USA", None),
+]
+
+# (created_date as written, the finding every backend gives, or None when the date is kept)
+DATE_CASES = [
+    ("2021-03-04", None), ("not a date", "unparseable"), ("1950-06-01", "out of range"),
+    ("31/12/1969", "out of range"), ("2150-01-01", "out of range"), ("1/1/2100", None),
 ]

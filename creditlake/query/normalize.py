@@ -110,8 +110,7 @@ def read_values(values: Iterable[Value]) -> dict[Value, str]:
 def _unreadable(v: Value) -> str:
     if v.field == "created_date" and _is_iso_date(v.text.strip()):
         # a real date the records cannot hold (ingestion drops it too): say so, not "cannot read"
-        return (f"created_date: date out of range {vocab.DATE_MIN_YEAR}-01-01.."
-                f"{vocab.DATE_MAX_YEAR}-12-31")
+        return f"created_date: date out of range {vocab.DATE_RANGE}"
     return (f"{v.field}: cannot read {v.text!r} as a {v.field.replace('_', ' ')}; "
             f"{_CLOSED[v.field]}")
 

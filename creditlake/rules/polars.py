@@ -87,6 +87,10 @@ def _warn(cond: pl.Expr, message: pl.Expr | str) -> pl.Expr:
     return pl.when(cond).then(msg).otherwise(None)
 
 
+def _around(parts: tuple[str, str], col: str) -> pl.Expr:
+    return pl.lit(parts[0]) + pl.col(col) + pl.lit(parts[1])
+
+
 def clean(df: pl.DataFrame, *, default_country: str | None = None,
           date_format: str | None = None) -> pl.DataFrame:
     """Normalize the master text columns. Adds `_warnings` (list of strings) for values that
@@ -175,8 +179,10 @@ def clean(df: pl.DataFrame, *, default_country: str | None = None,
                   pl.format("country: inferred {} from phone prefix", pl.col("_iso"))),
             _warn(pl.col("_from_address").is_not_null(),
                   pl.format("country: inferred {} from address", pl.col("_iso"))),
-            _warn(pl.col("_raw_date").is_not_null() & pl.col("created_date").is_null(),
-                  pl.format("created_date: unparseable '{}'", pl.col("_raw_date"))),
+            _warn(pl.col("_raw_date").is_not_null() & pl.col("_parsed").is_null(),
+                  _around(vocab.DATE_UNPARSEABLE, "_raw_date")),
+            _warn(pl.col("_parsed").is_not_null() & pl.col("created_date").is_null(),
+                  _around(vocab.DATE_OUT_OF_RANGE, "_raw_date")),
             _warn(pl.col("_status_key").is_not_null()
                   & ~pl.col("_status_key").is_in(list(vocab.STATUS_SYNONYMS)),
                   pl.format("status: unrecognized '{}'", pl.col("_status_key"))),

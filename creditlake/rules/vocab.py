@@ -109,6 +109,10 @@ ISO_DATETIME_PREFIX = r"^\d{4}-\d{2}-\d{2}[T ]"
 # A kept date must fit the stage and `records` columns, ClickHouse `Date` (1970-01-01 ..
 # 2149-06-06): an earlier year is dropped with its finding instead of failing the file's insert.
 DATE_MIN_YEAR, DATE_MAX_YEAR = 1970, 2100
+DATE_RANGE = f"{DATE_MIN_YEAR}-01-01..{DATE_MAX_YEAR}-12-31"
+# The findings of a created_date that is dropped: (prefix, suffix) around the value as written
+DATE_UNPARSEABLE = ("created_date: unparseable '", "'")
+DATE_OUT_OF_RANGE = ("created_date: out of range '", f"' (kept: {DATE_RANGE})")
 
 # E-mail syntax (after lower-casing): dot-separated local part (no leading, trailing or double
 # dots), "@", a domain of at least two labels that neither start nor end with "-", a letters-only

@@ -206,7 +206,7 @@ def test_phone_and_email_rules_flag_the_same_rows(spark, engine) -> None:
     give the same phone values, findings and scores on Spark and in ClickHouse SQL as on
     Polars."""
     import polars as pl
-    from rule_cases import ADDRESS_CASES, EMAIL_CASES, PHONE_CASES
+    from rule_cases import ADDRESS_CASES, DATE_CASES, EMAIL_CASES, PHONE_CASES
 
     from creditlake.rules import spark as rules_spark
     from creditlake.rules.mapping import infer_mapping
@@ -214,12 +214,14 @@ def test_phone_and_email_rules_flag_the_same_rows(spark, engine) -> None:
     from creditlake.rules.validation import validate
     from creditlake.schema import SOURCE_FIELDS
 
-    rows = ([{"email": "a@b.co", "phone": p, "country": c, "name": "Ann", "address": None}
-             for p, c, _, _ in PHONE_CASES]
+    rows = ([{"email": "a@b.co", "phone": p, "country": c, "name": "Ann", "address": None,
+              "created_date": None} for p, c, _, _ in PHONE_CASES]
             + [{"email": e, "phone": "+12125550123", "country": None, "name": "Ann",
-                "address": None} for e, _ in EMAIL_CASES]
+                "address": None, "created_date": None} for e, _ in EMAIL_CASES]
             + [{"email": "a@b.co", "phone": None, "country": None, "name": "Ann",
-                "address": a} for a, _ in ADDRESS_CASES])
+                "address": a, "created_date": None} for a, _ in ADDRESS_CASES]
+            + [{"email": "a@b.co", "phone": None, "country": "US", "name": "Ann",
+                "address": None, "created_date": d} for d, _ in DATE_CASES])
     df = pl.DataFrame(rows, schema={k: pl.String for k in rows[0]}).with_row_index(
         "source_row", offset=1).with_columns(pl.col("source_row").cast(pl.UInt64))
     mapped = map_columns(df, infer_mapping(df.columns), "t.csv")
@@ -243,9 +245,12 @@ def test_phone_and_email_rules_flag_the_same_rows(spark, engine) -> None:
         assert any(e.startswith("phone:") for e in got[i][1]) is not valid
     for i, (_, valid) in enumerate(EMAIL_CASES, start=len(PHONE_CASES) + 1):
         assert any(e.startswith("email:") for e in got[i][1]) is not valid
-    for i, (_, country) in enumerate(ADDRESS_CASES, start=len(PHONE_CASES) + len(EMAIL_CASES)
-                                     + 1):
+    first = len(PHONE_CASES) + len(EMAIL_CASES) + 1
+    for i, (_, country) in enumerate(ADDRESS_CASES, start=first):
         assert got[i][3] == country
+    for i, (_, finding) in enumerate(DATE_CASES, start=first + len(ADDRESS_CASES)):
+        dated = [e.split("'")[0] for e in got[i][1] if e.startswith("created_date:")]
+        assert dated == ([f"created_date: {finding} "] if finding else []), got[i][1]
 
 
 DATES = ["2021-03-04", "2021/3/4", "20210304", "2021.03.04", "3/4/2021", "13/4/2021",
