@@ -160,3 +160,22 @@ def test_api_rows_carry_metadata_objects(seeded):
     assert all(isinstance(r["metadata"], dict) and isinstance(r["validation_errors"], list)
                for r in rows + flagged)
     assert all(r["validation_errors"] == ["phone_invalid"] for r in flagged)
+
+
+def test_embedded_query_settings_apply_to_that_query_only(engine):
+    """Per-call settings ride in the statement's SETTINGS clause (not SET … and restore on the
+    shared handle): they bind the query, quoted values included, and nothing leaks."""
+    from creditlake.clickhouse.base import EngineError
+
+    sql = "SELECT number FROM numbers(5)"
+    with pytest.raises(EngineError, match="(?i)limit for result exceeded"):
+        engine.query_arrow(sql, settings={"max_result_rows": 2, "result_overflow_mode": "throw"})
+    # the next call on the handle is unbound, and gets its own rows only (chDB hands a failed
+    # Arrow query's partial output to the next query unless it is drained)
+    assert engine.query_arrow(sql).column("number").to_pylist() == [0, 1, 2, 3, 4]
+    got = engine.query_arrow("SELECT getSetting('log_comment') AS c, {p:String} AS p",
+                             parameters={"p": "it's"}, settings={"log_comment": "a 'q' \\ b"})
+    assert got.to_pylist() == [{"c": "a 'q' \\ b", "p": "it's"}]
+    assert engine.query_arrow("SELECT getSetting('log_comment') AS c").to_pylist() == [{"c": ""}]
+    with pytest.raises(ValueError, match="bad setting name"):
+        engine.query_arrow(sql, settings={"max_threads = 1, readonly": 1})

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from creditlake.query import InvalidQuery, compile_query, parse_request
-from creditlake.query.normalize import Value, read_values
+from creditlake.query.normalize import Value, _clean, _stored_date, read_values
 from creditlake.rules.polars import clean
 from creditlake.schema import SOURCE_FIELDS
 
@@ -44,6 +44,22 @@ def test_filter_value_is_read_as_ingestion_stores_it(field, spelling, stored):
     expected = ingested(**{field: spelling})[field]
     assert got == str(expected)  # the very value ingestion produced for the same spelling
     assert applied({field: spelling}) == {field: [stored]}
+
+
+@pytest.mark.parametrize("text", [
+    "1970-01-01", "1969-12-31", "2100-12-31", "2101-01-01", "2020-02-29", "2021-02-29",
+    "2024-13-01", "2024-00-10", "0001-01-01", "9999-12-31", "2024-1-05", " 2024-01-05",
+    "2024-01-05 ", "2024-01-05T00:00:00", "20240105", "2024/01/05", "2023-06-30"])
+def test_stored_date_shortcut_agrees_with_the_rules(text):
+    """The shortcut that skips clean() for a date already in stored form claims exactly the
+    dates clean() reads as themselves."""
+    by_rules = _clean([Value("created_date", text)])[0]
+    assert _stored_date(text) == (by_rules == text)
+    if by_rules is None:
+        with pytest.raises(InvalidQuery):
+            read_values([Value("created_date", text)])
+    else:
+        assert read_values([Value("created_date", text)])[Value("created_date", text)] == by_rules
 
 
 def test_national_phone_uses_the_country_filter_of_the_request():
