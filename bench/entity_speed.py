@@ -14,7 +14,14 @@ owned by another process (`python -m creditlake.clickhouse.sharing serve`, as `c
 serve` does), the entity run is its client, and a second client fires the API's
 `"resolve": "entity"` queries (compiled by the API's own compiler: a filtered page plus its
 count) back to back for the whole run; it prints how many were answered during the run and
-their latency next to the same queries on the idle engine.
+their latency next to the same queries on the idle engine. Phase 5 (optional, --cli N) is
+what a user runs: N more people written as a CSV file and `creditlake ingest FILE` on this
+chDB directory (read, validate, dedup, load, then the incremental entity run in Dagster), timed
+as a process (wall and CPU seconds), next to the entity run's own seconds inside it (from
+entity_runs: the engine-alone part of the same work).
+
+Every phase's "process_wall_seconds" is its whole subprocess: interpreter start and imports
+included. The chDB directory is removed at the end unless --keep names it.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import json
 import logging
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -187,6 +195,9 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=0,
                     help="then add this many records and time an incremental run next to "
                          "the API's resolve=entity queries (engine shared as with the API)")
+    ap.add_argument("--cli", type=int, default=0,
+                    help="then write this many more people as a CSV file and time "
+                         "`creditlake ingest FILE` (ingestion + incremental entity run)")
     ap.add_argument("--memory-limit", default="2GB", help="DuckDB memory limit")
     ap.add_argument("--keep", help="chDB directory to use/keep (default: temporary)")
     ap.add_argument("--resolve-only", help=argparse.SUPPRESS)
@@ -199,24 +210,107 @@ def main() -> None:
             resolve_phase(args.resolve_only, args.mode, args.memory_limit)
         return
     path = args.keep or tempfile.mkdtemp(prefix="entity_speed_")
+    try:
+        _phases(args, path)
+    finally:
+        if not args.keep:  # the directory and the engine owner's files next to it
+            shutil.rmtree(path, ignore_errors=True)
+            for suffix in (".owner.lock", ".owner.json"):
+                Path(path + suffix).unlink(missing_ok=True)
+
+
+def _phases(args: argparse.Namespace, path: str) -> None:
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
-    total = args.records + args.incremental + args.queries
-    load_dir = path
+    total = args.records + args.incremental + args.queries + args.cli
     # Generate once with the final size, load the first `records` now, the rest later:
     # the incremental batch then holds duplicates of people already resolved.
-    _load_slice(load_dir, total, 0, args.records)
+    _load_slice(path, total, 0, args.records)
     cmd = [sys.executable, __file__, "--resolve-only", path, "--memory-limit",
            args.memory_limit]
-    subprocess.run(cmd + ["--mode", "full"], check=True)
+    _timed(cmd + ["--mode", "full"])
     done = args.records
     if args.incremental:
-        _load_slice(load_dir, total, done, done + args.incremental)
+        _load_slice(path, total, done, done + args.incremental)
         done += args.incremental
-        subprocess.run(cmd + ["--mode", "incremental"], check=True)
+        _timed(cmd + ["--mode", "incremental"])
     if args.queries:
-        _load_slice(load_dir, total, done, total)
-        subprocess.run(cmd + ["--mode", "queries"], check=True)
+        _load_slice(path, total, done, done + args.queries)
+        done += args.queries
+        _timed(cmd + ["--mode", "queries"])
+    if args.cli:
+        cli_phase(path, total, done, total)
     print(f"load average after: {os.getloadavg()}; chDB dir {path}", file=sys.stderr)
+
+
+def _timed(cmd: list[str], env: dict[str, str] | None = None) -> dict:
+    """Run a phase's subprocess; its JSON line gains the process wall and CPU seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env).stdout
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    doc = json.loads(out.strip().splitlines()[-1])
+    doc["process_wall_seconds"] = round(wall, 1)
+    doc["process_cpu_seconds"] = round(after.ru_utime + after.ru_stime
+                                       - before.ru_utime - before.ru_stime, 1)
+    print(json.dumps(doc), flush=True)
+    return doc
+
+
+CSV_COLUMNS = ("email", "name", "phone", "address", "city", "country", "created_date",
+               "user_id")
+
+
+def cli_phase(path: str, total: int, start: int, stop: int) -> None:
+    """`creditlake ingest FILE` of people [start, stop) on this chDB directory, timed."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    people = _people(total).slice(start, stop - start)
+    meta = [json.loads(m) for m in people["metadata"].to_pylist()]
+    table = people.select(list(CSV_COLUMNS)).append_column(
+        "dob", pa.array([m["dob"] for m in meta])).append_column(
+        "postcode", pa.array([m["postcode"] for m in meta]))
+    table = table.set_column(table.schema.get_field_index("created_date"), "created_date",
+                             pc.strftime(table["created_date"], "%Y-%m-%d"))
+    csv = Path(path) / "landing" / "people_more.csv"
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    pcsv.write_csv(table, csv)
+    env = {**os.environ, "CREDITLAKE_HOME": str(Path(path) / "home"),
+           "CREDITLAKE_CLICKHOUSE_URL": f"chdb://{path}",
+           "CREDITLAKE_CLICKHOUSE_DATABASE": "bench"}
+    cmd = [sys.executable, "-c", "from cli import main; main()", "ingest", "--json", str(csv)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    from creditlake.clickhouse import ClickHouseEngine
+
+    eng = ClickHouseEngine(f"chdb://{path}", "bench")
+    run = eng.query_rows("SELECT mode, records_in, seconds, summary FROM bench.entity_runs"
+                         " ORDER BY resolved_at DESC LIMIT 1")[0]
+    eng.close()
+    print(json.dumps({
+        "mode": "creditlake ingest FILE (CSV, then the incremental entity run)",
+        "command": " ".join(["creditlake", *cmd[3:]]), "exit_code": proc.returncode,
+        "rows": table.num_rows, "ingest": _ingest_counts(proc.stdout),
+        "process_wall_seconds": round(wall, 1),
+        "process_cpu_seconds": round(after.ru_utime + after.ru_stime
+                                     - before.ru_utime - before.ru_stime, 1),
+        "entity_run": {"mode": run[0], "records_in": run[1], "seconds": run[2],
+                       "timings": json.loads(run[3]).get("timings")},
+        "load_avg": os.getloadavg(),
+    }), flush=True)
+
+
+def _ingest_counts(out: str) -> dict:
+    try:
+        doc = json.loads(out)
+    except ValueError:
+        return {"unparsed": out[-300:]}
+    return doc.get("totals") or {k: doc[k] for k in doc if k != "files"}
 
 
 @functools.lru_cache(maxsize=1)

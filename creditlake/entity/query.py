@@ -16,11 +16,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
-from creditlake.entity.golden import STRING_FIELDS
+from creditlake.entity.golden import (
+    SOURCE_KEYS,
+    STRING_FIELDS,
+    single_agreement_sql,
+    single_source_sql,
+)
 from creditlake.entity.lookup import current_ids_sql
 from creditlake.query.errors import InvalidQuery
 from creditlake.schema import RECORD_COLUMNS
@@ -42,17 +48,20 @@ def golden_source_sql(database: str, where: tuple[str, ...] = ()) -> str:
         else:
             cols.append(f"CAST({c.name} AS {c.clickhouse}) AS {c.name}")
     cols += ["entity_id", "cluster_size", "match_probability",
-             _object("sources", (*STRING_FIELDS, "created_date"), "String"),
-             _object("agreement", STRING_FIELDS, "UInt32")]
+             _object("sources", SOURCE_KEYS, "String", single_source_sql),
+             _object("agreement", STRING_FIELDS, "UInt32", single_agreement_sql)]
     conds = " AND ".join(("is_deleted = 0", "record_hash != ''", *where))
     return (f"(SELECT {', '.join(cols)} FROM {database}.golden_records FINAL"
             f" WHERE {conds})")
 
 
-def _object(column: str, keys: tuple[str, ...], ch_type: str) -> str:
-    """A stored JSON text column as a named tuple: one JSON object per row in the answer."""
+def _object(column: str, keys: tuple[str, ...], ch_type: str,
+            single: Callable[[str], str]) -> str:
+    """A stored JSON text column as a named tuple: one JSON object per row in the answer.
+    One-record entities store it empty; `single(key)` derives their values."""
     extract = "JSONExtractString" if ch_type == "String" else "JSONExtractUInt"
-    values = ", ".join(f"{extract}({column}, '{k}')" for k in keys)
+    values = ", ".join(f"if(cluster_size = 1, {single(k)}, {extract}({column}, '{k}'))"
+                       for k in keys)
     names = ", ".join(f"{k} {ch_type}" for k in keys)
     return f"CAST(tuple({values}), 'Tuple({names})') AS {column}"
 
