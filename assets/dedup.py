@@ -1,5 +1,7 @@
 """dedup/records: deduplicate by record_hash and load into ClickHouse `records`."""
 
+import contextlib
+from pathlib import Path
 
 import dagster as dg
 
@@ -7,7 +9,7 @@ from assets import metadata as md
 from assets.batch import SINGLE_RUN, batch_result, each_file, partition_keys
 from assets.normalize import NORMALIZE_KEY
 from assets.partitions import landing_files
-from creditlake.ingest.load import load, load_many
+from creditlake.ingest.load import drop_batch_stages, load, load_many
 from creditlake.ingest.manifest import load_manifest
 from resources import ClickHouseResource, CreditlakeHome
 
@@ -45,8 +47,22 @@ def dedup_records(context: dg.AssetExecutionContext, clickhouse: ClickHouseResou
         except Exception as exc:  # noqa: BLE001 - retried per file, where errors are per file
             context.log.warning(f"batch load failed ({type(exc).__name__}: {exc}); "
                                 "loading file by file")
-    return each_file(context, clickhouse, home,
-                     lambda key: _load_one(key, clickhouse, home, batch=len(keys) > 1))
+    tables = batch_stages(home.home, keys) if len(keys) > 1 else set()
+    result = each_file(context, clickhouse, home,
+                       lambda key: _load_one(key, clickhouse, home, batch=len(keys) > 1))
+    if tables:
+        with clickhouse.open() as engine:
+            drop_batch_stages(engine, home.home, tables, keys)
+    return result
+
+
+def batch_stages(home: Path, keys: list[str]) -> set[str]:
+    """The batch stage tables the files' rows are in (dropped once they are loaded)."""
+    tables = set()
+    for key in keys:
+        with contextlib.suppress(FileNotFoundError):  # never landed: fails in its step
+            tables.add(load_manifest(home, key).stage)
+    return tables - {""}
 
 
 def _load_one(key: str, clickhouse: ClickHouseResource, home: CreditlakeHome, *,

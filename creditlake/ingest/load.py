@@ -5,6 +5,7 @@ policy (ingest/policy.py) decides first whether the file's valid rows load or ar
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -13,7 +14,16 @@ from pathlib import Path
 from creditlake.clickhouse.base import Engine
 from creditlake.clickhouse.ddl_cluster import delete_target
 from creditlake.ingest.accounting import record, record_many
-from creditlake.ingest.manifest import Manifest, Status, landed_path, load_manifest, stage_table
+from creditlake.ingest.manifest import (
+    Manifest,
+    Status,
+    landed_path,
+    load_manifest,
+    own_stage,
+    stage_rows,
+    stage_table,
+    staged_in,
+)
 from creditlake.ingest.overrides import SourceRule
 from creditlake.ingest.policy import RejectPolicy
 
@@ -62,14 +72,29 @@ def insert_new_records(engine: Engine, table: str, key: str, rows: int) -> None:
                        settings=INSERT_SETTINGS)
 
 
-def insert_new_records_of_files(engine: Engine, files: Sequence[tuple[str, str]]) -> None:
-    """insert_new_records for several (key, stage table) at once, in one INSERT ... SELECT:
-    the same result as inserting them one after the other in this order (a row whose hash
-    an earlier file already has is a duplicate of the later file)."""
-    union = " UNION ALL ".join(f"SELECT *, {i} AS file_ord FROM {table}"
-                               for i, (_, table) in enumerate(files))
+def insert_new_records_of_files(engine: Engine, files: Sequence[Manifest]) -> None:
+    """insert_new_records for several files at once, in one INSERT ... SELECT: the same
+    result as inserting them one after the other in this order (a row whose hash an earlier
+    file already has is a duplicate of the later file). Files staged in a batch table are
+    read from it in one branch, their file order mapped from partition_key."""
+    branches: list[str] = []
+    params: dict[str, object] = {"keys": [m.key for m in files]}
+    shared: dict[str, list[str]] = {}
+    for i, m in enumerate(files):
+        if m.stage:
+            shared.setdefault(m.stage, []).append(m.key)
+        else:
+            branches.append(f"SELECT *, toUInt32({i}) AS file_ord "
+                            f"FROM {stage_table(engine, m.key)}")
+    for n, (table, keys) in enumerate(shared.items()):
+        params[f"b{n}"] = keys
+        branches.append(
+            f"SELECT * EXCEPT partition_key, "
+            f"toUInt32(indexOf({{keys:Array(String)}}, partition_key) - 1) AS file_ord "
+            f"FROM {table} WHERE partition_key IN {{b{n}:Array(String)}}")
+    union = " UNION ALL ".join(branches)
     engine.command(_insert_sql(engine.database, f"({union})", "{keys:Array(String)}[file_ord + 1]"),
-                   {"keys": [key for key, _ in files]}, settings=INSERT_SETTINGS)
+                   params, settings=INSERT_SETTINGS)
 
 
 def loaded_count(engine: Engine, key: str) -> int:
@@ -84,17 +109,17 @@ def load(engine: Engine, home: Path, key: str, *, policy: RejectPolicy | None = 
     policy or the source's rule says block, and loaded with a warning otherwise."""
     t0 = time.perf_counter()
     m = load_manifest(home, key)
-    table = stage_table(engine, key)
     loadable = m.status in (Status.NORMALIZED, Status.LOADED, Status.BLOCKED)
-    if loadable and not engine.query_rows(f"EXISTS TABLE {table}")[0][0]:
+    if loadable and not engine.query_rows(f"EXISTS TABLE {staged_in(engine, m)}")[0][0]:
         if m.status == Status.LOADED:  # loaded before, staging dropped: keep its rows as they are
             return m
-        raise FileNotFoundError(f"{m.source_file}: its stage table {table} is gone; "
-                                f"materialize normalize/contacts for {key} first")
+        raise FileNotFoundError(f"{m.source_file}: its stage table {staged_in(engine, m)} "
+                                f"is gone; materialize normalize/contacts for {key} first")
     if loadable and policy is not None and policy.exceeded(m):
         held = policy.holds(m, rule or SourceRule())
         note = policy.message(m, held)
         if held:
+            own_stage(engine, m)  # its batch's table goes when the batch is loaded
             m.status, m.message = Status.BLOCKED, note
             m.seconds["load"] = time.perf_counter() - t0
             record(engine, home, m)
@@ -104,14 +129,16 @@ def load(engine: Engine, home: Path, key: str, *, policy: RejectPolicy | None = 
     if loadable:
         engine.command(f"DELETE FROM {delete_target(engine, 'records')} "
                        "WHERE ingest_key = {k:String}", {"k": key})
-        insert_new_records(engine, table, key, m.valid)
+        insert_new_records(engine, stage_rows(engine, m), key, m.valid)
         m.loaded = loaded_count(engine, key)
         m.duplicates = m.valid - m.loaded
         m.status = Status.LOADED
     m.seconds["load"] = time.perf_counter() - t0
+    if not keep_staging:
+        m.stage = ""  # its rows in a batch table are no longer needed (load_many drops it)
     record(engine, home, m)
     if not keep_staging:
-        engine.command(f"DROP TABLE IF EXISTS {table}")
+        engine.command(f"DROP TABLE IF EXISTS {stage_table(engine, key)}")
         landed_path(home, key).unlink(missing_ok=True)
     return m
 
@@ -125,28 +152,31 @@ def load_many(engine: Engine, home: Path, keys: Sequence[str], *, policy: Reject
     file keeps its own loaded/duplicates counts, status and ingestion_log row."""
     t0 = time.perf_counter()
     manifests = [load_manifest(home, k) for k in keys]
-    staged = {r[0] for r in engine.query_rows(
+    batch_tables = {m.stage for m in manifests if m.stage}
+    staged = {f"{engine.database}.{r[0]}" for r in engine.query_rows(
         "SELECT name FROM system.tables WHERE database = {d:String} "
         "AND name IN {t:Array(String)}",
-        {"d": engine.database, "t": [stage_table(engine, k).split(".", 1)[1] for k in keys]})}
+        {"d": engine.database, "t": [t.split(".", 1)[1] for t in
+                                     [*batch_tables, *(stage_table(engine, k) for k in keys)]]})}
     loading: list[Manifest] = []
     kept: list[Manifest] = []  # loaded before, staging dropped since: rows kept as they are
     for m in manifests:
         if m.status not in (Status.NORMALIZED, Status.LOADED, Status.BLOCKED):
             continue
-        if stage_table(engine, m.key).split(".", 1)[1] not in staged:
+        if staged_in(engine, m) not in staged:
             if m.status == Status.LOADED:
                 kept.append(m)
             else:  # as load() raises it for one file: this file fails, the batch goes on
                 m.status, m.message = Status.FAILED, (
                     f"FileNotFoundError: {m.source_file}: its stage table "
-                    f"{stage_table(engine, m.key)} is gone; materialize normalize/contacts "
+                    f"{staged_in(engine, m)} is gone; materialize normalize/contacts "
                     f"for {m.key} first")
             continue
         if policy.exceeded(m):
             held = policy.holds(m, rule(m.source_file))
             note = policy.message(m, held)
             if held:
+                own_stage(engine, m)  # its rows outlive the batch's table
                 m.status, m.message = Status.BLOCKED, note
                 continue
             if note not in m.warnings:
@@ -162,11 +192,10 @@ def load_many(engine: Engine, home: Path, keys: Sequence[str], *, policy: Reject
                            "WHERE ingest_key IN {keys:Array(String)}", {"keys": earlier})
         for group in _row_groups(loading):
             if len(group) == 1:
-                insert_new_records(engine, stage_table(engine, group[0].key), group[0].key,
+                insert_new_records(engine, stage_rows(engine, group[0]), group[0].key,
                                    group[0].valid)
             else:
-                insert_new_records_of_files(
-                    engine, [(m.key, stage_table(engine, m.key)) for m in group])
+                insert_new_records_of_files(engine, group)
         counts = dict(engine.query_rows(
             f"SELECT ingest_key, count() FROM {db}.records "
             "WHERE ingest_key IN {keys:Array(String)} GROUP BY ingest_key", names))
@@ -176,16 +205,40 @@ def load_many(engine: Engine, home: Path, keys: Sequence[str], *, policy: Reject
             m.status = Status.LOADED
     changed = [m for m in manifests if all(m is not k for k in kept)]
     share = (time.perf_counter() - t0) / max(len(changed), 1)
+    done = [m for m in changed if m.status != Status.BLOCKED]  # held rows stay in staging
     for m in changed:
         m.seconds["load"] = share
+    for m in done:
+        m.stage = ""
     record_many(engine, home, changed)
-    done = [m for m in changed if m.status != Status.BLOCKED]  # held rows stay in staging
     if done:
         engine.command("DROP TABLE IF EXISTS "
                        + ", ".join(stage_table(engine, m.key) for m in done))
+    drop_batch_stages(engine, home, batch_tables & staged, keys)
     for m in done:
         landed_path(home, m.key).unlink(missing_ok=True)
     return manifests
+
+
+def drop_batch_stages(engine: Engine, home: Path, tables: set[str], keys: Sequence[str]
+                      ) -> None:
+    """Drop the batch stage tables no file still needs, once `keys` (whose manifests are
+    up to date) were loaded or held."""
+    drop = [t for t in tables if engine.query_rows(f"EXISTS TABLE {t}")[0][0]
+            and _unneeded(engine, home, t, set(keys))]
+    if drop:
+        engine.command("DROP TABLE IF EXISTS " + ", ".join(drop))
+
+
+def _unneeded(engine: Engine, home: Path, table: str, handled: set[str]) -> bool:
+    """No file but the handled ones still reads its stage rows from the batch table (a load
+    of part of a batch keeps it for the others)."""
+    for (key,) in engine.query_rows(f"SELECT DISTINCT partition_key FROM {table}"):
+        if key not in handled:
+            with contextlib.suppress(FileNotFoundError):
+                if load_manifest(home, key).stage == table:
+                    return False
+    return True
 
 
 def _row_groups(manifests: Sequence[Manifest]) -> list[list[Manifest]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -56,6 +56,9 @@ class Manifest:
     warnings: list[str] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     seconds: dict[str, float] = field(default_factory=dict)
+    # The batch stage table holding this file's valid rows when a batch of small files was
+    # normalized together (rows keyed by partition_key); "" = the file's own stage table.
+    stage: str = ""
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
@@ -125,6 +128,42 @@ LOADED_FIELDS = ("source_file", "source_row", "user_id", "email", "name", "phone
 
 def stage_table(engine: Engine, key: str) -> str:
     return f"{engine.database}.stage_{_digest(key)}"
+
+
+def batch_stage_table(engine: Engine, keys: Sequence[str]) -> str:
+    """The stage table a batch of small files shares (one CREATE and one insert per chunk of
+    files instead of both per file: ~15 ms a file in chDB)."""
+    return f"{engine.database}.stage_batch_{_digest(chr(10).join(keys))}"
+
+
+def create_batch_stage_table(engine: Engine, table: str) -> None:
+    """A stage table with partition_key first: without it, its columns are a stage table's."""
+    engine.command(f"DROP TABLE IF EXISTS {table}")
+    engine.command(
+        f"CREATE TABLE {table} (partition_key String, {STAGE_COLUMNS}, record_hash String "
+        f"DEFAULT {clickhouse_hash_sql()}) ENGINE = MergeTree ORDER BY (partition_key, seq)")
+
+
+def staged_in(engine: Engine, m: Manifest) -> str:
+    """The table holding the file's stage rows: its batch's, or its own."""
+    return m.stage or stage_table(engine, m.key)
+
+
+def stage_rows(engine: Engine, m: Manifest) -> str:
+    """The file's stage rows as a FROM source with its own stage table's columns, in order."""
+    if not m.stage:
+        return stage_table(engine, m.key)
+    key = m.key.replace("\\", "\\\\").replace("'", "\\'")
+    return f"(SELECT * EXCEPT partition_key FROM {m.stage} WHERE partition_key = '{key}')"
+
+
+def own_stage(engine: Engine, m: Manifest) -> None:
+    """Copy a batch-staged file's rows into its own stage table (a held file keeps them there
+    after its batch's table is dropped)."""
+    if m.stage:
+        table = create_stage_table(engine, m.key)
+        engine.command(f"INSERT INTO {table} SELECT * FROM {stage_rows(engine, m)}")
+        m.stage = ""
 
 
 def create_stage_table(engine: Engine, key: str, *, order_by: str = "tuple()",

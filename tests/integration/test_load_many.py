@@ -11,9 +11,9 @@ from creditlake.config import Processing
 from creditlake.ingest import load as load_mod
 from creditlake.ingest.accounting import without_rejects
 from creditlake.ingest.land import land
-from creditlake.ingest.load import load, load_many
-from creditlake.ingest.manifest import stage_table
-from creditlake.ingest.normalize import normalize
+from creditlake.ingest.load import drop_batch_stages, load, load_many
+from creditlake.ingest.manifest import load_manifest, stage_table
+from creditlake.ingest.normalize import normalize, normalize_many
 from creditlake.ingest.overrides import SourceOverrides, SourceRule
 from creditlake.ingest.policy import RejectPolicy
 from creditlake.ingest.registry import Registry
@@ -28,7 +28,7 @@ FILES = {  # b repeats a's ann, c repeats itself and b's bob: duplicates across 
 }
 
 
-def stage_all(engine, home: Path, d: Path) -> list[str]:
+def stage_all(engine, home: Path, d: Path, *, batched: bool = False) -> list[str]:
     d.mkdir(exist_ok=True)
     reg = Registry(home)
     keys = []
@@ -39,8 +39,12 @@ def stage_all(engine, home: Path, d: Path) -> list[str]:
         for key in keys:
             land(engine, home, reg.get(key))
     with without_rejects(engine, keys):
-        for key in keys:
-            normalize(engine, home, key, processing=Processing())
+        if batched:  # one batch stage table, as a batch run stages its small files
+            assert all(not isinstance(m, Exception) for m in
+                       normalize_many(engine, home, keys, processing=Processing()).values())
+        else:
+            for key in keys:
+                normalize(engine, home, key, processing=Processing())
     return keys
 
 
@@ -53,7 +57,8 @@ def outcome(engine, keys):
     return log, recs, rej
 
 
-def test_batch_load_equals_file_by_file(engine, tmp_path):
+@pytest.mark.parametrize("batched", [False, True], ids=["own-stage", "batch-stage"])
+def test_batch_load_equals_file_by_file(engine, tmp_path, batched):
     policy = RejectPolicy(max_failure_rate=0.1, min_rejects=10)
     block = SourceOverrides((SourceRule(match="bad.csv", on_reject="block"),))
     home1, home2 = tmp_path / "h1", tmp_path / "h2"
@@ -66,7 +71,7 @@ def test_batch_load_equals_file_by_file(engine, tmp_path):
     engine.command(f"TRUNCATE TABLE {engine.database}.ingestion_log")
     engine.command(f"DROP TABLE IF EXISTS {stage_table(engine, keys[-1])}")
 
-    keys2 = stage_all(engine, home2, tmp_path / "in")
+    keys2 = stage_all(engine, home2, tmp_path / "in", batched=batched)
     assert keys2 == keys
     manifests = load_many(engine, home2, keys, policy=policy, rule=block.for_source)
     assert outcome(engine, keys) == one_by_one
@@ -80,10 +85,11 @@ def test_batch_load_equals_file_by_file(engine, tmp_path):
         f"SELECT name FROM system.tables WHERE database = '{engine.database}'")}
     assert stage_table(engine, keys[-1]).split(".")[1] in tables
     assert not any(stage_table(engine, k).split(".")[1] in tables for k in keys[:-1])
+    assert not any(t.startswith("stage_batch_") for t in tables)  # the batch's table is gone
     assert all(o.passed for o in quality.reconciliation_by_file(engine, keys).values())
 
     # a re-run of the batch replaces its own rows: same counts, nothing doubled
-    stage_all(engine, home2, tmp_path / "in")
+    stage_all(engine, home2, tmp_path / "in", batched=batched)
     load_many(engine, home2, keys, policy=policy, rule=block.for_source)
     assert outcome(engine, keys) == one_by_one
 
@@ -113,3 +119,21 @@ def test_staging_gone(engine, tmp_path):
     assert str(out["c.csv"].status) == "loaded" and out["c.csv"].loaded == 2
     assert engine.query_rows(f"SELECT count() FROM {engine.database}.records "
                              "WHERE source_file = 'a.csv'")[0][0] == 2
+
+
+def test_batch_stage_table_goes_when_no_file_needs_it(engine, tmp_path):
+    """Files staged in a batch table and loaded in parts (one file, then the rest, as a
+    dedup retried file by file does): the table stays until the last file is loaded, and
+    the records are those of one load_many."""
+    home = tmp_path / "h"
+    keys = stage_all(engine, home, tmp_path / "in", batched=True)
+    table = load_manifest(home, keys[0]).stage
+    policy = RejectPolicy(max_failure_rate=1.0)
+    load(engine, home, keys[0], policy=policy)
+    drop_batch_stages(engine, home, {table}, keys[:1])
+    assert engine.query_rows(f"EXISTS TABLE {table}")[0][0]  # the others still need it
+    load_many(engine, home, keys[1:], policy=policy, rule=SourceOverrides().for_source)
+    assert not engine.query_rows(f"EXISTS TABLE {table}")[0][0]
+    log, recs, _ = outcome(engine, keys)
+    assert [r[2:4] for r in log] == [(2, 0), (1, 1), (1, 0), (1, 2)]  # a, b, bad, c
+    assert len(recs) == 5

@@ -11,7 +11,14 @@ import pytest
 from creditlake.config import Processing
 from creditlake.ingest.accounting import without_rejects
 from creditlake.ingest.land import land
-from creditlake.ingest.manifest import Manifest, landed_path, load_manifest, stage_table
+from creditlake.ingest.manifest import (
+    Manifest,
+    landed_path,
+    load_manifest,
+    stage_rows,
+    stage_table,
+    staged_in,
+)
 from creditlake.ingest.normalize import normalize, normalize_many, small_files
 from creditlake.ingest.overrides import SourceOverrides, SourceRule
 from creditlake.ingest.registry import Registry
@@ -51,11 +58,13 @@ def state(engine, home: Path, keys: list[str]) -> dict:
     db = engine.database
     out = {}
     for key in keys:
-        m = asdict(load_manifest(home, key))
-        m.pop("seconds"), m.pop("started_at"), m.pop("path")
-        exists = engine.query_rows(f"EXISTS TABLE {stage_table(engine, key)}")[0][0]
+        manifest = load_manifest(home, key)
+        m = asdict(manifest)
+        m.pop("seconds"), m.pop("started_at"), m.pop("path"), m.pop("stage")
+        exists = engine.query_rows(f"EXISTS TABLE {staged_in(engine, manifest)}")[0][0]
         out[m["source_file"]] = (m, engine.query_rows(
-            f"SELECT {ROWS} FROM {stage_table(engine, key)} ORDER BY seq") if exists else None)
+            f"SELECT {ROWS} FROM {stage_rows(engine, manifest)} ORDER BY seq")
+            if exists else None)
     out["rejects"] = engine.query_rows(
         f"SELECT partition_key, source_file, source_row, stage, raw_row, reasons "
         f"FROM {db}.rejected_records ORDER BY partition_key, source_row")
@@ -90,6 +99,10 @@ def test_batch_normalize_equals_file_by_file(engine, tmp_path, monkeypatch):
     assert batched["local.csv"][1][0][9] == "DE"  # its own rule applied in the batch
     assert batched["b.csv"][0]["validation_rejected"] == 1
     assert {batched[n][0]["status"] for n in FILES} == {"normalized", "quarantined"}
+    # the small files share one stage table; big.csv (more than a chunk) has its own
+    staged = {n: load_manifest(home2, k).stage for n, k in zip(FILES, keys, strict=True)}
+    assert staged["a.csv"] == staged["c.csv"] == staged["empty.csv"] != ""
+    assert staged["big.csv"] == "" and staged["junk.bin"] == ""
 
     # a re-run replaces the batch's own stage rows and rejects: nothing doubled
     with without_rejects(engine, keys):

@@ -39,6 +39,7 @@ def reset(engine: Engine, home: Path, m: Manifest, *, drop_stage: bool = True) -
     delete_rejects(engine, m.key, "validate")
     m.valid = m.validation_rejected = 0
     m.quality_histogram = [0] * 10
+    m.stage = ""  # rows of an earlier batch's table are abandoned (dropped with that table)
     if m.status in FINISHED:
         record(engine, home, m)
         return True
