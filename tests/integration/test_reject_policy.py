@@ -99,6 +99,26 @@ def test_on_reject_block_holds_then_release_loads(settings, engine, instance, tm
         release(engine, settings.home, r.manifest.key)
 
 
+def test_a_blocked_file_in_a_batch_is_held_then_released(settings, engine, instance,
+                                                         tmp_path):
+    """In a batch run (its files share a stage table) the blocked file keeps its own held
+    rows, the other loads, and release loads the held ones."""
+    (settings.home / "mappings.yaml").write_text(
+        "sources:\n  - match: 'frozen*.csv'\n    on_reject: block\n")
+    files = [export(tmp_path / "frozen.csv", 4000, 0.005),
+             export(tmp_path / "open.csv", 2000, 0.01, offset=50_000)]
+    by_name = {r.manifest.source_file: r for r in
+               ingest_with_dagster(settings, files, instance=instance)}
+    assert len({r.run_id for r in by_name.values()}) == 1  # one batch run
+    frozen, other = by_name["frozen.csv"], by_name["open.csv"]
+    assert (frozen.manifest.status, frozen.manifest.held) == ("blocked", 3980)
+    assert other.manifest.status == "loaded" and other.manifest.loaded > 0
+    assert reconciliation(engine).passed  # the held rows are in its own stage table
+    m = release(engine, settings.home, frozen.manifest.key)
+    assert (m.status, m.loaded, m.rejected, m.held) == ("loaded", 3980, 20, 0)
+    assert reconciliation(engine).passed
+
+
 def test_block_on_rejects_for_a_run(settings, engine, instance, tmp_path):
     f = export(tmp_path / "any.csv", 2000, 0.01)
     (r,) = ingest_with_dagster(settings, [f], instance=instance, block_on_rejects=True)
