@@ -122,14 +122,38 @@ def batch_result(context: dg.AssetExecutionContext,
     every partition the batch totals (`batch_*`). An event then stays the size of one file's
     metadata: a table of all the batch's files in every partition's event made a run of N
     files store N^2 rows of metadata."""
-    for key, meta in per_file.items():
-        context.add_asset_metadata(meta, partition_key=key)
+    add_partition_metadata(context, per_file)
     files = [_plain(v) for v in per_file.values()]
     totals = {f"batch_{name}": dg.MetadataValue.int(sum(int(f.get(name) or 0) for f in files))
               for name in ("rows_read", "rejected", "loaded", "duplicates")
               if any(name in f for f in files)}
     return dg.MaterializeResult(metadata={"batch_files": dg.MetadataValue.int(len(files)),
                                           **totals})
+
+
+def add_partition_metadata(context: dg.AssetExecutionContext,
+                           per_partition: dict[str, dict[str, object]]) -> None:
+    """context.add_asset_metadata(meta, partition_key=key) for every partition of the run in
+    one go. Dagster's call re-reads every dynamic partition of the asset (all files ever
+    landed) to check the key and copies the metadata gathered so far, per call: N^2 in a
+    batch of N files (2.3 of 24 CPU s at 200 files). The keys here are the run's own."""
+    from dagster._core.execution.context.metadata_logging import (
+        AssetMetadataHandle,
+        OutputMetadataAccumulator,
+    )
+
+    step = context.op_execution_context._step_execution_context  # noqa: SLF001
+    run_keys = set(partition_keys(context))
+    if not run_keys >= per_partition.keys():
+        raise dg.DagsterInvariantViolationError(
+            f"metadata for partitions outside the run: {sorted(per_partition.keys() - run_keys)}")
+    asset_key = context.assets_def.key
+    gathered = dict(step._metadata_accumulator.per_output_metadata)  # noqa: SLF001
+    for key, meta in per_partition.items():
+        handle = AssetMetadataHandle(asset_key=asset_key, partition_key=key)
+        gathered[handle] = {**gathered.get(handle, {}), **meta}
+    step._metadata_accumulator = OutputMetadataAccumulator(  # noqa: SLF001
+        per_output_metadata=gathered)
 
 
 def check_each(context: dg.AssetCheckExecutionContext,

@@ -26,6 +26,7 @@ RECORDS_KEY = dg.AssetKey(["dedup", "records"])
     tags={"stage": "dedup"},
     pool="clickhouse_load",  # loads are serialized: the anti-join must see earlier loads
     backfill_policy=SINGLE_RUN,
+    metadata={"dagster/column_schema": md.MASTER_SCHEMA},  # the same for every file
     description="Loads the file's valid rows into the ClickHouse `records` table "
                 "(ReplacingMergeTree). Duplicates within the file (LIMIT 1 BY record_hash) "
                 "and against rows already loaded (anti-join) are counted, not loaded. "

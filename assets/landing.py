@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from assets import metadata as md
-from assets.batch import SINGLE_RUN, each_file
+from assets.batch import SINGLE_RUN, each_file, partition_keys
 from assets.partitions import format_files
 from creditlake import readers
 from creditlake.ingest.accounting import write_log
@@ -57,35 +57,46 @@ def build_landing_asset(fmt: str) -> dg.AssetsDefinition:
     def _landing(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource,
                  home: CreditlakeHome,
                  progress: dg.ResourceParam[ProgressReporter]) -> dg.MaterializeResult:
-        return each_file(context, clickhouse, home, lambda key: _land_one(
-            context, key, fmt, clickhouse, home, progress))
+        keys = partition_keys(context)
+        batch = len(keys) > 1
+        if batch:  # one progress line for the batch, not one per file
+            progress.start(f"{len(keys)} files", "land", None)
+        result = each_file(context, clickhouse, home, lambda key: _land_one(
+            context, key, fmt, clickhouse, home, progress, batch=batch))
+        if batch:
+            progress.finish()
+        return result
 
     return _landing
 
 
 def _land_one(context: dg.AssetExecutionContext, key: str, fmt: str,
               clickhouse: ClickHouseResource, home: CreditlakeHome,
-              progress: ProgressReporter) -> dict[str, object]:
+              progress: ProgressReporter, *, batch: bool) -> dict[str, object]:
     entry = home.registry().get(key)
     if entry.format and entry.format != fmt:  # detected once, when the file was registered
         raise dg.Failure(f"{entry.name} is {entry.format!r} content, not {fmt!r}: "
                          f"materialize landing/{entry.format} for this partition")
-    progress.start(key, "land", entry.size)
+    if not batch:
+        progress.start(key, "land", entry.size)
     with clickhouse.open() as engine:
         m = land(engine, home.home, entry, fmt=fmt, overrides=home.overrides(),
                  progress=progress.advance)
         if m.status == Status.QUARANTINED:
             write_log(engine, m)
-    progress.finish()
+    if not batch:
+        progress.finish()
     if m.status == Status.QUARANTINED:
         context.log.warning(f"{entry.name} quarantined: {m.message}")
-    return {
+    meta = {
         **md.counts(m),
-        "mapping": md.mapping_json(m),
-        "dagster/column_schema": md.source_schema(m),
+        "mapping": md.mapping_json(m),  # names the file's columns too
         "warnings": dg.MetadataValue.json(m.warnings),
         "seconds": dg.MetadataValue.float(round(m.seconds.get("land", 0.0), 3)),
     }
+    if not batch:  # a batch's events stay small: each is serialized and stored per file
+        meta["dagster/column_schema"] = md.source_schema(m)
+    return meta
 
 
 def build_landing_assets() -> list[dg.AssetsDefinition]:

@@ -26,6 +26,7 @@ NORMALIZE_KEY = dg.AssetKey(["normalize", "contacts"])
     owners=["team:data"],
     tags={"stage": "normalize"},
     backfill_policy=SINGLE_RUN,
+    metadata={"dagster/column_schema": md.MASTER_SCHEMA},  # the same for every file
     description="Cleans the landed rows (trim, lower-case e-mails, E.164 phones, ISO "
                 "countries, dates, status vocabulary) and validates them with the Pandera "
                 "model ContactNormalized. Findings become `validation_errors` and lower the "
@@ -70,15 +71,18 @@ def _normalize_many(keys: list[str], config: ProcessingConfig, clickhouse: Click
                              backend=config.processing or None, overrides=home.overrides(),
                              progress=progress.advance)
     progress.finish()
-    return {k: m if isinstance(m, Exception) else _metadata(m) for k, m in got.items()}
+    return {k: m if isinstance(m, Exception) else _metadata(m, batch=True)
+            for k, m in got.items()}
 
 
-def _metadata(m: Manifest) -> dict[str, object]:
-    # normalize keeps the file's format and mappings: the landed lineage is the manifest's
-    return {
+def _metadata(m: Manifest, *, batch: bool = False) -> dict[str, object]:
+    meta: dict[str, object] = {
         **md.counts(m), **md.quality(m),
         "valid": dg.MetadataValue.int(m.valid),
-        "dagster/column_schema": md.MASTER_SCHEMA,
-        "dagster/column_lineage": md.column_lineage(m, landing_key(m.format or "csv")),
         "seconds": dg.MetadataValue.float(round(m.seconds.get("normalize", 0.0), 3)),
     }
+    if not batch:  # a batch's events stay small: each is serialized and stored per file
+        meta["dagster/column_schema"] = md.MASTER_SCHEMA
+        # normalize keeps the file's format and mappings: the landed lineage is the manifest's
+        meta["dagster/column_lineage"] = md.column_lineage(m, landing_key(m.format or "csv"))
+    return meta
