@@ -21,6 +21,7 @@ from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
 
 from api.admin.controllers import AdminController
+from api.auth.keys import KeyCache
 from api.body_guard import body_guard
 from api.breaker import Breaker, GuardedGate
 from api.cache import ResultCache
@@ -78,7 +79,8 @@ def create_app(settings: Settings | None = None, engine_provider: EngineProvider
                                       settings.clickhouse_database, on_open=ensure_schema),
                            breaker)
         app.state.runtime = Runtime(
-            settings=settings, config=config, ledger=led, gate=gate,
+            settings=settings, config=config, ledger=led, keys=KeyCache(led, config.key_cache_s),
+            gate=gate,
             limiter=RateLimiter(client, config.rate_limit, config.rate_window_s,
                                 config.redis_prefix, config.redis_retry_s),
             cache=ResultCache(client, config.cache_ttl_s, config.redis_prefix,

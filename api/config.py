@@ -12,6 +12,7 @@ class ApiConfig:
     rate_limit: int = 600  # requests per key per window
     rate_window_s: float = 60.0
     cache_ttl_s: float = 30.0  # 0 disables the result cache
+    key_cache_s: float = 5.0  # a checked API key is trusted this long (see auth/keys.py)
     redis_prefix: str = "creditlake"
     retry_after_s: int = 5  # Retry-After on 503
     redis_retry_s: float = 5.0  # after a Redis failure, use local limits this long, then retry

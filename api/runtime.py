@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
 import redis.asyncio as aioredis
@@ -22,11 +22,16 @@ from creditlake.ledger import Ledger
 T = TypeVar("T")
 
 
+if TYPE_CHECKING:
+    from api.auth.keys import KeyCache
+
+
 @dataclass
 class Runtime:
     settings: Settings
     config: ApiConfig
     ledger: Ledger
+    keys: KeyCache  # API key -> KeyInfo, in front of the ledger
     gate: GuardedGate  # the EngineGate behind the ClickHouse circuit breaker
     limiter: RateLimiter
     cache: ResultCache

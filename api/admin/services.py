@@ -16,6 +16,7 @@ T = TypeVar("T")
 class AdminService:
     def __init__(self, rt: Runtime) -> None:
         self.ledger = rt.ledger
+        self.keys = rt.keys
 
     async def _run(self, out: type[T], fn: Any, *args: Any, **kwargs: Any) -> T:
         data = await in_thread(fn, self.ledger, *args, **kwargs)
@@ -42,7 +43,9 @@ class AdminService:
         return await self._run(s.NewKeyResponse, admin.create_key, user)
 
     async def revoke_key(self, key_id: str) -> s.RevokedKeyResponse:
-        return await self._run(s.RevokedKeyResponse, admin.revoke_key, key_id)
+        out = await self._run(s.RevokedKeyResponse, admin.revoke_key, key_id)
+        self.keys.forget(out.data.key_id)  # refused at once here, not after the key cache TTL
+        return out
 
     async def usage(self, user: str, since: str | None) -> s.UsageResponse:
         return await self._run(s.UsageResponse, admin.usage, user, since=since)

@@ -8,14 +8,14 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from api.errors import AdminAuthError, RateLimited
-from api.runtime import in_thread, runtime
+from api.runtime import runtime
 from creditlake.ledger import ApiKeyRevoked
 
 
 async def requires_api_key(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     rt = runtime(connection)
     try:
-        key = await in_thread(rt.ledger.authenticate, connection.headers.get("x-api-key"))
+        key = await rt.keys.authenticate(connection.headers.get("x-api-key"))
     except ApiKeyRevoked as exc:
         connection.state.user_id = exc.user_id  # log the refused request against its owner
         raise

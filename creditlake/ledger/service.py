@@ -6,6 +6,7 @@ thread), the CLI and tests alike. No framework imports.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import statistics
@@ -285,53 +286,37 @@ class Ledger:
                idempotency: tuple[str, str] | None = None) -> ChargeResult:
         """Debit `cost` credits and write the usage row in ONE transaction, or raise.
 
-        The first statement bumps users.ledger_version: on PostgreSQL that row lock queues
-        concurrent debits of this user (each then re-reads committed grants); on SQLite it takes
-        the database write lock. Each grant update is also conditional (remaining >= take) and
-        the CHECK constraint backs it, so a balance can never go negative.
-        `render(credits_remaining)` builds the response body, stored for Idempotency-Key
-        replays; a concurrent duplicate key makes the whole transaction roll back and replay.
+        The first statement locks what the debit spends: on PostgreSQL the user's spendable
+        grants (SELECT … FOR UPDATE: concurrent debits of this user queue, and each then reads
+        the committed values), on SQLite the database write lock (bumping users.ledger_version).
+        Each grant update is also conditional (remaining >= take) and the CHECK constraint backs
+        it, so a balance can never go negative. The key of the usage row must still be live when
+        the debit commits (ApiKeyRevoked otherwise): a key revoked anywhere stops paid calls at
+        once, whatever a caller cached. `render(credits_remaining)` builds the response body,
+        stored for Idempotency-Key replays; a concurrent duplicate key makes the whole
+        transaction roll back and replay.
         """
         if cost <= 0:
             raise ValueError("cost must be positive")
         try:
             with self._tx() as conn:
                 now = utcnow()
-                bumped = conn.execute(
-                    users_t.update().where(users_t.c.id == user_id)
-                    .values(ledger_version=users_t.c.ledger_version + 1))
-                if bumped.rowcount != 1:
-                    raise UserNotFound(user_id)
-                grants = conn.execute(
-                    sa.select(grants_t.c.id, grants_t.c.remaining, grants_t.c.expires_at)
-                    .where(grants_t.c.user_id == user_id, _spendable(now))
-                    .order_by(*_spend_order())
-                ).all()
+                postgres = conn.dialect.name == "postgresql"
+                grants = self._lock_spendable(conn, user_id, now, postgres)
                 available = sum(g.remaining for g in grants)
                 if available < cost:
+                    if usage.api_key_id is not None:
+                        _check_key_live(conn, usage.api_key_id)
+                    if not grants:
+                        self._user_row(conn, user_id)  # UserNotFound for an unknown user
                     raise InsufficientCredits(cost, available)
                 remaining = available - cost
                 body = render(remaining) if render else b""  # also stamps response_time_ms
                 usage.credits_used = cost
                 usage.created_at = now
-                log_id = conn.execute(usage_t.insert().values(**usage.row())
-                                      ).inserted_primary_key[0]
-                left = cost
-                for g in grants:  # earliest expiry first, never-expiring last
-                    if left == 0:
-                        break
-                    take = min(left, g.remaining)
-                    done = conn.execute(
-                        grants_t.update()
-                        .where(grants_t.c.id == g.id, grants_t.c.remaining >= take)
-                        .values(remaining=grants_t.c.remaining - take))
-                    if done.rowcount != 1:  # cannot happen under the user lock; be loud
-                        raise RuntimeError(f"grant {g.id} changed under the ledger lock")
-                    conn.execute(tx_t.insert().values(
-                        user_id=user_id, kind=TxKind.DEBIT.value, amount=take, grant_id=g.id,
-                        reason=Reason.QUERY.value, expires_at=g.expires_at,
-                        usage_log_id=log_id, created_at=now))
-                    left -= take
+                takes = _spend(grants, cost)
+                write = _write_debit_pg if postgres else _write_debit
+                write(conn, user_id, usage, takes, now)
                 if idempotency is not None:
                     key, fingerprint = idempotency
                     conn.execute(idem_t.delete().where(
@@ -351,6 +336,19 @@ class Ledger:
                                 replay.credits_remaining if replay.credits_remaining is not None
                                 else -1, replayed=True, status_code=replay.status_code)
         return ChargeResult(body, cost, remaining)
+
+    def _lock_spendable(self, conn: sa.Connection, user_id: str, now: datetime,
+                        postgres: bool) -> list[sa.Row]:
+        """The user's spendable grants in spending order, locked for this transaction."""
+        q = (sa.select(grants_t.c.id, grants_t.c.remaining, grants_t.c.expires_at)
+             .where(grants_t.c.user_id == user_id, _spendable(now)).order_by(*_spend_order()))
+        if postgres:  # the spend-order columns never change, so locked rows stay in order
+            return list(conn.execute(q.with_for_update()).all())
+        bumped = conn.execute(users_t.update().where(users_t.c.id == user_id)
+                              .values(ledger_version=users_t.c.ledger_version + 1))
+        if bumped.rowcount != 1:
+            raise UserNotFound(user_id)
+        return list(conn.execute(q).all())
 
     def find_idempotent(self, user_id: str, key: str, fingerprint: str) -> Replay | None:
         """The stored response for (user, key) if younger than 24 h; conflict if reused."""
@@ -500,6 +498,83 @@ class Ledger:
                                 .where(usage_t.c.user_id == user.id)).scalar_one()
             return {"credited": total(TxKind.CREDIT.value), "debited": total(TxKind.DEBIT.value),
                     "usage_credits": int(used), "balance": self._available(conn, user.id)}
+
+
+def _spend(grants: list[sa.Row], cost: int) -> list[tuple[sa.Row, int]]:
+    """(grant, credits taken) in spending order: earliest expiry first, never-expiring last."""
+    takes, left = [], cost
+    for g in grants:
+        if left == 0:
+            break
+        take = min(left, g.remaining)
+        takes.append((g, take))
+        left -= take
+    return takes
+
+
+def _check_key_live(conn: sa.Connection, key_id: str) -> None:
+    revoked = conn.execute(sa.select(keys_t.c.revoked_at, keys_t.c.user_id)
+                           .where(keys_t.c.id == key_id)).first()
+    if revoked is not None and revoked.revoked_at is not None:
+        raise ApiKeyRevoked(key_id, revoked.user_id)
+
+
+def _debit_row(user_id: str, grant: sa.Row, take: int, now: datetime) -> dict[str, Any]:
+    return {"user_id": user_id, "kind": TxKind.DEBIT.value, "amount": take, "grant_id": grant.id,
+            "reason": Reason.QUERY.value, "expires_at": grant.expires_at, "created_at": now}
+
+
+def _write_debit(conn: sa.Connection, user_id: str, usage: UsageRecord,
+                 takes: list[tuple[sa.Row, int]], now: datetime) -> None:
+    """Usage row, grant updates and debit rows, one statement each (SQLite: a local file)."""
+    if usage.api_key_id is not None:
+        _check_key_live(conn, usage.api_key_id)
+    log_id = conn.execute(usage_t.insert().values(**usage.row())).inserted_primary_key[0]
+    for g, take in takes:
+        done = conn.execute(grants_t.update()
+                            .where(grants_t.c.id == g.id, grants_t.c.remaining >= take)
+                            .values(remaining=grants_t.c.remaining - take))
+        if done.rowcount != 1:  # cannot happen under the ledger lock; be loud
+            raise RuntimeError(f"grant {g.id} changed under the ledger lock")
+        conn.execute(tx_t.insert().values(**_debit_row(user_id, g, take, now),
+                                          usage_log_id=log_id))
+
+
+def _write_debit_pg(conn: sa.Connection, user_id: str, usage: UsageRecord,
+                    takes: list[tuple[sa.Row, int]], now: datetime) -> None:
+    """The same writes as _write_debit in ONE statement (data-modifying CTEs): one round trip
+    while the grants are locked instead of 2 + 2 per grant. Text SQL, one per grant count:
+    the same statement every time, so PostgreSQL prepares it once per connection."""
+    params: dict[str, Any] = {f"u_{k}": v for k, v in usage.row().items()}
+    for i, (g, take) in enumerate(takes):
+        params |= {f"g{i}": g.id, f"t{i}": take, f"e{i}": g.expires_at}
+    params |= {"user_id": user_id, "kind": TxKind.DEBIT.value, "reason": Reason.QUERY.value,
+               "now": now, "key_id": usage.api_key_id}
+    row = conn.execute(_debit_sql(len(takes)), params).one()
+    if not row.key_live:
+        _check_key_live(conn, str(usage.api_key_id))  # raises; the transaction rolls back
+    if row.updated != len(takes) or row.debits != len(takes):  # cannot happen under the lock
+        raise RuntimeError("a grant changed under the ledger lock")
+
+
+@functools.cache
+def _debit_sql(grants: int) -> sa.TextClause:
+    spent = ", ".join(f"(:g{i}, CAST(:t{i} AS BIGINT), CAST(:e{i} AS TIMESTAMP), {i})"
+                      for i in range(grants))
+    cols = list(UsageRecord("", "", 0, 0.0).row())
+    return sa.text(f"""
+WITH spent (grant_id, take, expires_at, n) AS (VALUES {spent}),
+log AS (INSERT INTO {usage_t.name} ({", ".join(cols)})
+        VALUES ({", ".join(f":u_{c}" for c in cols)}) RETURNING id),
+updated AS (UPDATE {grants_t.name} AS g SET remaining = g.remaining - s.take FROM spent AS s
+            WHERE g.id = s.grant_id AND g.remaining >= s.take RETURNING g.id),
+debits AS (INSERT INTO {tx_t.name} (user_id, kind, amount, grant_id, reason, expires_at,
+                                    usage_log_id, created_at)
+           SELECT :user_id, :kind, s.take, s.grant_id, :reason, s.expires_at, log.id, :now
+           FROM spent AS s CROSS JOIN log ORDER BY s.n RETURNING id)
+SELECT (SELECT count(*) FROM updated) AS updated, (SELECT count(*) FROM debits) AS debits,
+       (CAST(:key_id AS VARCHAR) IS NULL OR EXISTS (SELECT 1 FROM {keys_t.name}
+        WHERE id = :key_id AND revoked_at IS NULL)) AS key_live""")
 
 
 def _spendable(now: datetime) -> sa.ColumnElement[bool]:

@@ -12,6 +12,7 @@ from litestar.testing import AsyncTestClient, TestClient
 from api.app import create_app
 from api.config import ApiConfig
 from creditlake.clickhouse import ClickHouseEngine, EngineUnavailable
+from creditlake.ledger import Ledger
 
 N = 1000
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -157,6 +158,32 @@ def test_count_prices_the_query_exactly(client, ledger):
         assert price["data"]["would_return"] == paid["returned"]
         assert price["data"]["credits_available"] == before
         assert before - ledger.balance(user_id) == paid["credits_used"]
+
+
+def test_key_revoked_elsewhere_stops_paid_calls_at_once_and_free_ones_within_the_ttl(
+        settings, seeded, ledger):
+    """The API trusts a checked key for key_cache_s; a revocation it did not see (CLI, another
+    instance) still refuses the next paid call (the debit re-checks the key) and the free
+    endpoints once the TTL has passed. Nothing is charged for the refused call."""
+    import time
+
+    app = create_app(settings, seeded, config=ApiConfig(cache_ttl_s=0, key_cache_s=1.0),
+                     ledger=ledger)
+    other_process = Ledger(settings.database_url, migrate=False)
+    user_id, key = new_user(ledger, 100)
+    with TestClient(app) as client:
+        assert client.get("/api/v1/credits", headers={"X-API-Key": key}).status_code == 200
+        other_process.revoke_key(key)
+        revoked_at = time.monotonic()
+        r = q(client, key, {"limit": 5})  # the key is cached: the debit refuses it
+        assert r.status_code == 401 and r.json()["error"]["code"] == "API_KEY_REVOKED"
+        assert ledger.balance(user_id) == 100
+        logged = usage_rows(ledger, user_id)[0]
+        assert (logged["status_code"], logged["credits_used"]) == (401, 0)
+        time.sleep(max(0.0, revoked_at + 1.05 - time.monotonic()))
+        r = client.get("/api/v1/credits", headers={"X-API-Key": key})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "API_KEY_REVOKED"
+    other_process.close()
 
 
 def test_revoked_key_fails_at_once(client, ledger):
