@@ -26,6 +26,7 @@ from creditlake.ingest.manifest import (
     Progress,
     Status,
     landed_path,
+    open_landed,
     save_manifest,
     staging_dir,
 )
@@ -152,7 +153,7 @@ def _fail(engine: Engine, home: Path, m: Manifest, exc: BaseException) -> None:
     landed = landed_path(home, m.key)
     if m.rows_read > m.read_rejected and landed.exists():
         reason = f"not loaded: {m.message}"
-        with pa.memory_map(str(landed)) as source:
+        with open_landed(landed) as source:
             for batch in ipc.open_stream(source):
                 if batch.num_rows:
                     insert_rejects(engine, m, "read", _as_reject_rows(batch, reason))

@@ -36,6 +36,7 @@ from creditlake.ingest.manifest import (
     _digest,
     create_stage_table,
     landed_path,
+    open_landed,
 )
 from creditlake.ingest.normalize.common import begin, finish
 from creditlake.ingest.overrides import SourceOverrides
@@ -114,7 +115,7 @@ def _land_table(engine: Engine, path: Path, table: str) -> int:
                        settings={"max_threads": 1})
     else:
         n = 0
-        with pa.memory_map(str(path)) as source:
+        with open_landed(path) as source:
             for batch in ipc.open_stream(source):
                 if batch.num_rows:
                     seq = pa.array(np.arange(n, n + batch.num_rows, dtype=np.uint64))

@@ -20,6 +20,7 @@ from creditlake.ingest.manifest import (
     Progress,
     create_stage_table,
     landed_path,
+    open_landed,
 )
 from creditlake.ingest.normalize.common import begin, finish
 from creditlake.ingest.overrides import SourceOverrides
@@ -41,7 +42,7 @@ def normalize(engine: Engine, home: Path, key: str, *, overrides: SourceOverride
     path = landed_path(home, key)
     # Inserts run on a writer thread so ClickHouse ingests batch i while Polars cleans and
     # validates batch i+1 (both release the GIL); the queue bounds memory to two batches.
-    with _BackgroundWriter(engine) as writer, pa.memory_map(str(path)) as source:
+    with _BackgroundWriter(engine) as writer, open_landed(path) as source:
         for batch in ipc.open_stream(source):
             if batch.num_rows == 0:
                 continue

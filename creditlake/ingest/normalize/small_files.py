@@ -32,6 +32,7 @@ from creditlake.ingest.manifest import (
     batch_stage_table,
     create_batch_stage_table,
     landed_path,
+    open_landed,
     stage_table,
 )
 from creditlake.ingest.normalize import polars as one_file
@@ -108,7 +109,7 @@ def _chunks(files: list[Begun]) -> list[list[Begun]]:
 
 
 def _read_landed(home: Path, key: str) -> pl.DataFrame:
-    with pa.memory_map(str(landed_path(home, key))) as source:
+    with open_landed(landed_path(home, key)) as source:
         df = pl.from_arrow(ipc.open_stream(source).read_all())
     assert isinstance(df, pl.DataFrame)
     return df

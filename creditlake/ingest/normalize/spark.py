@@ -35,6 +35,7 @@ from creditlake.ingest.manifest import (
     create_stage_table,
     landed_path,
     load_manifest,
+    open_landed,
     staging_dir,
 )
 from creditlake.ingest.normalize.common import reset
@@ -153,7 +154,7 @@ def normalize(engine: Engine, home: Path, key: str, *, spark: SparkSession,
 def landed_to_parquet(landed: Path, out: Path, row_group_rows: int = 256_000) -> Path:
     """Stream the landed Arrow IPC file into Parquet that Spark executors can split."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    with pa.memory_map(str(landed)) as src:
+    with open_landed(landed) as src:
         reader = ipc.open_stream(src)
         with pq.ParquetWriter(out, reader.schema) as w:
             for batch in reader:
