@@ -34,7 +34,12 @@ from creditlake.entity.golden import write_golden
 from creditlake.entity.history import retired_ids, write_events
 from creditlake.entity.ids import no_events, stable_ids
 from creditlake.entity.model import EntityModel
-from creditlake.entity.prepare import FEATURE_COLUMNS, FREQUENT_VALUES_SQL, prepare
+from creditlake.entity.prepare import (
+    FEATURE_COLUMNS,
+    FREQUENT_KEYS,
+    frequent_values_sql,
+    prepare,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +92,26 @@ def read_records(engine: Engine, where: str = "") -> pa.Table:
     return engine.query_arrow(sql)
 
 
-def frequent_values(engine: Engine, max_frequency: int) -> pa.Table:
-    """(field, value) of identifying values shared by too many records: placeholders."""
-    table = f"{engine.database}.records"  # counts; FINAL would only shave exact copies
-    return engine.query_arrow(FREQUENT_VALUES_SQL.format(table=table, n=int(max_frequency)))
+def frequent_values(engine: Engine, max_frequency: int, batch: pa.Table | None = None,
+                    run_id: str = "") -> pa.Table:
+    """(field, value) of identifying values shared by too many records: placeholders.
+
+    `batch`: only the values these records carry matter (staged under `run_id`).
+    """
+    db = engine.database
+    table = f"{db}.records"  # counts; FINAL would only shave exact copies
+    among = None
+    if batch is not None:
+        among = {}
+        for field in FREQUENT_KEYS:
+            stage = f"{run_id}:v:{field}"
+            values = pc.unique(batch[field].combine_chunks().drop_null())
+            engine.insert_arrow(f"{db}.entity_stage", pa.table({
+                "run_id": pa.array([stage] * len(values), pa.string()),
+                "record_id": values.cast(pa.string())}))
+            among[field] = (f"SELECT record_id AS v FROM {db}.entity_stage"
+                            f" WHERE run_id = '{stage}'")
+    return engine.query_arrow(frequent_values_sql(table, max_frequency, among))
 
 
 INSERT_BATCH = 250_000
@@ -319,8 +340,9 @@ def unresolved_records(engine: Engine) -> pa.Table | None:
         return None
     # The id set from a scan without FINAL (one column), then FINAL over those rows only:
     # 2.5x less CPU than filtering the FINAL stream of every column of every record.
-    return read_records(engine, f"id IN (SELECT id FROM {db}.records WHERE toString(id)"
-                                f" NOT IN (SELECT record_id FROM {db}.entities))")
+    # (A set of UUIDs: half the CPU of one of their 36-character texts.)
+    return read_records(engine, f"id IN (SELECT id FROM {db}.records WHERE id NOT IN"
+                                f" (SELECT toUUIDOrZero(record_id) FROM {db}.entities))")
 
 
 def resolve_incremental(engine: Engine, model: EntityModel, *, db_api: Any | None = None,
@@ -343,7 +365,7 @@ def resolve_incremental(engine: Engine, model: EntityModel, *, db_api: Any | Non
     res.records_in = new.num_rows
     if new.num_rows == 0:
         return _finish(engine, res, model, pa.table({}), t_start)
-    frequent = frequent_values(engine, model.max_value_frequency)
+    frequent = frequent_values(engine, model.max_value_frequency, new, res.run_id)
     con = linking.duckdb_connection(memory_limit)
     feats = prepare(new.drop_columns(["status", "data_quality_score"]), frequent, con)
     staged = _with_cols(feats, run_id=res.run_id)

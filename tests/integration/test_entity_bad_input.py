@@ -40,6 +40,24 @@ def test_one_email_shared_by_every_row_glues_nobody(engine) -> None:
     assert suspicious_clusters(engine, load_model().max_cluster_size).passed
 
 
+def test_an_incremental_batch_sees_placeholders_frequent_across_the_table(engine) -> None:
+    """The batch's count is restricted to its own values, but counts over every record."""
+    from creditlake.entity.resolve import frequent_values
+
+    people = to_records_table(generate_people(400, seed=5, dup_rate=0.0))
+    _load(engine, _set(people.slice(0, 300), email="orders@shop-example.net"))
+    model = load_model()
+    resolve(engine, model, "full")
+    batch = people.slice(300)
+    emails = ["  Orders@Shop-Example.NET "] + batch["email"].to_pylist()[1:]
+    batch = batch.set_column(batch.schema.get_field_index("email"), "email", pa.array(emails))
+    _load(engine, batch)
+    got = frequent_values(engine, model.max_value_frequency, batch, "t1").to_pylist()
+    assert got == [{"field": "email", "value": "orders@shop-example.net"}]
+    res = resolve(engine, model, "incremental")
+    assert res.records_in == 100 and _biggest(engine) <= 3
+
+
 def test_one_person_repeated_ten_thousand_times_is_skipped_not_merged(engine) -> None:
     model = load_model()
     _load(engine, to_records_table(generate_people(300, seed=6)))
