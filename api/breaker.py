@@ -109,5 +109,10 @@ class GuardedGate:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await self.breaker.call(lambda: self.gate.run(fn, *args))
 
+    @property
+    def idle_workers(self) -> int:
+        """Idle engine threads, 0 unless the circuit is closed (half-open admits one call)."""
+        return self.gate.idle_workers if self.breaker.state == CircuitState.CLOSED else 0
+
     def __getattr__(self, name: str) -> Any:  # database, close, ...
         return getattr(self.gate, name)

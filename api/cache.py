@@ -45,31 +45,38 @@ class ResultCache:
         self._redis_down_until = time.monotonic() + self.retry_s
         log.warning("Redis unavailable for the result cache (%s); caching in-process", exc)
 
-    async def get(self, key: str) -> QueryResult | None:
-        raw = await self._get(key)
-        if raw is None:
-            return None
-        c = msgspec.msgpack.decode(raw, type=_Cached)
-        return QueryResult(c.data_json, c.returned, c.total_records, c.next_cursor, c.page, 0.0)
+    async def lookup(self, key: str, count_key: str) -> tuple[QueryResult | None, int | None]:
+        """The cached answer and the cached total_records of its filters: one Redis call."""
+        result, total = await self._get_many([key, f"n:{count_key}"])
+        return _result(result), int(total) if total is not None else None
+
+    async def store(self, key: str, r: QueryResult, count_key: str | None) -> None:
+        """The answer and (count_key given) its total_records: one Redis call."""
+        items = {key: _encode(r)}
+        if count_key is not None and r.total_records >= 0:
+            items[f"n:{count_key}"] = str(r.total_records).encode()
+        await self._put_many(items)
 
     async def _get(self, key: str) -> bytes | None:
+        return (await self._get_many([key]))[0]
+
+    async def _get_many(self, keys: list[str]) -> list[bytes | None]:
         if self.ttl_s <= 0:
-            return None
-        raw: bytes | None = None
+            return [None] * len(keys)
+        raws: list[bytes | None] = [None] * len(keys)
         if self._redis_ok():
             try:
-                raw = await self.redis.get(f"{self.prefix}:qc:{key}")  # type: ignore[union-attr]
+                raws = await self.redis.mget(  # type: ignore[union-attr]
+                    [f"{self.prefix}:qc:{k}" for k in keys])
             except (RedisError, OSError) as exc:
                 self._redis_failed(exc)
-        if raw is None:
-            hit = self._local.get(key)
-            if hit is not None and hit[0] > time.monotonic():
-                raw = hit[1]
-        return raw
-
-    async def set(self, key: str, r: QueryResult) -> None:
-        await self._put(key, msgspec.msgpack.encode(_Cached(
-            r.data_json, r.returned, r.total_records, r.next_cursor, r.page, r.engine_ms)))
+        now = time.monotonic()
+        for i, k in enumerate(keys):
+            if raws[i] is None:
+                hit = self._local.get(k)
+                if hit is not None and hit[0] > now:
+                    raws[i] = hit[1]
+        return raws
 
     async def get_bytes(self, key: str) -> bytes | None:
         """Any other cached answer (enrichment), under its own key space."""
@@ -78,26 +85,35 @@ class ResultCache:
     async def set_bytes(self, key: str, raw: bytes) -> None:
         await self._put(f"b:{key}", raw)
 
-    async def get_count(self, key: str) -> int | None:
-        """A cached total_records for these filters (shared by every page and sort order)."""
-        raw = await self._get(f"n:{key}")
-        return int(raw) if raw is not None else None
-
-    async def set_count(self, key: str, total: int) -> None:
-        if total >= 0:
-            await self._put(f"n:{key}", str(total).encode())
-
     async def _put(self, key: str, raw: bytes) -> None:
+        await self._put_many({key: raw})
+
+    async def _put_many(self, items: dict[str, bytes]) -> None:
         if self.ttl_s <= 0:
             return
         if self._redis_ok():
             try:
-                await self.redis.set(f"{self.prefix}:qc:{key}", raw,  # type: ignore[union-attr]
-                                     px=int(self.ttl_s * 1000))
+                pipe = self.redis.pipeline(transaction=False)  # type: ignore[union-attr]
+                for key, raw in items.items():
+                    pipe.set(f"{self.prefix}:qc:{key}", raw, px=int(self.ttl_s * 1000))
+                await pipe.execute()
                 return
             except (RedisError, OSError) as exc:
                 self._redis_failed(exc)
-        self._local[key] = (time.monotonic() + self.ttl_s, raw)
-        self._local.move_to_end(key)
+        for key, raw in items.items():
+            self._local[key] = (time.monotonic() + self.ttl_s, raw)
+            self._local.move_to_end(key)
         while len(self._local) > LOCAL_MAX_ENTRIES:
             self._local.popitem(last=False)
+
+
+def _encode(r: QueryResult) -> bytes:
+    return msgspec.msgpack.encode(_Cached(r.data_json, r.returned, r.total_records,
+                                          r.next_cursor, r.page, r.engine_ms))
+
+
+def _result(raw: bytes | None) -> QueryResult | None:
+    if raw is None:
+        return None
+    c = msgspec.msgpack.decode(raw, type=_Cached)
+    return QueryResult(c.data_json, c.returned, c.total_records, c.next_cursor, c.page, 0.0)

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from creditlake.clickhouse.base import Engine, EngineUnavailable
@@ -35,8 +35,11 @@ class EngineGate:
         self._on_open = on_open
         self._opened_once = False
         self._lock = threading.Lock()
-        workers = getattr(provider, "read_parallelism", 1)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="creditlake-engine")
+        self.workers = getattr(provider, "read_parallelism", 1)
+        self._pool = ThreadPoolExecutor(max_workers=self.workers,
+                                        thread_name_prefix="creditlake-engine")
+        self._in_flight = 0  # calls submitted and not yet finished (or cancelled unstarted)
+        self._in_flight_lock = threading.Lock()
 
     def _get(self) -> Engine:
         with self._lock:
@@ -68,9 +71,21 @@ class EngineGate:
                 self._engine = None
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(engine, *args) on the engine thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._call, fn, args)
+        """Run fn(engine, *args) on an engine thread."""
+        with self._in_flight_lock:
+            self._in_flight += 1
+        job = self._pool.submit(self._call, fn, args)
+        job.add_done_callback(self._finished)  # also when cancelled before it started
+        return await asyncio.wrap_future(job)
+
+    def _finished(self, _: Future[Any]) -> None:
+        with self._in_flight_lock:
+            self._in_flight -= 1
+
+    @property
+    def idle_workers(self) -> int:
+        """Engine threads with nothing to do right now (a call may fan out onto them)."""
+        return max(self.workers - self._in_flight, 0)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

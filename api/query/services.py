@@ -5,10 +5,12 @@ Nothing leaves before the debit commits; a 402 or any failure charges nothing.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -23,10 +25,12 @@ from creditlake.query import (
     QueryResult,
     compile_query,
     count,
-    run_query,
+    page_total,
+    run_page,
 )
 
 MAX_IDEMPOTENCY_KEY = 255
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,16 @@ class QueryService:
                 return Answer(replay.body, replay_headers(replay.credits_used,
                                                           replay.credits_remaining))
 
-        result = await self._fetch(q)
+        result, caching = await self._fetch(q)
+        try:
+            return await self._charge(key, q, result, idem, path, t0)
+        finally:
+            if caching is not None:
+                await caching  # written while the debit ran; a Redis failure is logged there
+
+    async def _charge(self, key: KeyInfo, q: CompiledQuery, result: QueryResult,
+                      idem: tuple[str, str] | None, path: str, t0: float) -> Answer:
+        metrics = self.rt.metrics
         cost = credit_cost(result.returned)
         usage = UsageRecord(method="POST", endpoint=path, status_code=200, response_time_ms=0.0,
                             user_id=key.user_id, api_key_id=key.id,
@@ -104,36 +117,45 @@ class QueryService:
         return Answer(charged.body, {"X-Credits-Used": str(cost),
                                      "X-Credits-Remaining": str(charged.credits_remaining)})
 
-    async def _fetch(self, q: CompiledQuery) -> QueryResult:
-        cached = await self.rt.cache.get(q.cache_key)
+    async def _fetch(self, q: CompiledQuery) -> tuple[QueryResult, Awaitable[None] | None]:
+        """The answer, and the cache write still under way (awaited once the debit is done)."""
+        cached, known_total = await self.rt.cache.lookup(q.cache_key, q.count_key)
         if cached is not None:
             self.rt.metrics.queries.labels("cache_hit").inc()
-            return cached
-
-        known_total = await self.rt.cache.get_count(q.count_key)
+            return cached, None
         if known_total is not None:
             self.rt.metrics.count_cache_hits.inc()
-
-        def timed(engine: Any, compiled: CompiledQuery) -> tuple[QueryResult, float]:
-            t = time.perf_counter()
-            r = run_query(engine, compiled, known_total=known_total)
-            return r, time.perf_counter() - t
-
+        gate = self.rt.gate
         t0 = time.perf_counter()
+        # With an engine thread to spare, the count runs next to the page on a reader handle of
+        # its own (idle cores answer sooner); when they are all busy it waits for the page,
+        # which can make it unnecessary (a page that holds the tail of the result).
+        counting = (asyncio.ensure_future(gate.run(_timed, count, q))
+                    if known_total is None and gate.idle_workers >= 2 else None)
         try:
-            result, exec_s = await self.rt.gate.run(timed, q)
+            page, page_s = await gate.run(_timed, run_page, q)
+            total, count_s = page_total(q, page), 0.0
+            if total is None:
+                total = known_total
+            if total is None:
+                total, count_s = await (counting or gate.run(_timed, count, q))
         except EngineUnavailable:
             self.rt.metrics.queries.labels("unavailable").inc()
             raise
         except EngineError:
             self.rt.metrics.queries.labels("engine_error").inc()
             raise
-        self.rt.metrics.engine_exec.observe(exec_s)
-        self.rt.metrics.engine_wait.observe(max(time.perf_counter() - t0 - exec_s, 0.0))
-        await self.rt.cache.set(q.cache_key, result)
-        if known_total is None:
-            await self.rt.cache.set_count(q.count_key, result.total_records)
-        return result
+        finally:
+            if counting is not None:
+                counting.cancel()  # not needed (or the page failed): dropped if not started
+                counting.add_done_callback(_retrieve)
+        busy = max(page_s, count_s) if counting is not None else page_s + count_s
+        self.rt.metrics.engine_exec.observe(page_s + count_s)
+        self.rt.metrics.engine_wait.observe(max(time.perf_counter() - t0 - busy, 0.0))
+        result = replace(page, total_records=total, engine_ms=busy * 1000)
+        caching = asyncio.ensure_future(self.rt.cache.store(
+            q.cache_key, result, q.count_key if known_total is None else None))
+        return result, caching
 
     async def price(self, key: KeyInfo, req: QueryRequest) -> CountData:
         """Free: how many rows the query matches and exactly what it would cost now."""
@@ -151,6 +173,18 @@ def replay_headers(used: int | None, remaining: int | None) -> dict[str, str]:
     if used is not None and remaining is not None and remaining >= 0:
         headers |= {"X-Credits-Used": str(used), "X-Credits-Remaining": str(remaining)}
     return headers
+
+
+def _timed(engine: Any, fn: Callable[[Any, CompiledQuery], T], q: CompiledQuery
+           ) -> tuple[T, float]:
+    t = time.perf_counter()
+    return fn(engine, q), time.perf_counter() - t
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """A dropped count's outcome is not needed; retrieving it keeps asyncio from logging it."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _counts(engine: Any, q: CompiledQuery) -> tuple[int, int]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 import pyarrow as pa
@@ -34,6 +34,19 @@ def run_query(engine: Engine, q: CompiledQuery, *, with_total: bool = True,
     known_total: a count of the same filters from a short-TTL cache (saves the count query
     on every further page of a cursor walk)."""
     t0 = time.perf_counter()
+    page = run_page(engine, q)
+    if not with_total:
+        total = -1
+    else:
+        total = page_total(q, page)
+        if total is None:
+            total = known_total if known_total is not None else count(engine, q)
+    return replace(page, total_records=total, engine_ms=(time.perf_counter() - t0) * 1000)
+
+
+def run_page(engine: Engine, q: CompiledQuery) -> QueryResult:
+    """The page alone (total_records -1): see page_total for when it also gives the total."""
+    t0 = time.perf_counter()
     table = engine.query_arrow(q.sql, parameters=q.params, settings=QUERY_SETTINGS)
     has_more = table.num_rows > q.limit
     if has_more:
@@ -47,16 +60,16 @@ def run_query(engine: Engine, q: CompiledQuery, *, with_total: bool = True,
     table = table.drop_columns(key_cols)
     data_json = rows_json(table.rename_columns([n.removeprefix(OUT_PREFIX)
                                                 for n in table.column_names]))
-    if not with_total:
-        total = -1
-    elif not q.uses_cursor and not has_more and (q.offset == 0 or returned):
-        total = q.offset + returned  # the page holds the tail of the result: no count needed
-    elif known_total is not None:
-        total = known_total
-    else:
-        total = count(engine, q)
-    return QueryResult(data_json, returned, total, next_cursor, q.page,
+    return QueryResult(data_json, returned, -1, next_cursor, q.page,
                        (time.perf_counter() - t0) * 1000)
+
+
+def page_total(q: CompiledQuery, page: QueryResult) -> int | None:
+    """total_records when the page holds the tail of the result (no count query needed)."""
+    has_more = page.next_cursor is not None
+    if not q.uses_cursor and not has_more and (q.offset == 0 or page.returned):
+        return q.offset + page.returned
+    return None
 
 
 def count(engine: Engine, q: CompiledQuery) -> int:

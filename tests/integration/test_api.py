@@ -6,7 +6,14 @@ import asyncio
 import json
 
 import pytest
-from api_support import ADMIN_TOKEN, api_settings, new_user, seeded_database, sqlite_url
+from api_support import (
+    ADMIN_TOKEN,
+    api_settings,
+    new_user,
+    seed_records,
+    seeded_database,
+    sqlite_url,
+)
 from litestar.testing import AsyncTestClient, TestClient
 
 from api.app import create_app
@@ -312,6 +319,53 @@ def test_engine_unavailable_is_503_and_free(settings, ledger):
     assert ledger.balance(user_id) == 10
     (row,) = usage_rows(ledger, user_id)
     assert (row["status_code"], row["credits_used"]) == (503, 0)
+
+
+class ReaderPoolEngine(ClickHouseEngine):
+    """The real engine declaring three readers, as the embedded engine's owner does: the API
+    then runs a page's count next to it (calls still take turns on this handle's lock)."""
+
+    read_parallelism = 3
+
+
+@pytest.mark.parametrize(("filters", "total"), [
+    ({}, N),  # a full page: the count runs next to it and gives total_records
+    ({"country": "US", "status": "active"}, N // 20),  # the same with filters
+    ({"email": "user7@example.com"}, 1),  # the page is the whole result: the count is dropped
+    ({"email": "nobody@example.com"}, 0),  # no rows at all
+])
+def test_count_next_to_the_page_gives_the_same_answer(settings, seeded, ledger, filters,
+                                                      total):
+    parallel = ReaderPoolEngine(seeded.url, seeded.database)
+    user_id, key = new_user(ledger, 1000)
+    answers = []
+    for provider in (seeded, parallel):
+        app = create_app(settings, provider, config=ApiConfig(cache_ttl_s=0), ledger=ledger)
+        with TestClient(app) as c:
+            r = q(c, key, {"filters": filters, "limit": 20, "fields": ["email"]})
+            assert r.status_code == 200, r.text
+            answers.append((r.json()["data"], r.json()["metadata"]["total_records"],
+                            r.json()["metadata"]["next_cursor"] is not None))
+    parallel.close()
+    assert answers[0] == answers[1] and answers[0][1] == total
+
+
+def test_a_failing_count_next_to_the_page_is_503_and_free(settings, engine, ledger):
+    """The count fails while the page is fine: the request fails as a whole, nothing charged."""
+    seed_records(engine, 50)
+
+    class BrokenCount(ReaderPoolEngine):
+        def query_rows(self, sql, parameters=None, settings=None):  # noqa: ANN001, ANN202
+            return super().query_rows(sql.replace(".records", ".gone_missing"), parameters,
+                                      settings)
+
+    broken = BrokenCount(engine.url, engine.database)
+    app = create_app(settings, broken, config=ApiConfig(cache_ttl_s=0), ledger=ledger)
+    user_id, key = new_user(ledger, 10)
+    with TestClient(app) as c:
+        r = q(c, key, {"limit": 5})
+    broken.close()
+    assert r.status_code == 503 and ledger.balance(user_id) == 10
 
 
 def test_failed_query_is_not_charged(settings, engine, ledger):
