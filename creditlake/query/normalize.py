@@ -18,7 +18,9 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -49,6 +51,22 @@ _LETTER = re.compile(r"[^\W\d_]")
 _PHONE_FORMATTING = re.compile(r"[\s().\-/]+")
 _SPACES = re.compile(r"\s+")
 CACHE_SIZE = 20_000
+_MEMO_ONLY: ContextVar[bool] = ContextVar("memo_only", default=False)
+
+
+class RulesNeeded(Exception):  # noqa: N818 - a signal, not an error
+    """Raised under memo_only() when a value has not been read before (a clean() call)."""
+
+
+@contextmanager
+def memo_only() -> Iterator[None]:
+    """Read values from the memo (and stored-form dates) only, else raise RulesNeeded: lets a
+    caller compile on the spot when that is cheap and move the rules' call off its thread."""
+    token = _MEMO_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _MEMO_ONLY.reset(token)
 
 
 @dataclass(frozen=True)
@@ -97,6 +115,8 @@ def read_values(values: Iterable[Value]) -> dict[Value, str]:
         if hit is not None:
             out[v] = hit
         else:
+            if _MEMO_ONLY.get():
+                raise RulesNeeded(v.field)
             if v.field == "phone":
                 _check_phone(v)
             todo.append(v)

@@ -123,3 +123,18 @@ def test_spellings_share_one_cache_key():
     a = compile_query(parse_request({"filters": {"country": "USA", "status": "Active"}}), "db")
     b = compile_query(parse_request({"filters": {"country": "US", "status": "active"}}), "db")
     assert a.cache_key == b.cache_key and a.fingerprint == b.fingerprint
+
+
+def test_memo_only_reads_known_values_and_signals_new_ones():
+    """The API compiles on its event loop under memo_only() and moves to a thread when a value
+    needs the rules: a new value signals, a value read once and a stored-form date do not."""
+    from creditlake.query.normalize import RulesNeeded, memo_only
+
+    fresh = Value("city", "Memo  Onlyville")  # nobody read this spelling before
+    with memo_only(), pytest.raises(RulesNeeded):
+        read_values([fresh])
+    assert read_values([fresh])[fresh] == "Memo Onlyville"
+    with memo_only():
+        assert read_values([fresh, Value("created_date", "2022-03-04")]) == {
+            fresh: "Memo Onlyville", Value("created_date", "2022-03-04"): "2022-03-04"}
+    assert read_values([Value("city", "Memo   Onlyville")])  # outside: the rules run again
