@@ -44,7 +44,7 @@ class EnrichService:
             return (b'{"status":"success","data":' + match.record + b',"match":'
                     + _match_json(match) + b',"metadata":' + msgspec.json.encode(meta) + b"}")
 
-        usage = self._usage(key, path, 1)
+        usage = self._usage(key, path, 1, t0)
         return await self._charge(key, 1, usage, render, idem)
 
     async def bulk(self, key: KeyInfo, inputs: list[EnrichInput], idempotency_key: str | None,
@@ -70,7 +70,7 @@ class EnrichService:
             return (b'{"status":"success","data":[' + items + b'],"metadata":'
                     + msgspec.json.encode(meta) + b"}")
 
-        usage = self._usage(key, path, found)
+        usage = self._usage(key, path, found, t0)
         if found == 0:  # nothing to charge: the middleware logs the request
             balance = await in_thread(self.rt.ledger.balance, key.user_id)
             return Answer(render(balance), {"X-Credits-Used": "0",
@@ -106,11 +106,11 @@ class EnrichService:
                                               else msgspec.msgpack.encode(m))
         return out
 
-    def _usage(self, key: KeyInfo, path: str, found: int) -> UsageRecord:
+    def _usage(self, key: KeyInfo, path: str, found: int, t0: float) -> UsageRecord:
         return UsageRecord(method="POST", endpoint=path, status_code=200, response_time_ms=0.0,
                            user_id=key.user_id, api_key_id=key.id,
                            query_params=self.state.query_params, records_returned=found,
-                           request_id=getattr(self.state, "request_id", None))
+                           request_id=getattr(self.state, "request_id", None), started=t0)
 
     @staticmethod
     def _elapsed(t0: float, usage: UsageRecord) -> float:

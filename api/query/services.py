@@ -93,7 +93,7 @@ class QueryService:
                             user_id=key.user_id, api_key_id=key.id,
                             query_params=self.state.query_params,
                             records_returned=result.returned,
-                            request_id=getattr(self.state, "request_id", None))
+                            request_id=getattr(self.state, "request_id", None), started=t0)
 
         def render(remaining: int) -> bytes:
             elapsed = round((time.perf_counter() - t0) * 1000, 3)

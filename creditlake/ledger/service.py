@@ -10,6 +10,7 @@ import functools
 import json
 import re
 import statistics
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -127,6 +128,7 @@ class UsageRecord:
     query_params: Any = None
     error_code: str | None = None
     request_id: str | None = None  # the X-Request-Id of the response
+    started: float | None = None  # perf_counter() at the request's start: stamps response_time_ms
     credits_used: int = 0
     records_returned: int = 0
     created_at: datetime = field(default_factory=utcnow)
@@ -298,6 +300,8 @@ class Ledger:
         """
         if cost <= 0:
             raise ValueError("cost must be positive")
+        if idempotency is None and self.engine.dialect.name == "postgresql":
+            return self._charge_in_one_statement(user_id, cost, usage, render)
         try:
             with self._tx() as conn:
                 now = utcnow()
@@ -336,6 +340,30 @@ class Ledger:
                                 replay.credits_remaining if replay.credits_remaining is not None
                                 else -1, replayed=True, status_code=replay.status_code)
         return ChargeResult(body, cost, remaining)
+
+    def _charge_in_one_statement(self, user_id: str, cost: int, usage: UsageRecord,
+                                 render: Callable[[int], bytes] | None) -> ChargeResult:
+        """PostgreSQL, no Idempotency-Key (no body to store): lock, spend and log in ONE
+        autocommit statement, so the grants stay locked only while PostgreSQL runs it — not
+        across round trips and Python — and the body is rendered once it has committed."""
+        now = utcnow()
+        usage.credits_used = cost
+        usage.created_at = now
+        if usage.started is not None:
+            usage.response_time_ms = (time.perf_counter() - usage.started) * 1000
+        params = {f"u_{k}": v for k, v in usage.row().items()} | {
+            "user_id": user_id, "cost": cost, "now": now, "kind": TxKind.DEBIT.value,
+            "reason": Reason.QUERY.value, "key_id": usage.api_key_id}
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            row = conn.execute(_ONE_STATEMENT_DEBIT, params).one()
+            if not row.key_live:
+                raise ApiKeyRevoked(usage.api_key_id, user_id)
+            if row.available < cost:
+                if row.available == 0:
+                    self._user_row(conn, user_id)  # UserNotFound for an unknown user
+                raise InsufficientCredits(cost, int(row.available))
+        remaining = int(row.available) - cost
+        return ChargeResult(render(remaining) if render else b"", cost, remaining)
 
     def _lock_spendable(self, conn: sa.Connection, user_id: str, now: datetime,
                         postgres: bool) -> list[sa.Row]:
@@ -561,7 +589,7 @@ def _write_debit_pg(conn: sa.Connection, user_id: str, usage: UsageRecord,
 def _debit_sql(grants: int) -> sa.TextClause:
     spent = ", ".join(f"(:g{i}, CAST(:t{i} AS BIGINT), CAST(:e{i} AS TIMESTAMP), {i})"
                       for i in range(grants))
-    cols = list(UsageRecord("", "", 0, 0.0).row())
+    cols = _USAGE_COLUMNS
     return sa.text(f"""
 WITH spent (grant_id, take, expires_at, n) AS (VALUES {spent}),
 log AS (INSERT INTO {usage_t.name} ({", ".join(cols)})
@@ -575,6 +603,52 @@ debits AS (INSERT INTO {tx_t.name} (user_id, kind, amount, grant_id, reason, exp
 SELECT (SELECT count(*) FROM updated) AS updated, (SELECT count(*) FROM debits) AS debits,
        (CAST(:key_id AS VARCHAR) IS NULL OR EXISTS (SELECT 1 FROM {keys_t.name}
         WHERE id = :key_id AND revoked_at IS NULL)) AS key_live""")
+
+
+_USAGE_COLUMNS = list(UsageRecord("", "", 0, 0.0).row())
+# The debit of Ledger._charge_in_one_statement. Spending order as _spend_order(); take per grant
+# as _spend() (a running sum); every write only when the balance covers the cost and the key is
+# live; a grant that changed under the lock fails the whole statement (nothing commits). The
+# tests run the same debits on SQLite (Python allocation) and here.
+_SPEND_ORDER_SQL = "expires_at IS NULL, expires_at, created_at, id"
+_ONE_STATEMENT_DEBIT = sa.text(f"""
+WITH locked AS MATERIALIZED (
+    SELECT id, remaining, expires_at, created_at FROM {grants_t.name}
+    WHERE user_id = :user_id AND remaining > 0 AND (expires_at IS NULL OR expires_at > :now)
+    ORDER BY {_SPEND_ORDER_SQL} FOR UPDATE),
+ordered AS (
+    SELECT id, remaining, expires_at,
+           sum(remaining) OVER (ORDER BY {_SPEND_ORDER_SQL}) AS upto,
+           row_number() OVER (ORDER BY {_SPEND_ORDER_SQL}) AS n
+    FROM locked),
+state AS (
+    SELECT coalesce(sum(remaining), 0) AS available,
+           (CAST(:key_id AS VARCHAR) IS NULL OR EXISTS (
+               SELECT 1 FROM {keys_t.name} WHERE id = :key_id AND revoked_at IS NULL)) AS key_live
+    FROM locked),
+go AS (SELECT available >= :cost AND key_live AS ok FROM state),
+spent AS (
+    SELECT id AS grant_id, expires_at, n, LEAST(remaining, :cost - (upto - remaining)) AS take
+    FROM ordered WHERE upto - remaining < :cost AND (SELECT ok FROM go)),
+log AS (
+    INSERT INTO {usage_t.name} ({", ".join(_USAGE_COLUMNS)})
+    SELECT {", ".join(f":u_{c}" for c in _USAGE_COLUMNS)} WHERE (SELECT ok FROM go)
+    RETURNING id),
+updated AS (
+    UPDATE {grants_t.name} AS g SET remaining = g.remaining - s.take FROM spent AS s
+    WHERE g.id = s.grant_id AND g.remaining >= s.take RETURNING g.id),
+debits AS (
+    INSERT INTO {tx_t.name} (user_id, kind, amount, grant_id, reason, expires_at, usage_log_id,
+                             created_at)
+    SELECT :user_id, :kind, s.take, s.grant_id, :reason, s.expires_at, log.id, :now
+    FROM spent AS s CROSS JOIN log ORDER BY s.n RETURNING id)
+SELECT st.available, st.key_live,
+       CASE WHEN (SELECT count(*) FROM updated) = (SELECT count(*) FROM spent)
+             AND (SELECT count(*) FROM debits) = (SELECT count(*) FROM spent) THEN true
+            -- not a constant (PostgreSQL would fold one at plan time): fails only here
+            ELSE CAST('a grant changed under the ledger lock ' || st.available AS boolean)
+       END AS consistent
+FROM state AS st""")
 
 
 def _spendable(now: datetime) -> sa.ColumnElement[bool]:

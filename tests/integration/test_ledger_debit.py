@@ -89,3 +89,19 @@ def test_short_balance_and_unknown_user_write_nothing(any_ledger):
     with pytest.raises(UserNotFound):
         led.charge("no-such-user", 1, usage("no-such-user"))
     assert rows(led) == ([], []) and led.balance(user.id) == 3
+
+
+def test_idempotent_and_plain_debits_share_the_balance(any_ledger):
+    """With an Idempotency-Key the debit takes the locked two-statement path (its body is
+    stored); without, PostgreSQL's one-statement path: both see each other's spending."""
+    led = any_ledger
+    user, key = led.create_user("i@example.com", 10)
+    first = led.charge(user.id, 3, usage(user.id, key.key_id), render=lambda r: b"A%d" % r,
+                       idempotency=("k1", "f"))
+    plain = led.charge(user.id, 2, usage(user.id, key.key_id), render=lambda r: b"B%d" % r)
+    again = led.charge(user.id, 3, usage(user.id, key.key_id), render=lambda r: b"C%d" % r,
+                       idempotency=("k1", "f"))
+    assert (first.body, plain.body, again.body) == (b"A7", b"B5", b"A7") and again.replayed
+    assert led.balance(user.id) == 5
+    t = led.ledger_totals(user.id)
+    assert t["debited"] == t["usage_credits"] == 5
