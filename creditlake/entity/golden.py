@@ -16,8 +16,8 @@ few hundred bytes of JSON for each of the (many) one-record entities.
 `match_probability` is the weakest member's best link: how sure the least certain merge was.
 
 Computed by one INSERT ... SELECT inside ClickHouse (entities JOIN records): nothing crosses
-into Python, and the same SQL runs on chDB and on a server. One-record entities (most of
-them) skip the aggregation.
+into Python, and the same SQL runs on chDB and on a server. In a full run one-record entities
+(most of them) skip the aggregation.
 """
 
 from __future__ import annotations
@@ -160,11 +160,15 @@ def golden_insert_sql(db: str, resolved_at: datetime, members: str = "") -> str:
         "match_probability": "toFloat64(g_p)",
     }
     picks_sql = ",\n        ".join(picks)
-    return f"""
-INSERT INTO {db}.golden_records ({", ".join(cols)})
+    # All entities: one-record ones skip the aggregation (most of them). A few touched
+    # entities: one aggregation over all of them reads `records` once instead of twice (it
+    # also writes the JSON of their one-record entities, which readers ignore).
+    single_branch = "" if members else f"""
 SELECT {", ".join(f"{single[c]} AS {c}" for c in cols)}
 FROM ({_members_sql(db, members, "= 1")})
-UNION ALL
+UNION ALL"""
+    return f"""
+INSERT INTO {db}.golden_records ({", ".join(cols)}){single_branch}
 SELECT {", ".join(f"{multi[c]} AS {c}" for c in cols)}
 FROM (
     SELECT entity_id,
@@ -184,7 +188,7 @@ FROM (
     FROM (
         SELECT *,
            {freq}
-        FROM ({_members_sql(db, members, "> 1")})
+        FROM ({_members_sql(db, members, ">= 1" if members else "> 1")})
     )
     GROUP BY entity_id
 )
