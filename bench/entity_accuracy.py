@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 import tempfile
 import time
@@ -133,7 +134,11 @@ def main() -> None:
     logging.disable(logging.WARNING)
     base = Path(args.keep or tempfile.mkdtemp(prefix="entity_accuracy_"))
     chdb = f"chdb://{base / 'chdb'}"
-    results = [run(name, base, chdb) for name in args.datasets]
+    try:
+        results = [run(name, base, chdb) for name in args.datasets]
+    finally:
+        if not args.keep:  # the work directory goes unless --keep names it
+            shutil.rmtree(base, ignore_errors=True)
     for r in results:
         print(json.dumps(r))
     print("\n| dataset | records loaded (hash-dups dropped) | model | precision | recall | F1 |")
