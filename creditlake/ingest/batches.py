@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 SMALL_FILE_BYTES = 64 * 1024 * 1024  # at ~50K rows/s a 64 MB file takes seconds: run it alone
 MAX_BATCH_FILES = 500                # one failure or retry never re-plays more than this
+# ...nor more bytes than this: a batch is for files whose start-up is most of their cost
+# (70 Parquet files of 1M rows, 34 MB each, were one 70M-row run: no file was loaded, and so
+# queryable, before all 70 had landed and been normalized)
+MAX_BATCH_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -29,8 +33,9 @@ def registration_order(items: Sequence[Item]) -> list[Item]:
 
 def plan_batches(items: Sequence[Item], partition_order: Sequence[str]) -> list[list[Item]]:
     """Split items into runs: each run is one format and either one big file or a contiguous
-    range (in partition_order) of at most MAX_BATCH_FILES small files. Runs come out in the
-    order their first file was given, so loads (and dedup: the first copy wins) follow it."""
+    range (in partition_order) of at most MAX_BATCH_FILES small files and MAX_BATCH_BYTES.
+    Runs come out in the order their first file was given, so loads (and dedup: the first copy
+    wins) follow it."""
     position = {k: i for i, k in enumerate(partition_order)}
     runs: list[list[Item]] = []
     by_format: dict[str, list[Item]] = {}
@@ -44,7 +49,8 @@ def plan_batches(items: Sequence[Item], partition_order: Sequence[str]) -> list[
         current: list[Item] = []
         for item in group:
             if current and (position[item.key] != position[current[-1].key] + 1
-                            or len(current) >= MAX_BATCH_FILES):
+                            or len(current) >= MAX_BATCH_FILES
+                            or sum(i.size for i in current) + item.size > MAX_BATCH_BYTES):
                 runs.append(current)
                 current = []
             current.append(item)

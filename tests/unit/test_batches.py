@@ -1,6 +1,7 @@
 """Which files share an ingest run (creditlake/ingest/batches.py)."""
 
 from creditlake.ingest.batches import (
+    MAX_BATCH_BYTES,
     MAX_BATCH_FILES,
     SMALL_FILE_BYTES,
     Item,
@@ -29,3 +30,10 @@ def test_batches_are_bounded() -> None:
     items = [Item(f"f{i:05d}", "csv", 1) for i in range(MAX_BATCH_FILES + 3)]
     runs = plan_batches(items, [i.key for i in items])
     assert [len(r) for r in runs] == [MAX_BATCH_FILES, 3]
+
+
+def test_a_batch_holds_a_bounded_number_of_bytes() -> None:
+    size = MAX_BATCH_BYTES // 3 + 1  # small files, but only two fit in one batch
+    items = [Item(f"f{i}", "parquet", size) for i in range(5)]
+    runs = plan_batches(items, [i.key for i in items])
+    assert [len(r) for r in runs] == [2, 2, 1]
