@@ -5,18 +5,17 @@ a held file keeps its stage table; a re-run replaces the files' own rows (issue 
 from pathlib import Path
 
 import pytest
+from ingest_support import land_files
 
 from creditlake import quality
 from creditlake.config import Processing
 from creditlake.ingest import load as load_mod
 from creditlake.ingest.accounting import without_rejects
-from creditlake.ingest.land import land
 from creditlake.ingest.load import drop_batch_stages, load, load_many
 from creditlake.ingest.manifest import load_manifest, stage_table
 from creditlake.ingest.normalize import normalize, normalize_many
 from creditlake.ingest.overrides import SourceOverrides, SourceRule
 from creditlake.ingest.policy import RejectPolicy
-from creditlake.ingest.registry import Registry
 
 pytestmark = pytest.mark.integration
 
@@ -29,15 +28,7 @@ FILES = {  # b repeats a's ann, c repeats itself and b's bob: duplicates across 
 
 
 def stage_all(engine, home: Path, d: Path, *, batched: bool = False) -> list[str]:
-    d.mkdir(exist_ok=True)
-    reg = Registry(home)
-    keys = []
-    for name, text in FILES.items():
-        (d / name).write_text(text)
-        keys.append(reg.register(d / name, None).key)
-    with without_rejects(engine, keys):
-        for key in keys:
-            land(engine, home, reg.get(key))
+    keys = land_files(engine, home, d, FILES)
     with without_rejects(engine, keys):
         if batched:  # one batch stage table, as a batch run stages its small files
             assert all(not isinstance(m, Exception) for m in

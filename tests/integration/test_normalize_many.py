@@ -7,10 +7,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+from ingest_support import land_files
 
 from creditlake.config import Processing
 from creditlake.ingest.accounting import without_rejects
-from creditlake.ingest.land import land
 from creditlake.ingest.manifest import (
     Manifest,
     landed_path,
@@ -21,7 +21,6 @@ from creditlake.ingest.manifest import (
 )
 from creditlake.ingest.normalize import normalize, normalize_many, small_files
 from creditlake.ingest.overrides import SourceOverrides, SourceRule
-from creditlake.ingest.registry import Registry
 
 pytestmark = pytest.mark.integration
 
@@ -42,16 +41,7 @@ ROWS = "seq, source_file, source_row, user_id, email, name, phone, address, city
 
 
 def land_all(engine, home: Path, d: Path) -> list[str]:
-    d.mkdir(exist_ok=True)
-    reg = Registry(home)
-    keys = []
-    for name, text in FILES.items():
-        (d / name).write_text(text)
-        keys.append(reg.register(d / name, None).key)
-    with without_rejects(engine, keys):
-        for key in keys:
-            land(engine, home, reg.get(key), overrides=RULES)
-    return keys
+    return land_files(engine, home, d, FILES, overrides=RULES)
 
 
 def state(engine, home: Path, keys: list[str]) -> dict:
