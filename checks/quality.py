@@ -82,11 +82,11 @@ def _reconciliation(out: quality.CheckOutcome) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(asset=RECORDS_KEY, name="hash_uniqueness", partitions_def=landing_files,
-                description="No record_hash appears twice in `records`.")
+                description="No record_hash loaded by this run appears twice in `records`.")
 def dedup_records_hash_uniqueness(context: dg.AssetCheckExecutionContext,
                                   clickhouse: ClickHouseResource) -> dg.AssetCheckResult:
     with clickhouse.open() as engine:
-        out = quality.duplicate_hashes(engine)
+        out = quality.duplicate_hashes(engine, partition_keys(context))
     return dg.AssetCheckResult(passed=out.passed, severity=dg.AssetCheckSeverity.ERROR,
                                description=out.description, metadata=out.metadata)
 

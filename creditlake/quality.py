@@ -80,10 +80,18 @@ def _staged(engine: Engine, key: str) -> int:
     return int(engine.query_rows(f"SELECT count() FROM {table}")[0][0]) if exists[0][0] else 0
 
 
-def duplicate_hashes(engine: Engine, sample: int = 10) -> CheckOutcome:
+def duplicate_hashes(engine: Engine, keys: list[str] | None = None,
+                     sample: int = 10) -> CheckOutcome:
+    """record_hash values stored more than once. With `keys` (a run's partitions) only the
+    hashes those files loaded are looked at: the loader keeps the rest unique, and grouping
+    the whole table after every load would cost memory and time that grow with the table."""
+    db = engine.database
+    scope = (f"WHERE record_hash IN (SELECT record_hash FROM {db}.records "
+             f"WHERE ingest_key IN {{keys:Array(String)}}) " if keys is not None else "")
     rows = engine.query_rows(
-        f"SELECT record_hash, count() AS n FROM {engine.database}.records "
-        f"GROUP BY record_hash HAVING n > 1 ORDER BY n DESC LIMIT {int(sample)}")
+        f"SELECT record_hash, count() AS n FROM {db}.records {scope}"
+        f"GROUP BY record_hash HAVING n > 1 ORDER BY n DESC LIMIT {int(sample)}",
+        {"keys": keys} if keys is not None else None)
     return CheckOutcome(
         passed=not rows,
         description="record_hash is unique in records" if not rows else

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+import pyarrow as pa
 import pytest
 
 from cli.runner import ingest_with_dagster
@@ -257,3 +258,24 @@ def test_per_source_mapping_overrides(settings, engine, instance, tmp_path):
                    "created_date": __import__("datetime").date(2020, 3, 2)}
     log = engine.query_rows(f"SELECT mapping FROM {engine.database}.ingestion_log FINAL")
     assert json.loads(log[0][0])["de_kunden.csv"]["targets"]["phone"] == ["Rufnummer"]
+
+
+def test_hash_uniqueness_looks_only_at_the_run_s_hashes(settings, engine, instance, landing):
+    """The check is scoped to the hashes a run loaded: a duplicate of one file's row fails
+    that file's check, and another file's check does not scan (or report) it."""
+    results = ingest_with_dagster(settings, [landing], instance=instance, max_failure_rate=0.05)
+    keys = {r.manifest.source_file: r.manifest.key for r in results}
+    db = engine.database
+    assert duplicate_hashes(engine, list(keys.values())).passed
+    # a second copy of one CSV row under an unrelated ingest key, in another country so that a
+    # merge does not fold it away
+    row = engine.query_arrow(f"SELECT * FROM {db}.records WHERE ingest_key = {{k:String}} "
+                             f"LIMIT 1", {"k": keys["crm.csv"]})
+    for name, value in (("ingest_key", "elsewhere"), ("country", "ZZ")):
+        i = row.schema.get_field_index(name)
+        row = row.set_column(i, name, pa.array([value], row.schema.field(i).type))
+    engine.insert_arrow(f"{db}.records", row)
+    assert engine.query_rows(f"SELECT count() FROM {db}.records")[0][0] == 501
+    assert not duplicate_hashes(engine, [keys["crm.csv"]]).passed
+    assert not duplicate_hashes(engine).passed  # unscoped: the whole table
+    assert duplicate_hashes(engine, [keys["legacy.parquet"]]).passed
