@@ -16,7 +16,10 @@ from assets.sensors import build_landed_sensor, build_landing_sensor
 from checks.entities import ENTITY_CHECKS
 from checks.quality import QUALITY_CHECKS
 from creditlake.config import Settings, load_settings
+from creditlake.lazy import arrow_without_pandas
 from resources import ClickHouseResource, CreditlakeHome, LogProgress
+
+arrow_without_pandas()  # runs the daemon launches start here: no pandas import for pyarrow
 
 INGEST_GROUPS = ("normalize", "dedup")  # the landing group runs in the land_<format> jobs
 

@@ -12,6 +12,9 @@ import pkgutil
 
 import typer
 
+from cli.startup import before_exit, long_lived
+from creditlake.lazy import arrow_without_pandas
+
 app = typer.Typer(
     name="creditlake",
     help="creditlake: ingest contact data into ClickHouse and sell queries over it.",
@@ -31,5 +34,10 @@ def _load() -> None:
 
 
 def main() -> None:
-    _load()
-    app()
+    with long_lived():
+        arrow_without_pandas()
+        _load()
+    try:
+        app()
+    finally:
+        before_exit()

@@ -84,16 +84,19 @@ def ingest_with_dagster(settings: Settings, paths: Iterable[Path], *, progress=N
                         instance=None, max_failure_rate: float | None = None,
                         block_on_rejects: bool | None = None,
                         on_file=None, log_level: str = "CRITICAL") -> list[FileResult]:
-    import dagster as dg
+    from cli.startup import long_lived
 
-    from definitions import make_definitions
+    with long_lived():  # Dagster, its storage and the definitions: for the whole process
+        import dagster as dg
 
-    files = expand_paths(paths)
-    if instance is None:
-        dagster_home(settings)
-        instance = dg.DagsterInstance.get()
-    defs = make_definitions(settings, progress=progress, max_failure_rate=max_failure_rate,
-                            block_on_rejects=block_on_rejects)
+        from definitions import make_definitions
+
+        files = expand_paths(paths)
+        if instance is None:
+            dagster_home(settings)
+            instance = dg.DagsterInstance.get()
+        defs = make_definitions(settings, progress=progress, max_failure_rate=max_failure_rate,
+                                block_on_rejects=block_on_rejects)
     registry = Registry(settings.home)
     results: list[FileResult] = []
     reap_dead_runs(instance)  # a killed earlier run must not hold the load pool's slot

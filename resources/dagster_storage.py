@@ -43,6 +43,8 @@ from dagster._core.storage.sqlite_storage import (
 )
 from dagster._serdes import ConfigurableClassData
 from dagster._utils import mkdir_p
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 OPEN_RUN_SHARDS = 4  # run databases kept open besides index.db (a process writes one at a time)
 # Dagster hands a step's per-partition events (and a run's planned events) to the storage as
@@ -82,8 +84,9 @@ class EventLogStorage(SqliteEventLogStorage):
             with engine.connect() as conn:
                 if MigrationContext.configure(conn).get_current_revision():
                     return  # stamped: Dagster's _initdb leaves it as it is too
-                SqlEventLogStorageMetadata.create_all(engine)
                 conn.execute(sa.text("PRAGMA journal_mode=WAL;"))
+                for statement in _run_db_ddl():
+                    conn.exec_driver_sql(statement)
                 conn.execute(sa.text("CREATE TABLE IF NOT EXISTS alembic_version (version_num "
                                      "VARCHAR(32) NOT NULL PRIMARY KEY)"))
                 conn.execute(sa.text("INSERT INTO alembic_version VALUES (:v)"),
@@ -177,6 +180,20 @@ class RunStorage(SqliteRunStorage):
     def dispose(self) -> None:
         super().dispose()
         self._kept_engine.dispose()
+
+
+@functools.cache
+def _run_db_ddl() -> tuple[str, ...]:
+    """What SqlEventLogStorageMetadata.create_all runs on a new run database, compiled once per
+    process: create_all compiles it again and asks SQLite about every table first (40-100 ms
+    per run, two runs per `creditlake ingest` batch)."""
+    dialect = sqlite.dialect()
+    ddl: list[str] = []
+    for table in SqlEventLogStorageMetadata.sorted_tables:
+        ddl.append(str(CreateTable(table).compile(dialect=dialect)))
+        ddl.extend(str(CreateIndex(index).compile(dialect=dialect))
+                   for index in sorted(table.indexes, key=lambda i: i.name or ""))
+    return tuple(ddl)
 
 
 @functools.cache

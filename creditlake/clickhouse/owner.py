@@ -23,6 +23,7 @@ import queue
 import secrets
 import select
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -41,6 +42,9 @@ from creditlake.config import Settings
 T = TypeVar("T")
 Lane = Literal["read", "write"]
 
+# Smaller inserts take clickhouse-connect's path: chDB's Python() table function imports pandas
+# (~0.35 s) on first use and is only faster from a few thousand rows (10K rows: 13 vs 28 ms)
+PYTHON_TABLE_MIN_ROWS = 10_000
 DEFAULT_BATCH_BYTES = 8 << 20  # ~45K contact rows: ~50 ms of chDB insert time per gate turn
 MAX_BATCH_ROWS = 1_000_000
 READ_HANDLES = 3  # reads at once: on 2 cores 1-4 threads reach 100-130 page queries/s together
@@ -168,7 +172,8 @@ class ArrowInserter:
     """Insert batches with chDB's Python() table function on a second handle of the same
     engine: measured ~1.7x clickhouse-connect's insert_arrow (which writes every batch to a
     temp file), so each batch also holds the gate for less time. Columns are matched by name,
-    as insert_arrow does; a type the table function rejects falls back to insert_arrow."""
+    as insert_arrow does; a type the table function rejects falls back to insert_arrow, and so
+    does a batch below PYTHON_TABLE_MIN_ROWS."""
 
     def __init__(self, engine: ClickHouseEngine, data_path: Path) -> None:
         import chdb  # only ever imported by an owner, never at import time of this module
@@ -177,8 +182,14 @@ class ArrowInserter:
         self._conn: Any = chdb.connect(str(data_path))
         self.fallbacks = 0
 
+    @staticmethod
+    def prepare(data: pa.Table) -> None:
+        """Before the gate: what the insert of `data` will import (pandas, for Python())."""
+        if data.num_rows >= PYTHON_TABLE_MIN_ROWS and "pandas" not in sys.modules:
+            _import_quietly("pandas")
+
     def insert(self, table: str, data: pa.Table, settings: Mapping[str, Any] | None) -> int:
-        if settings or self._conn is None:
+        if settings or self._conn is None or data.num_rows < PYTHON_TABLE_MIN_ROWS:
             return self._engine.insert_arrow(table, data, settings)
         names = ", ".join(_quote_ident(c) for c in data.column_names)
         creditlake_batch = data  # noqa: F841 - Python() below finds the table by this name
@@ -261,9 +272,6 @@ class EngineOwner:
             os.close(fd)  # releases the flock (after chDB's own lock, see shutdown)
             raise
         owner._acceptor.start()
-        # chDB's Python() imports pandas on first use: seconds on a busy machine, which would
-        # otherwise be spent holding the gate during the first insert batch
-        threading.Thread(target=_import_quietly, args=("pandas",), daemon=True).start()
         _write_info(paths, {"pid": os.getpid(), "port": owner.port, "token": owner.token,
                             "role": role, "data": str(paths.data), "started": time.time()})
         return owner
@@ -357,6 +365,9 @@ class EngineOwner:
     def insert(self, table: str, data: pa.Table, settings: Mapping[str, Any] | None,
                wait: float) -> int:
         written, started = 0, False
+        # chDB's Python() imports pandas on first use: seconds on a busy machine, which would
+        # otherwise be spent holding the gate
+        self.inserter.prepare(data)
         for part in iter_slices(data, self.batch_bytes):
             written += self.run("write", lambda p=part: self.inserter.insert(table, p, settings),
                                 wait, continuing=started)

@@ -20,7 +20,11 @@ from creditlake.schema import STATUSES
 with hidden_modules("pandas", "pyspark", "hypothesis"):  # polars-only pandera: see lazy.py
     import pandera.backends.polars.builtin_checks  # noqa: F401 - else validate() imports hypothesis
     import pandera.polars as pa
+    from pandera.backends import register_checks
     from pandera.errors import SchemaErrors
+
+    # the first check run looks (once per process) for pandera's pandas backends: look now
+    getattr(register_checks, "_load_get_backend_types_from_mro", lambda: None)()
 
 ROW = "_row"
 IDENTITY_CHECK = "has_identity"

@@ -8,6 +8,7 @@ import sqlite3
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+from dagster._core.storage.event_log.schema import SqlEventLogStorageMetadata
 from dagster._core.storage.event_log.sqlite import sqlite_event_log
 from dagster._core.storage.sql import check_alembic_revision, get_alembic_config
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
@@ -40,9 +41,17 @@ def test_cli_instance_is_dagsters_sqlite_layout(settings, home_env, tmp_path):
     head = _head_revision()  # each run database is stamped as Dagster's _initdb stamps it
     assert head == check_alembic_revision(get_alembic_config(sqlite_event_log.__file__),
                                           _any_connection(dhome))[1]
+    reference = tmp_path / "reference.db"  # the tables and indexes Dagster's create_all makes
+    SqlEventLogStorageMetadata.create_all(sa.create_engine(f"sqlite:///{reference}"))
+    run_dbs = [db for db in (dhome / "history" / "runs").glob("*.db") if db.name != "index.db"]
+    assert len(run_dbs) == 2  # the land run and the ingest run
     for db in (dhome / "history" / "runs").glob("*.db"):
         with sqlite3.connect(db) as conn:
             assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]
+    for db in run_dbs:
+        assert _schema(db) == _schema(reference)
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
     stock = DagsterSqliteStorage.from_local(str(dhome))  # what the stock classes see
     try:
@@ -63,6 +72,13 @@ def test_cli_instance_is_dagsters_sqlite_layout(settings, home_env, tmp_path):
             assert meta["loaded"].value == 1 and meta["batch_files"].value == 3
     finally:
         stock.dispose()
+
+
+def _schema(db) -> set[tuple]:
+    """Dagster's tables and indexes in a database (the alembic stamp aside)."""
+    with sqlite3.connect(db) as conn:
+        return {row for row in conn.execute("SELECT type, name, sql FROM sqlite_master")
+                if "alembic_version" not in row[1]}
 
 
 def _any_connection(dhome):
