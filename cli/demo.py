@@ -61,11 +61,10 @@ def ensure_sample(settings: Settings, rows: int) -> list[Path]:
 
 def ingest_sample(settings: Settings, files: list[Path]) -> None:
     """Ingest the files not ingested by an earlier run, with progress bars."""
-    import dagster as dg
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from cli.ingest import RichProgress
-    from cli.runner import dagster_home, ingest_with_dagster
+    from cli.runner import cli_instance, ingest_with_dagster
     from creditlake.ingest.registry import Registry
 
     # deliberate preview feature (see pyproject's pytest filter); not news for a demo user
@@ -81,8 +80,7 @@ def ingest_sample(settings: Settings, files: list[Path]) -> None:
     columns = [TextColumn("{task.description}"), BarColumn(),
                TextColumn("{task.completed:,.0f} rows"), TimeElapsedColumn()]
     totals = dict.fromkeys(("rows_read", "loaded", "duplicates", "rejected"), 0)
-    dagster_home(settings)
-    instance = dg.DagsterInstance.get()
+    instance = cli_instance(settings)
     failed, results = [], []
     with Progress(*columns, console=err_console) as bar:
         for f in todo:  # one at a time, so an interrupted demo resumes where it stopped

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cli.runner import _quiet_run_config, dagster_home
+from cli.runner import _quiet_run_config, cli_instance
 from creditlake.config import Settings
 from resources.run_recovery import process_tags, reap_dead_runs
 
@@ -19,15 +19,13 @@ SUMMARY_KEYS = ("mode", "model_version", "records_in", "links", "entities_change
 def resolve_with_dagster(settings: Settings, *, instance: Any = None,
                          log_level: str = "CRITICAL") -> dict[str, Any]:
     """One incremental entity run over everything loaded so far; a summary dict."""
-    import dagster as dg
 
     from assets.entities import ENTITIES_KEY, ENTITY_RESOLVE_JOB
     from definitions import make_definitions
     from resources.clickhouse import release_engines
 
     if instance is None:
-        dagster_home(settings)
-        instance = dg.DagsterInstance.get()
+        instance = cli_instance(settings)
     job = make_definitions(settings).resolve_job_def(ENTITY_RESOLVE_JOB)
     reap_dead_runs(instance)  # same clickhouse_load pool as the ingest job
     try:

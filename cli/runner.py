@@ -69,6 +69,27 @@ def dagster_home(settings: Settings) -> Path:
     return home
 
 
+# The command's own runs: its progress is drawn on the terminal, and Dagster's compute-log
+# capture would send that through a file, a `tail -F` and a watcher Python process per stream
+# and run (8 processes for one small file) only to keep progress-bar redraws as the runs'
+# stdout/stderr. Event logs, assets, partitions and checks are stored as before.
+NO_CAPTURE = {"compute_logs": {"module": "dagster._core.storage.noop_compute_log_manager",
+                               "class": "NoOpComputeLogManager"}}
+
+
+def cli_instance(settings: Settings):  # -> dg.DagsterInstance (dagster imported lazily)
+    """The home's Dagster instance (dagster_home) for runs this process executes itself."""
+    from cli.startup import long_lived
+
+    with long_lived():  # Dagster's storage modules stay for the whole process
+        import dagster as dg
+        from dagster._core.instance.ref import InstanceRef
+
+        home = dagster_home(settings)
+        return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home),
+                                                                overrides=NO_CAPTURE))
+
+
 def report_to_dagster(settings: Settings, events: list) -> None:
     """Record events a CLI command caused outside a run (release, replay) in the instance
     the UI reads, as runless events."""
@@ -86,15 +107,12 @@ def ingest_with_dagster(settings: Settings, paths: Iterable[Path], *, progress=N
                         on_file=None, log_level: str = "CRITICAL") -> list[FileResult]:
     from cli.startup import long_lived
 
-    with long_lived():  # Dagster, its storage and the definitions: for the whole process
-        import dagster as dg
-
+    files = expand_paths(paths)
+    if instance is None:
+        instance = cli_instance(settings)
+    with long_lived():  # the definitions live for the whole process
         from definitions import make_definitions
 
-        files = expand_paths(paths)
-        if instance is None:
-            dagster_home(settings)
-            instance = dg.DagsterInstance.get()
         defs = make_definitions(settings, progress=progress, max_failure_rate=max_failure_rate,
                                 block_on_rejects=block_on_rejects)
     registry = Registry(settings.home)
