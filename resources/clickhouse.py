@@ -37,6 +37,11 @@ class ClickHouseResource(dg.ConfigurableResource):
     database: str = "creditlake"
     home: str
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "ClickHouseResource":
+        return cls(url=settings.clickhouse_url, database=settings.clickhouse_database,
+                   home=str(settings.home))
+
     def settings(self) -> Settings:
         base = load_settings({"CREDITLAKE_HOME": self.home})
         return Settings(home=base.home, clickhouse_url=self.url,
@@ -58,6 +63,19 @@ class ClickHouseResource(dg.ConfigurableResource):
     @contextmanager
     def open(self) -> Iterator[Engine]:
         yield self.engine()
+
+
+def open_in_background(resource: ClickHouseResource) -> threading.Thread:
+    """Start opening the resource's engine (what its first step would do) on a thread; a
+    failure is left for that step to raise. chDB's start-up runs mostly outside the GIL, so
+    a command can do it while it imports and loads definitions. Join before release_engines."""
+    def _open() -> None:
+        with contextlib.suppress(Exception):
+            resource.engine()
+
+    thread = threading.Thread(target=_open, name="creditlake-engine-open", daemon=True)
+    thread.start()
+    return thread
 
 
 def release_engines() -> None:

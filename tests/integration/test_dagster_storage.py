@@ -94,3 +94,37 @@ def test_an_old_default_dagster_yaml_is_upgraded(settings, home_env):
     cfg.write_text("telemetry:\n  enabled: false\n")  # the user's own: left alone
     dagster_home(settings)
     assert cfg.read_text() == "telemetry:\n  enabled: false\n"
+
+
+def test_stamped_storages_open_without_parsing_the_migrations(tmp_path, monkeypatch):
+    """A home's runs.db and schedules.db, once created and stamped, are opened without
+    Dagster's check_alembic_revision (it parses ~90 migration scripts per storage); an
+    unstamped database still goes through Dagster's own from_local."""
+    from dagster._core.storage.runs.sqlite import sqlite_run_storage
+    from dagster._core.storage.schedules.sqlite import sqlite_schedule_storage
+
+    from resources.dagster_storage import _stamped
+
+    base = tmp_path / "dagster"
+    LocalStorage(str(base)).dispose()  # creates and stamps everything
+    runs_db, schedules_db = base / "history" / "runs.db", base / "schedules" / "schedules.db"
+    assert _stamped(str(runs_db), "runs", "instance_info") and _stamped(str(schedules_db))
+    assert not _stamped(str(tmp_path / "missing.db"))
+
+    def no_parse(*_args):
+        raise AssertionError("migration scripts parsed")
+
+    for module in (sqlite_run_storage, sqlite_schedule_storage):
+        monkeypatch.setattr(module, "check_alembic_revision", no_parse)
+    storage = LocalStorage(str(base))
+    assert storage.run_storage.get_runs() == []
+    storage.dispose()
+
+    with sqlite3.connect(runs_db) as conn:  # unstamped: Dagster's from_local (it parses)
+        conn.execute("DELETE FROM alembic_version")
+    assert not _stamped(str(runs_db), "runs", "instance_info")
+    with pytest.raises(AssertionError, match="migration scripts parsed"):
+        LocalStorage(str(base))
+    monkeypatch.undo()
+    LocalStorage(str(base)).dispose()
+    assert _stamped(str(runs_db), "runs", "instance_info")  # stamped again by Dagster
