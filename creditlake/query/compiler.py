@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from creditlake.query.errors import InvalidQuery
-from creditlake.query.fields import ALL_OPS, DEFAULT_FIELDS, FIELDS, SORTABLE, Field
+from creditlake.query.fields import ALL_OPS, DEFAULT_FIELDS, FIELDS, JSON_COLUMN, SORTABLE, Field
 from creditlake.query.model import MAX_LIMIT, MAX_OFFSET, QueryRequest
 from creditlake.query.normalize import NORMALIZED_FIELDS, read_conditions
 
@@ -27,9 +27,7 @@ MAX_LIST = 1000
 MAX_TEXT = 1000
 MAX_NUMBER = 1e15
 KEY_PREFIX = "__k"  # hidden cursor-key columns, stripped before data leaves
-# Output aliases differ from column names: ClickHouse would resolve WHERE/ORDER BY references to
-# a same-named alias (e.g. toString(created_date) AS created_date) instead of the column.
-OUT_PREFIX = "__o_"
+ROW_COLUMN = "__row"  # the page's rows as the API's JSON objects, rendered by the engine
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:\d{2})?$")
@@ -96,8 +94,7 @@ def compile_query(req: QueryRequest, database: str, *, source: str | None = None
         where.append(f"({', '.join(keys)}) {cmp} ({', '.join(placeholders)})")
 
     table = source or f"{database}.records"
-    select = [f"{FIELDS[f].select_sql} AS {OUT_PREFIX}{f}" for f in fields]
-    select += [f"{f} AS {OUT_PREFIX}{f}" for f in extra_fields]
+    select = [f"{row_json_sql(fields, extra_fields)} AS {ROW_COLUMN}"]
     select += [f"toString({k}) AS {KEY_PREFIX}{i}" for i, k in enumerate(keys)]
     direction = "ASC" if order == "asc" else "DESC"
     order_by = ", ".join(f"{k} {direction}" for k in keys)
@@ -126,6 +123,36 @@ def compile_query(req: QueryRequest, database: str, *, source: str | None = None
                          (*fields, *extra_fields), req.limit,
                          req.offset, page, keys, key_types, fingerprint, cache_key,
                          req.cursor is not None, normalized, count_key, filters_applied)
+
+
+def row_json_sql(fields: tuple[str, ...], extra_fields: tuple[str, ...] = ()) -> str:
+    """One row as the API's JSON object, written by the engine (no Python per row or field):
+    the fields in order, then the extra fields as stored, then `metadata` (JSON object text)
+    spliced in as an object ({} when the text does not look like one). Names are whitelisted
+    identifiers; values go through toJSONString (NULL -> null)."""
+    exprs = [(f, _json_value(FIELDS[f].select_sql, _is_float(FIELDS[f])))
+             for f in fields if f != JSON_COLUMN]
+    exprs += [(f, _json_value(f, None)) for f in extra_fields]
+    parts = [f"'\"{name}\":', {value}" for name, value in exprs]
+    if JSON_COLUMN in fields:
+        raw = f"ifNull({FIELDS[JSON_COLUMN].select_sql}, '')"
+        parts.append(f"'\"{JSON_COLUMN}\":', if(startsWith({raw}, '{{') AND endsWith({raw}, "
+                     f"'}}'), {raw}, '{{}}')")
+    return "concat('{', " + ", ',', ".join(parts) + ", '}')"
+
+
+def _is_float(f: Field) -> bool:
+    return f.kind == "number" and f.key_type.startswith("Float")
+
+
+def _json_value(expr: str, is_float: bool | None) -> str:
+    """JSON text of a value; a whole float keeps its ".0" (1.0, not 1: a float to every client).
+    is_float None: decided by the expression's type (constant, folded by the engine)."""
+    text = f"ifNull(toJSONString({expr}), 'null')"
+    as_float = f"if(match({text}, '^-?[0-9]+$'), concat({text}, '.0'), {text})"
+    if is_float is None:
+        return f"if(toTypeName({expr}) LIKE '%Float%', {as_float}, {text})"
+    return as_float if is_float else text
 
 
 def _check_int(name: str, value: Any, lo: int, hi: int) -> None:

@@ -9,6 +9,7 @@ from creditlake.schema import RECORD_COLUMNS
 # Operators per kind. Ranges on dates and numbers; contains/prefix on text.
 TEXT_OPS = frozenset({"eq", "ne", "in", "not_in", "contains", "prefix"})
 RANGE = frozenset({"gt", "gte", "lt", "lte"})
+JSON_COLUMN = "metadata"  # a JSON object stored as text: answered as an object
 OPS_BY_KIND = {
     "text": TEXT_OPS,
     "uuid": frozenset({"eq", "ne", "in", "not_in"}),

@@ -277,6 +277,47 @@ def test_cursor_pagination_via_api(client, ledger):
     assert r.status_code == 400 and "cursor" in r.json()["error"]["message"]
 
 
+def test_a_large_page_keeps_the_response_shape(client, ledger, seeded):
+    """999 rows of every field (the engine writes the rows' JSON): the exact rows, field order
+    and JSON types the records hold, then the last row on the cursor page; charged exactly."""
+    import numpy as np
+
+    from creditlake.query.fields import DEFAULT_FIELDS
+
+    cols = ("toString(id), source_file, record_hash, ingested_at, user_id, email, name, phone, "
+            "address, city, country, created_date, status, metadata, data_quality_score, "
+            "validation_errors")
+    raw = seeded.query_rows(f"SELECT {cols} FROM {seeded.database}.records")
+    expected = sorted(({
+        "id": r[0], "source_file": r[1], "record_hash": r[2],
+        "ingested_at": r[3].strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "user_id": r[4], "email": r[5],
+        "name": r[6], "phone": r[7], "address": r[8], "city": r[9], "country": r[10],
+        "created_date": r[11].isoformat() if r[11] else None, "status": r[12],
+        "data_quality_score": float(str(np.float32(r[14]))), "validation_errors": list(r[15]),
+        "metadata": json.loads(r[13])} for r in raw), key=lambda x: x["user_id"], reverse=True)
+    assert len(expected) == N
+    user_id, key = new_user(ledger, 100)
+    body = {"sort": {"field": "user_id", "order": "desc"}, "limit": N - 1}
+    r = q(client, key, body)
+    assert r.status_code == 200, r.text
+    page = json.loads(r.content)
+    assert list(page) == ["status", "data", "metadata"] and page["status"] == "success"
+    meta = page["metadata"]
+    assert (meta["returned"], meta["total_records"], meta["credits_used"], meta["page"]) == (
+        N - 1, N, 1 + (N - 1) // 100, 1)
+    assert r.headers["X-Credits-Used"] == str(1 + (N - 1) // 100)
+    order = [f for f in DEFAULT_FIELDS if f != "metadata"] + ["metadata"]
+    assert all(list(row) == order for row in page["data"])
+    assert page["data"] == expected[:N - 1]
+    assert all(isinstance(row["data_quality_score"], float) for row in page["data"])
+    r2 = q(client, key, {**body, "cursor": meta["next_cursor"]})
+    last = r2.json()
+    assert last["data"] == expected[N - 1:] and last["metadata"]["next_cursor"] is None
+    assert (last["metadata"]["total_records"], last["metadata"]["credits_used"]) == (N, 1)
+    assert ledger.balance(user_id) == 100 - (1 + (N - 1) // 100) - 1
+    assert sorted(row["records_returned"] for row in usage_rows(ledger, user_id)) == [1, N - 1]
+
+
 # Every field/operator is covered at compile level (tests/unit/test_query_compiler.py); over
 # HTTP two classics go through every entry point.
 INJECTIONS = ["US'); DROP TABLE records; --", "{p0:String}) OR (1=1"]

@@ -179,3 +179,48 @@ def test_embedded_query_settings_apply_to_that_query_only(engine):
     assert engine.query_arrow("SELECT getSetting('log_comment') AS c").to_pylist() == [{"c": ""}]
     with pytest.raises(ValueError, match="bad setting name"):
         engine.query_arrow(sql, settings={"max_threads = 1, readonly": 1})
+
+
+def test_engine_writes_each_row_as_the_api_json_object(engine):
+    """The page's rows come out of chDB as JSON text: escapes, NULLs, empty and flagged arrays,
+    whole floats as floats, metadata spliced in as an object (or {}), fields in the requested
+    order with metadata last, and nothing of the hidden cursor-key columns."""
+    engine.command(f"""
+        INSERT INTO {engine.database}.records
+            (id, source_file, record_hash, ingested_at, user_id, email, created_date, metadata,
+             data_quality_score, validation_errors)
+        VALUES
+            ('00000000-0000-4000-8000-000000000001', 'a/b.csv', 'h1', '2025-01-02 03:04:05.678',
+             '1', 'a@x.co', '2024-02-29', '{{"loyalty":"gold","tier":null,"n":[1,2.5]}}', 0,
+             ['phone: invalid']),
+            ('00000000-0000-4000-8000-000000000002', 's.csv', 'h2', '2025-01-02 00:00:00',
+             '2', 'line\\nbreak\u2028sep\\t"q" \\\\ é', NULL, '', 1, []),
+            ('00000000-0000-4000-8000-000000000003', 's.csv', 'h3', '2025-01-02 00:00:00',
+             '3', '', '2024-01-01', 'not json', 0.25, ['a', 'b'])""")
+    fields = ["metadata", "email", "data_quality_score", "created_date", "validation_errors",
+              "source_file", "id", "ingested_at"]
+    r, rows = run(engine, {"fields": fields, "limit": 2})
+    assert r.returned == 2 and r.next_cursor is not None and r.total_records == 3
+    r2, rest = run(engine, {"fields": fields, "limit": 2, "cursor": r.next_cursor})
+    assert r2.returned == 1 and r2.next_cursor is None
+    assert [list(x) for x in rows + rest] == [[*fields[1:], "metadata"]] * 3
+    assert rows + rest == [
+        {"email": "a@x.co", "data_quality_score": 0.0, "created_date": "2024-02-29",
+         "validation_errors": ["phone: invalid"], "source_file": "a/b.csv",
+         "id": "00000000-0000-4000-8000-000000000001",
+         "ingested_at": "2025-01-02T03:04:05.678000Z",
+         "metadata": {"loyalty": "gold", "tier": None, "n": [1, 2.5]}},
+        {"email": 'line\nbreak\u2028sep\t"q" \\ é', "data_quality_score": 1.0,
+         "created_date": None, "validation_errors": [], "source_file": "s.csv",
+         "id": "00000000-0000-4000-8000-000000000002",
+         "ingested_at": "2025-01-02T00:00:00.000000Z", "metadata": {}},
+        {"email": "", "data_quality_score": 0.25, "created_date": "2024-01-01",
+         "validation_errors": ["a", "b"], "source_file": "s.csv",
+         "id": "00000000-0000-4000-8000-000000000003",
+         "ingested_at": "2025-01-02T00:00:00.000000Z", "metadata": {}}]
+    assert all(isinstance(x["data_quality_score"], float) for x in rows + rest)
+    assert b'"a/b.csv"' in r.data_json  # no "\/" escapes
+    _, only = run(engine, {"fields": ["metadata"], "limit": 1})
+    assert only == [{"metadata": {"loyalty": "gold", "tier": None, "n": [1, 2.5]}}]
+    r0, none = run(engine, {"filters": {"country": "JP"}})
+    assert none == [] and r0.data_json == b"[]"
