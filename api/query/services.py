@@ -133,17 +133,21 @@ class QueryService:
         gate = self.rt.gate
         t0 = time.perf_counter()
         # With an engine thread to spare, the count runs next to the page on a reader handle of
-        # its own (idle cores answer sooner); when they are all busy it waits for the page,
-        # which can make it unnecessary (a page that holds the tail of the result).
+        # its own (idle cores answer sooner). When they are all busy, the count follows the
+        # page in the same engine turn (queueing once, not twice) and only when the page does
+        # not already give the total (a page that holds the tail of the result).
         counting = (asyncio.ensure_future(gate.run(_timed, count, q))
                     if known_total is None and gate.idle_workers >= 2 else None)
         try:
-            page, page_s = await gate.run(_timed, run_page, q)
-            total, count_s = page_total(q, page), 0.0
-            if total is None:
-                total = known_total
-            if total is None:
-                total, count_s = await (counting or gate.run(_timed, count, q))
+            if counting is None and known_total is None:
+                page, total, page_s, count_s = await gate.run(_page_and_total, q)
+            else:
+                page, page_s = await gate.run(_timed, run_page, q)
+                total, count_s = page_total(q, page), 0.0
+                if total is None:
+                    total = known_total
+                if total is None and counting is not None:
+                    total, count_s = await counting
         except EngineUnavailable:
             self.rt.metrics.queries.labels("unavailable").inc()
             raise
@@ -154,6 +158,7 @@ class QueryService:
             if counting is not None:
                 counting.cancel()  # not needed (or the page failed): dropped if not started
                 counting.add_done_callback(_retrieve)
+        assert total is not None
         busy = max(page_s, count_s) if counting is not None else page_s + count_s
         self.rt.metrics.engine_exec.observe(page_s + count_s)
         self.rt.metrics.engine_wait.observe(max(time.perf_counter() - t0 - busy, 0.0))
@@ -184,6 +189,15 @@ def _timed(engine: Any, fn: Callable[[Any, CompiledQuery], T], q: CompiledQuery
            ) -> tuple[T, float]:
     t = time.perf_counter()
     return fn(engine, q), time.perf_counter() - t
+
+
+def _page_and_total(engine: Any, q: CompiledQuery) -> tuple[QueryResult, int, float, float]:
+    """The page, then (unless the page gives it) the count, in one engine turn; with seconds."""
+    page, page_s = _timed(engine, run_page, q)
+    total, count_s = page_total(q, page), 0.0
+    if total is None:
+        total, count_s = _timed(engine, count, q)
+    return page, total, page_s, count_s
 
 
 def _retrieve(task: asyncio.Future[Any]) -> None:
