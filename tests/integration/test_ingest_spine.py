@@ -261,21 +261,29 @@ def test_per_source_mapping_overrides(settings, engine, instance, tmp_path):
 
 
 def test_hash_uniqueness_looks_only_at_the_run_s_hashes(settings, engine, instance, landing):
-    """The check is scoped to the hashes a run loaded: a duplicate of one file's row fails
-    that file's check, and another file's check does not scan (or report) it."""
+    """The check is scoped to the hashes a run loaded: a copy of one of its rows, under another
+    file's key or its own, fails that file's check; another file's check does not report it."""
     results = ingest_with_dagster(settings, [landing], instance=instance, max_failure_rate=0.05)
     keys = {r.manifest.source_file: r.manifest.key for r in results}
     db = engine.database
+
+    def copy_row(of: str, as_key: str) -> None:
+        """A second copy of one of `of`'s rows, stored under ingest key `as_key`, in another
+        country so that a merge does not fold it away."""
+        row = engine.query_arrow(f"SELECT * FROM {db}.records WHERE ingest_key = {{k:String}} "
+                                 f"LIMIT 1", {"k": of})
+        for name, value in (("ingest_key", as_key), ("country", "ZZ")):
+            i = row.schema.get_field_index(name)
+            row = row.set_column(i, name, pa.array([value], row.schema.field(i).type))
+        engine.insert_arrow(f"{db}.records", row)
+
     assert duplicate_hashes(engine, list(keys.values())).passed
-    # a second copy of one CSV row under an unrelated ingest key, in another country so that a
-    # merge does not fold it away
-    row = engine.query_arrow(f"SELECT * FROM {db}.records WHERE ingest_key = {{k:String}} "
-                             f"LIMIT 1", {"k": keys["crm.csv"]})
-    for name, value in (("ingest_key", "elsewhere"), ("country", "ZZ")):
-        i = row.schema.get_field_index(name)
-        row = row.set_column(i, name, pa.array([value], row.schema.field(i).type))
-    engine.insert_arrow(f"{db}.records", row)
+    copy_row(keys["crm.csv"], "elsewhere")  # a duplicate across files
     assert engine.query_rows(f"SELECT count() FROM {db}.records")[0][0] == 501
-    assert not duplicate_hashes(engine, [keys["crm.csv"]]).passed
+    crm = duplicate_hashes(engine, [keys["crm.csv"]])
+    assert not crm.passed and crm.metadata["sample"][0].endswith(" x2")
     assert not duplicate_hashes(engine).passed  # unscoped: the whole table
+    assert duplicate_hashes(engine, [keys["legacy.parquet"], keys["app.json"]]).passed
+    copy_row(keys["app.json"], keys["app.json"])  # a duplicate within one file's rows
+    assert not duplicate_hashes(engine, [keys["app.json"]]).passed
     assert duplicate_hashes(engine, [keys["legacy.parquet"]]).passed
