@@ -6,6 +6,10 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@$(UV) sync --frozen --quiet --compile-bytecode
+	@# the project's own modules too (an editable install: --compile-bytecode skips them), for
+	@# interpreters that do not write bytecode caches themselves (PYTHONDONTWRITEBYTECODE=1)
+	@$(UV) run --frozen --quiet python -m compileall -q -j 0 cli assets resources checks api \
+		creditlake definitions.py bench >/dev/null
 
 demo: bootstrap
 	$(UV) run creditlake demo
