@@ -26,11 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from creditlake.clickhouse.base import Engine
-from creditlake.entity import linking
+from creditlake.entity import duck, linking
 from creditlake.entity.model import EntityModel
 from creditlake.entity.prepare import FEATURE_COLUMNS, prepare
 
@@ -68,7 +67,7 @@ def feature_profile(features: pa.Table) -> dict[str, float]:
     """Share of records with a non-empty value, per feature (vectorized in DuckDB)."""
     if features.num_rows == 0:
         return {}
-    con = duckdb.connect()
+    con = duck.connect()
     con.register("__f", features)
     cols = ", ".join(f"avg(({c} IS NOT NULL)::INT) AS {c}" for c in PROFILED)
     row = con.sql(f"SELECT {cols} FROM __f").fetchall()[0]

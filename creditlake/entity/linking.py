@@ -15,6 +15,7 @@ import pyarrow as pa
 from splink import DuckDBAPI, Linker, block_on
 from splink.clustering import cluster_pairwise_predictions_at_threshold
 
+from creditlake.entity import duck
 from creditlake.entity.model import EntityModel, settings_creator
 
 log = logging.getLogger(__name__)
@@ -24,11 +25,8 @@ SPLINK_LOG_LEVEL = logging.WARNING
 
 def duckdb_connection(memory_limit: str | None = None,
                       threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    if memory_limit:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
+    """The run's connection: row order is never relied on (ids are carried in columns)."""
+    con = duck.connect(memory_limit, threads)
     con.execute("SET preserve_insertion_order = false")
     return con
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import duckdb
 import pyarrow as pa
 
+from creditlake.entity import duck
 from creditlake.entity.placeholders import (
     NULL_TOKENS,
     PLACEHOLDER_EMAIL_DOMAIN,
@@ -205,7 +206,7 @@ FROM feats
 def prepare(records: pa.Table, frequent: pa.Table | None = None,
             con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:
     """Feature table for `records` (Arrow). `frequent`: (field, value) placeholders."""
-    con = con or duckdb.connect()
+    con = con or duck.connect()
     con.register("__records_in", records)
     frequent_name = None
     if frequent is not None and frequent.num_rows:

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from creditlake.clickhouse.base import Engine
-from creditlake.entity import linking
+from creditlake.entity import duck, linking
 from creditlake.entity.ddl import migrate_entities
 from creditlake.entity.explain import explain_pairs, size_distribution
 from creditlake.entity.golden import write_golden
@@ -162,7 +162,7 @@ def link_features(features: pa.Table, model: EntityModel, db_api: Any,
     strings): its joins and the `l.unique_id < r.unique_id` pair filter run on integers
     (a third less CPU for blocking 1M records); ids are mapped back on the way out.
     """
-    con = con or duckdb.connect()
+    con = con or duck.connect()
     ids = features["unique_id"].combine_chunks()
     numbered = features.set_column(0, "unique_id", pa.array(np.arange(len(ids), dtype=np.int64)))
     linker = linking.make_linker(numbered, model, db_api)

@@ -1,7 +1,8 @@
 """One entity run as the platform does it (the Dagster asset, the CLI, the benchmarks):
 re-estimate the model when the data asks for it (creditlake/entity/estimate.py), then resolve
 incrementally, or everything again when the model changed or an earlier run died part-way
-(creditlake/entity/recovery.py)."""
+(creditlake/entity/recovery.py). DuckDB spills into $CREDITLAKE_HOME/tmp/duckdb/<run id>,
+removed when the run ends (creditlake/entity/duck.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from creditlake.clickhouse.base import Engine
+from creditlake.entity.duck import run_spill_dir, spill_directory
 from creditlake.entity.estimate import Estimation, maybe_reestimate
 from creditlake.entity.model import EntityModel, load_model
 from creditlake.entity.recovery import in_progress, repair, unfinished_run
@@ -36,7 +38,8 @@ def run_entities(engine: Engine, home: Path, *, mode: str = "incremental",
     if dead is not None:
         repair(engine, dead)
     run_id = uuid.uuid4().hex
-    with in_progress(home, run_id):  # a kill from here on is repaired by the next run
+    # DuckDB spills into the run's own directory under home (never the CWD), gone after.
+    with in_progress(home, run_id), spill_directory(run_spill_dir(home, run_id)):
         model = load_model(home=home)
         new = None
         if retrain:
