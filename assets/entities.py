@@ -60,6 +60,7 @@ def run_metadata(res: "ResolveResult", weights: dict) -> dict[str, object]:
         "entities_merged_away": dg.MetadataValue.int(res.entities_merged_away),
         "entities_split": dg.MetadataValue.int(res.entities_split),
         "skipped": metadata_json(res.skipped),
+        "skipped_blocks": metadata_json(res.skipped_blocks),
         "entities_total": dg.MetadataValue.int(res.entities_total),
         "records_total": dg.MetadataValue.int(res.records_total),
         "cluster_size_distribution": metadata_json(res.size_distribution),
@@ -106,6 +107,9 @@ def entity_resolution(context: dg.AssetExecutionContext, config: EntityRunConfig
     context.log.info(f"entity resolution ({res.mode}): {res.records_in} records in, "
                      f"{res.entities_changed} entities written in {res.seconds}s"
                      + (f"; skipped {res.skipped}" if res.skipped else ""))
+    for s in res.skipped_blocks:
+        context.log.warning(f"blocking rule {s['rule']}: {s['keys']} keys shared by too many "
+                            f"records ({s['records']} records) not used for pairs by this rule")
     meta = {**run_metadata(res, run.model.match_weights()),
             "model_estimation": metadata_json(est.as_dict())}
     if run.recovered_from:

@@ -13,7 +13,7 @@ from resources.run_recovery import process_tags, reap_dead_runs
 # Run metadata reported back to the command line (names as in assets/entities.run_metadata).
 SUMMARY_KEYS = ("mode", "model_version", "records_in", "links", "entities_changed",
                 "entities_merged_away", "entities_total", "records_total", "skipped",
-                "model_estimation", "recovered_from_run", "seconds")
+                "skipped_blocks", "model_estimation", "recovered_from_run", "seconds")
 
 
 def resolve_with_dagster(settings: Settings, *, instance: Any = None,

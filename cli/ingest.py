@@ -154,6 +154,10 @@ def entity_line(entity: dict) -> str:
     est = entity.get("model_estimation") or {}
     if est.get("status") in ("estimated", "rejected"):
         line += f"; model {est['status']} ({est.get('reason', '')})"
+    blocks = entity.get("skipped_blocks") or []
+    if blocks:  # keys too common to pair on: those records were paired by the other rules only
+        line += "; blocking keys skipped (too common): " + ", ".join(
+            f"{b['rule']} {b['keys']:,} keys / {b['records']:,} records" for b in blocks)
     return line
 
 

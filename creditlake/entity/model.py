@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,25 @@ class EntityModel:
                                           "max_value_frequency", "max_cluster_size")
                  if k in meta}
         return cls(splink=data["splink"], extra=meta, **known)
+
+
+_EQ = re.compile(r'^\s*l\."?(\w+)"?\s*=\s*r\."?(\w+)"?\s*$', re.I)
+
+
+def blocking_columns(model: EntityModel) -> list[tuple[str, ...]]:
+    """Column tuples of the model's equality blocking rules (candidate selection, the cap on
+    oversized blocks in linking.py)."""
+    out = []
+    for rule in model.splink.get("blocking_rules_to_generate_predictions", []):
+        sql = rule["blocking_rule"] if isinstance(rule, dict) else str(rule)
+        cols = []
+        for part in re.split(r"\s+AND\s+", sql.strip().strip("()"), flags=re.I):
+            m = _EQ.match(part.strip("() "))
+            if not m or m.group(1) != m.group(2):
+                raise ValueError(f"incremental linking needs equality blocking rules: {sql}")
+            cols.append(m.group(1))
+        out.append(tuple(cols))
+    return out
 
 
 def load_model(name_or_path: str | Path | None = None, home: Path | None = None) -> EntityModel:

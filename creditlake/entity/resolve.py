@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -33,7 +32,7 @@ from creditlake.entity.explain import explain_pairs, size_distribution
 from creditlake.entity.golden import write_golden
 from creditlake.entity.history import retired_ids, write_events
 from creditlake.entity.ids import no_events, stable_ids
-from creditlake.entity.model import EntityModel
+from creditlake.entity.model import EntityModel, blocking_columns
 from creditlake.entity.prepare import (
     FEATURE_COLUMNS,
     FREQUENT_KEYS,
@@ -65,6 +64,9 @@ class ResolveResult:
     entities_split: int = 0
     # What the run refused to do, e.g. {"oversize_components": 1, "records_unlinked": 10000}
     skipped: dict[str, int] = field(default_factory=dict)
+    # Per blocking rule, its keys too large to pair (linking.cap_blocks): rule, keys, records,
+    # pairs not compared by that rule.
+    skipped_blocks: list[dict[str, Any]] = field(default_factory=list)
     entities_total: int = 0
     records_total: int = 0
     size_distribution: dict[str, int] = field(default_factory=dict)
@@ -155,8 +157,11 @@ def _assign_full(con: duckdb.DuckDBPyConnection, clusters: pa.Table, edges: pa.T
 
 
 def link_features(features: pa.Table, model: EntityModel, db_api: Any,
-                  con: duckdb.DuckDBPyConnection | None = None) -> tuple[pa.Table, pa.Table]:
+                  con: duckdb.DuckDBPyConnection | None = None,
+                  cap: linking.BlockCap | None = None) -> tuple[pa.Table, pa.Table]:
     """Backend-neutral core: scored pairs and assignments for a feature table.
+
+    `cap`: blocking rules on the capped key columns `features` carries (linking.cap_blocks).
 
     Splink blocks, scores and clusters on row numbers instead of the record ids (36-character
     strings): its joins and the `l.unique_id < r.unique_id` pair filter run on integers
@@ -165,7 +170,7 @@ def link_features(features: pa.Table, model: EntityModel, db_api: Any,
     con = con or duck.connect()
     ids = features["unique_id"].combine_chunks()
     numbered = features.set_column(0, "unique_id", pa.array(np.arange(len(ids), dtype=np.int64)))
-    linker = linking.make_linker(numbered, model, db_api)
+    linker = linking.make_linker(numbered, model, db_api, cap)
     pairs = linking.predict(linker, model).as_pyarrow_table()
     clusters = linking.cluster(numbered.select(["unique_id"]), pairs.select(EDGE_COLUMNS),
                                model.threshold, db_api)
@@ -212,7 +217,8 @@ def _finish(engine: Engine, res: ResolveResult, model: EntityModel, pairs: pa.Ta
     res.seconds = round(time.perf_counter() - t_start, 3)
     summary = {k: getattr(res, k) for k in ("size_distribution", "largest_clusters",
                                             "timings", "candidates", "links", "skipped",
-                                            "entities_merged_away", "entities_split")}
+                                            "skipped_blocks", "entities_merged_away",
+                                            "entities_split")}
     engine.insert_arrow(f"{db}.entity_runs", pa.table({
         "run_id": [res.run_id], "mode": [res.mode], "model_version": [res.model_version],
         "records_in": pa.array([res.records_in], pa.uint64()),
@@ -244,7 +250,10 @@ def resolve_full(engine: Engine, model: EntityModel, *, db_api: Any | None = Non
     db_api = db_api or linking.duckdb_api(con=con)
     link, lone, repeats = split_repeats(con, feats, model.max_cluster_size)
     if link.num_rows:
-        pairs, assign = link_features(link, model, db_api, con)
+        (link,), cap = linking.cap_blocks(con, [link], blocking_columns(model))
+        res.skipped_blocks = cap.skipped
+        pairs, assign = link_features(link, model, db_api, con, cap)
+        repeats = {**repeats, **cap.totals()}
     else:
         pairs, assign = pa.table({}), singletons(lone.slice(0, 0))
     del link
@@ -272,24 +281,6 @@ def resolve_full(engine: Engine, model: EntityModel, *, db_api: Any | None = Non
         f"SELECT count() FROM {db}.golden_records FINAL WHERE is_deleted = 0")[0][0]
     timer.lap("golden")
     return _finish(engine, res, model, pairs, t_start)
-
-
-_EQ = re.compile(r'^\s*l\."?(\w+)"?\s*=\s*r\."?(\w+)"?\s*$', re.I)
-
-
-def blocking_columns(model: EntityModel) -> list[tuple[str, ...]]:
-    """Column tuples of the model's equality blocking rules (for candidate selection)."""
-    out = []
-    for rule in model.splink.get("blocking_rules_to_generate_predictions", []):
-        sql = rule["blocking_rule"] if isinstance(rule, dict) else str(rule)
-        cols = []
-        for part in re.split(r"\s+AND\s+", sql.strip().strip("()"), flags=re.I):
-            m = _EQ.match(part.strip("() "))
-            if not m or m.group(1) != m.group(2):
-                raise ValueError(f"incremental linking needs equality blocking rules: {sql}")
-            cols.append(m.group(1))
-        out.append(tuple(cols))
-    return out
 
 
 def candidate_sql(db: str, run_id: str, rules: list[tuple[str, ...]]) -> str:
@@ -382,8 +373,11 @@ def resolve_incremental(engine: Engine, model: EntityModel, *, db_api: Any | Non
         assign = singletons(lone)
         return _write_incremental(engine, res, model, assign, no_events(), pa.table({}),
                                   {**repeats}, t_start, timer)
+    (feats, cands), cap = linking.cap_blocks(con, [feats, cands], blocking_columns(model))
+    res.skipped_blocks = cap.skipped
+    repeats = {**repeats, **cap.totals()}
     new_sdf = db_api.register(feats)
-    linker = linking.make_linker(new_sdf, model, db_api)
+    linker = linking.make_linker(new_sdf, model, db_api, cap)
     for col in tf_columns(model):
         tf = engine.query_arrow(tf_sql(db, res.run_id, col))
         linker.table_management.register_term_frequency_lookup(db_api.register(tf), col)
