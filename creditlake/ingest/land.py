@@ -30,6 +30,7 @@ from creditlake.ingest.manifest import (
     save_manifest,
     staging_dir,
 )
+from creditlake.ingest.overlap import prefetched
 from creditlake.ingest.overrides import SourceOverrides
 from creditlake.ingest.registry import LandingFile
 from creditlake.readers._batches import notice_of
@@ -87,8 +88,8 @@ def land(engine: Engine, home: Path, entry: LandingFile, *, fmt: str | None = No
         with open(landed_path(home, entry.key), "wb") as sink:
             writer = ipc.new_stream(sink, LANDED_SCHEMA)
             try:
-                batches = _call_reader(reader, path, opts, rejects)
-                for batch in batches:
+                # the reader parses the next batch while this one is mapped and written
+                for batch in prefetched(_call_reader(reader, path, opts, rejects)):
                     if notice := notice_of(batch):  # e.g. "table orders skipped: not people"
                         m.warnings.append(notice)
                         continue

@@ -4,8 +4,11 @@ partition's ClickHouse stage table; rows that fail go to rejected_records."""
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -23,10 +26,15 @@ from creditlake.ingest.manifest import (
     open_landed,
 )
 from creditlake.ingest.normalize.common import begin, finish
-from creditlake.ingest.overrides import SourceOverrides
+from creditlake.ingest.overlap import in_order
+from creditlake.ingest.overrides import SourceOverrides, SourceRule
 from creditlake.rules.polars import clean
 from creditlake.rules.validation import validate
 from creditlake.schema import SOURCE_FIELDS
+
+# Batches cleaned + validated at once: two keep both cores busy; each adds one landed batch
+# (200K rows) and its cleaned frames to the normalize stage's memory.
+IN_FLIGHT = 2
 
 
 def normalize(engine: Engine, home: Path, key: str, *, overrides: SourceOverrides | None = None,
@@ -41,28 +49,46 @@ def normalize(engine: Engine, home: Path, key: str, *, overrides: SourceOverride
     score_sum = 0.0
     path = landed_path(home, key)
     # Inserts run on a writer thread so ClickHouse ingests batch i while Polars cleans and
-    # validates batch i+1 (both release the GIL); the queue bounds memory to two batches.
-    with _BackgroundWriter(engine) as writer, open_landed(path) as source:
-        for batch in ipc.open_stream(source):
-            if batch.num_rows == 0:
-                continue
-            df = pl.from_arrow(batch)
-            assert isinstance(df, pl.DataFrame)
-            result = validate(clean(df, default_country=b.rule.default_country,
-                                    date_format=b.rule.date_format))
+    # validates later batches (both release the GIL); the queue bounds memory to two batches.
+    # Batches are prepared IN_FLIGHT at a time on a pool (one batch's kernels leave a core
+    # idle between steps) and taken in file order, so seq, counts and rejects are as serial.
+    with (_BackgroundWriter(engine) as writer, open_landed(path) as source,
+          ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="normalize") as pool):
+        batches = (batch for batch in ipc.open_stream(source) if batch.num_rows)
+        for got in in_order(pool, functools.partial(prepare, rule=b.rule), batches,
+                            IN_FLIGHT):
             # seq: file-wide row order (source_row restarts per table/sheet/member)
-            valid = result.valid.select(LOADED_FIELDS).with_row_index(
-                "seq", offset=m.valid).with_columns(pl.col("seq").cast(pl.UInt64))
+            valid = got.valid.with_row_index("seq", offset=m.valid).with_columns(
+                pl.col("seq").cast(pl.UInt64))
             if valid.height:
                 writer.insert(table, valid.to_arrow())
                 score_sum += count_valid(m, valid)
-            if result.rejected.height:
-                writer.insert_rejects(m, rejected_rows(df, result.rejected))
-                m.validation_rejected += result.rejected.height
+            if got.rejects is not None:
+                writer.insert_rejects(m, got.rejects)
+                m.validation_rejected += got.rejects.num_rows
             if progress:
-                progress(batch.num_rows)
+                progress(got.rows)
     m.quality_mean = score_sum / m.valid if m.valid else 0.0
     return finish(engine, home, m, b.t0)
+
+
+@dataclass
+class Prepared:
+    """One landed batch cleaned and validated, before its rows are numbered (seq)."""
+    rows: int                # landed rows
+    valid: pl.DataFrame      # LOADED_FIELDS of the valid rows, in landed order
+    rejects: pa.Table | None  # rejected_rows() of the batch, None when there are none
+
+
+def prepare(batch: pa.RecordBatch, rule: SourceRule) -> Prepared:
+    """clean + validate one landed batch: everything about it that does not depend on the
+    batches before it (runs on the normalize pool)."""
+    df = pl.from_arrow(batch)
+    assert isinstance(df, pl.DataFrame)
+    result = validate(clean(df, default_country=rule.default_country,
+                            date_format=rule.date_format))
+    rejects = rejected_rows(df, result.rejected) if result.rejected.height else None
+    return Prepared(batch.num_rows, result.valid.select(LOADED_FIELDS), rejects)
 
 
 def count_valid(m: Manifest, valid: pl.DataFrame) -> float:
