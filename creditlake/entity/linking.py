@@ -178,8 +178,9 @@ def cap_blocks(con: duckdb.DuckDBPyConnection, tables: list[pa.Table],
         con.execute("DROP VIEW IF EXISTS __cap_all")
         for name in names:
             con.unregister(name)
+    # info, not warning: the run reports these itself (asset warning, the ingest's entity line)
     for s in cap.skipped:
-        log.warning("blocking rule %s: %d keys shared by more than %d records each skipped "
+        log.info("blocking rule %s: %d keys shared by more than %d records each skipped "
                     "(%d records, %d pairs not compared by this rule; other rules still "
                     "pair them)", s["rule"], s["keys"], max_records, s["records"], s["pairs"])
     return tables, cap
