@@ -13,7 +13,7 @@ from creditlake.schema import RECORD_COLUMNS
 # ORDER BY serves the API's filters (country, then created_date ranges) and ends in the
 # dedup key. status is mutable, so it stays out of the sorting/dedup key; a set skip index
 # serves status filters instead. ReplacingMergeTree(ingested_at) is a safety net: the loader
-# already refuses a record_hash that exists (see ingest/load.py).
+# already refuses a record_hash that exists (see ingest/load.py, against record_hashes).
 RECORDS_ORDER_BY = "(country, created_date, record_hash)"
 RECORDS_SETTINGS = "index_granularity = 8192, allow_nullable_key = 1"
 RECORDS_INDEXES = (
@@ -58,6 +58,25 @@ INGESTION_LOG_COLUMNS = (
 )
 
 
+# record_hashes: every hash in `records` once more, as 16 bytes ordered by hash, with the
+# ingest_key that loaded it. The load's "which of these hashes are loaded?" and the hash
+# check read it instead of records' 33-byte strings in (country, date) order: 1M hashes
+# against 20M loaded rows, 0.7-0.9 s instead of 2.7 s, and a few granules for a small
+# file. The materialized view HASHES_VIEW fills it on every insert into records; the load
+# deletes from it whatever it deletes from records (ingest/load.py, delete_loaded).
+HASH_KEY = "reinterpretAsUInt128(unhex(record_hash))"
+RECORD_HASHES_COLUMNS = (("hash", "UInt128"), ("ingest_key", "LowCardinality(String)"))
+HASHES_VIEW = "records_to_hashes"
+
+
+def hashes_view_ddl(database: str, *, source: str = "records", target: str = "record_hashes",
+                    on_cluster: str = "") -> str:
+    """The view that copies each row's hash into record_hashes as it is inserted."""
+    return (f"CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.{HASHES_VIEW}{on_cluster} "
+            f"TO {database}.{target} AS SELECT {HASH_KEY} AS hash, ingest_key "
+            f"FROM {database}.{source}")
+
+
 _ARROW_TYPES = {
     "String": pa.string(), "LowCardinality(String)": pa.string(), "UInt64": pa.uint64(),
     "Float64": pa.float64(), "Float32": pa.float32(), "Array(String)": pa.list_(pa.string()),
@@ -94,6 +113,10 @@ def table_ddl(database: str, engine_clause: str | None = None) -> dict[str, str]
             f"    {columns_sql(REJECTED_COLUMNS)}\n) ENGINE = MergeTree"
             " ORDER BY (source_file, partition_key, source_row)"
         ),
+        "record_hashes": (
+            f"CREATE TABLE IF NOT EXISTS {database}.record_hashes (\n"
+            f"    {columns_sql(RECORD_HASHES_COLUMNS)}\n) ENGINE = MergeTree ORDER BY hash"
+        ),
         "ingestion_log": (
             f"CREATE TABLE IF NOT EXISTS {database}.ingestion_log (\n"
             f"    {columns_sql(INGESTION_LOG_COLUMNS)}\n) ENGINE = ReplacingMergeTree(finished_at)"
@@ -128,4 +151,19 @@ def migrate(engine: Engine) -> list[str]:
     for table, name, ch_type in added:
         if (table, name) not in columns:
             engine.command(f"ALTER TABLE {db}.{table} ADD COLUMN IF NOT EXISTS {name} {ch_type}")
+    if HASHES_VIEW not in present:  # after the columns: the copy reads records.ingest_key
+        fill_record_hashes(engine)
     return list(ddl)
+
+
+def fill_record_hashes(engine: Engine) -> None:
+    """Copy the hashes already in records (a home from before record_hashes), then start the
+    view. In this order, a run killed part-way leaves no view, so the next start refills;
+    rows inserted between the copy and the view (no writer runs during a migration) would
+    only miss their hashes, which lets a duplicate in (the hash check reports it), never
+    drops a new row."""
+    db = engine.database
+    engine.command(f"TRUNCATE TABLE IF EXISTS {db}.record_hashes")
+    engine.command(f"INSERT INTO {db}.record_hashes SELECT {HASH_KEY}, ingest_key "
+                   f"FROM {db}.records")
+    engine.command(hashes_view_ddl(db))

@@ -20,6 +20,9 @@ Sharding and partitioning (why):
   and per-file counts are shard-local) and old months can be dropped.
 - ingestion_log: sharded by partition_key so its ReplacingMergeTree(finished_at) collapses
   re-runs of one file version on one shard.
+- record_hashes: each node's view copies the hashes of its own records_local rows into its
+  record_hashes_local, so they sit on their records' shard; the Distributed table is read
+  (the load's anti-join reads every shard), and its sharding key only routes direct inserts.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from creditlake.clickhouse.base import Engine
-from creditlake.clickhouse.ddl import table_ddl
+from creditlake.clickhouse.ddl import hashes_view_ddl, table_ddl
 from creditlake.config import DEFAULT_CLUSTER
 
 __all__ = ["DEFAULT_CLUSTER", "cluster_ddl", "delete_target", "migrate_cluster"]
@@ -51,6 +54,7 @@ LAYOUT: dict[str, Layout] = {
     "records": Layout("cityHash64(record_hash)", "ifNull(toYear(created_date), 0)"),
     "rejected_records": Layout("cityHash64(partition_key)", "toYYYYMM(rejected_at)"),
     "ingestion_log": Layout("cityHash64(partition_key)", None),
+    "record_hashes": Layout("cityHash64(hash)", None),
 }
 
 _CREATE = re.compile(
@@ -151,6 +155,8 @@ def cluster_ddl(database: str, cluster: str = DEFAULT_CLUSTER, *,
     oc = cluster if on_cluster else None
     stmts = [f"CREATE DATABASE IF NOT EXISTS {database}{_on_cluster(oc)}"]
     stmts += [local_table_ddl(database, p, cluster=oc) for p in parts.values()]
+    stmts.append(hashes_view_ddl(database, source=f"records{LOCAL_SUFFIX}",
+                                 target=f"record_hashes{LOCAL_SUFFIX}", on_cluster=_on_cluster(oc)))
     stmts += [distributed_table_ddl(database, t, cluster=cluster, on_cluster=on_cluster)
               for t in parts]
     stmts += add_column_ddl(database, parts["records"], cluster=oc)

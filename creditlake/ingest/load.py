@@ -1,5 +1,6 @@
 """Stage 3, load: one INSERT ... SELECT per chunk dedups the partition's stage table within the
-file (LIMIT 1 BY record_hash) and against `records` (anti-join), then the ingestion_log row.
+file (first row of each record_hash) and against the hashes already loaded (an anti-join on
+record_hashes, the hash-ordered copy of records' hashes), then the ingestion_log row.
 Re-running replaces the partition's own rows (by ingest_key), so it is idempotent. The reject
 policy (ingest/policy.py) decides first whether the file's valid rows load or are held."""
 
@@ -12,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from creditlake.clickhouse.base import Engine
+from creditlake.clickhouse.ddl import HASH_KEY
 from creditlake.clickhouse.ddl_cluster import delete_target
 from creditlake.ingest.accounting import record, record_many
 from creditlake.ingest.manifest import (
@@ -29,14 +31,14 @@ from creditlake.ingest.policy import RejectPolicy
 
 # Rows per INSERT ... SELECT: its hash sets and insert blocks are what the load holds in
 # memory (a 4M-row chunk peaked 1.15 GB above the process's base, a 1M-row one 0.3 GB);
-# each later chunk re-reads the hashes already in `records`, a small cost up to ~20M rows.
+# each later chunk re-reads the hashes already loaded (16 bytes each in record_hashes).
 LOAD_CHUNK_ROWS = 1_000_000
 _COLS = ("user_id", "email", "name", "phone", "address", "city", "country")
 
 
 def _insert_sql(db: str, source: str, key_expr: str) -> str:
     """INSERT new rows of `source` (stage columns + file_ord) into records: first by
-    (file_ord, seq) wins within it, hashes already in `records` are skipped.
+    (file_ord, seq) wins within it, hashes already in `records` (record_hashes) are skipped.
 
     The winners are picked by a GROUP BY (parallel) and a semi-join on their unique
     (file_ord, seq), not by ORDER BY ... LIMIT 1 BY: the sort made the whole INSERT one
@@ -52,9 +54,9 @@ def _insert_sql(db: str, source: str, key_expr: str) -> str:
         WHERE (file_ord, seq) IN (
                 SELECT argMin(file_ord, (file_ord, seq)), argMin(seq, (file_ord, seq))
                 FROM {source} GROUP BY record_hash)
-            AND record_hash NOT IN (
-                SELECT record_hash FROM {db}.records
-                WHERE record_hash IN (SELECT record_hash FROM {source}))
+            AND {HASH_KEY} NOT IN (
+                SELECT hash FROM {db}.record_hashes
+                WHERE hash IN (SELECT {HASH_KEY} FROM {source}))
     """
 
 
@@ -100,6 +102,16 @@ def insert_new_records_of_files(engine: Engine, files: Sequence[Manifest]) -> No
                    params, settings=INSERT_SETTINGS)
 
 
+def delete_loaded(engine: Engine, keys: list[str]) -> None:
+    """Remove what earlier loads of `keys` put in records, hashes first. A run killed
+    between the two leaves rows without their hashes (a later duplicate of them could load,
+    and the hash check reports it) rather than hashes without rows (new rows would count as
+    duplicates of nothing); a re-run of these keys deletes both again."""
+    for table in ("record_hashes", "records"):
+        engine.command(f"DELETE FROM {delete_target(engine, table)} "
+                       "WHERE ingest_key IN {keys:Array(String)}", {"keys": keys})
+
+
 def loaded_count(engine: Engine, key: str) -> int:
     return int(engine.query_rows(f"SELECT count() FROM {engine.database}.records "
                                  "WHERE ingest_key = {k:String}", {"k": key})[0][0])
@@ -130,8 +142,7 @@ def load(engine: Engine, home: Path, key: str, *, policy: RejectPolicy | None = 
         if note not in m.warnings:
             m.warnings.append(note)
     if loadable:
-        engine.command(f"DELETE FROM {delete_target(engine, 'records')} "
-                       "WHERE ingest_key = {k:String}", {"k": key})
+        delete_loaded(engine, [key])
         insert_new_records(engine, stage_rows(engine, m), key, m.valid)
         m.loaded = loaded_count(engine, key)
         m.duplicates = m.valid - m.loaded
@@ -191,8 +202,7 @@ def load_many(engine: Engine, home: Path, keys: Sequence[str], *, policy: Reject
             f"SELECT DISTINCT ingest_key FROM {db}.records "
             "WHERE ingest_key IN {keys:Array(String)}", names)]
         if earlier:
-            engine.command(f"DELETE FROM {delete_target(engine, 'records')} "
-                           "WHERE ingest_key IN {keys:Array(String)}", {"keys": earlier})
+            delete_loaded(engine, earlier)
         for group in _row_groups(loading):
             if len(group) == 1:
                 insert_new_records(engine, stage_rows(engine, group[0]), group[0].key,

@@ -58,6 +58,7 @@ def test_batch_load_equals_file_by_file(engine, tmp_path, batched):
         m = load(engine, home1, key, policy=policy, rule=block.for_source(key.split("@")[0]))
     one_by_one = outcome(engine, keys)
     engine.command(f"TRUNCATE TABLE {engine.database}.records")
+    engine.command(f"TRUNCATE TABLE {engine.database}.record_hashes")
     engine.command(f"TRUNCATE TABLE {engine.database}.rejected_records")
     engine.command(f"TRUNCATE TABLE {engine.database}.ingestion_log")
     engine.command(f"DROP TABLE IF EXISTS {stage_table(engine, keys[-1])}")

@@ -41,7 +41,7 @@ def test_generated_cluster_ddl_text() -> None:
     stmts = cluster_ddl("cl", "prod")
     assert stmts[0] == "CREATE DATABASE IF NOT EXISTS cl ON CLUSTER 'prod'"
     creates = [s for s in stmts if s.startswith("CREATE TABLE")]
-    assert len(creates) == 6
+    assert len(creates) == 8
     assert all(" ON CLUSTER 'prod'" in s for s in stmts)
     rec_local = next(s for s in creates if "cl.records_local" in s.split("(")[0])
     assert ("ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/"
@@ -58,6 +58,11 @@ def test_generated_cluster_ddl_text() -> None:
     # local tables exist before the Distributed tables that point at them
     order = [s.split()[5] for s in creates]
     assert order.index("cl.records_local") < order.index("cl.records")
+    view = next(s for s in stmts if s.startswith("CREATE MATERIALIZED VIEW"))
+    assert view.startswith("CREATE MATERIALIZED VIEW IF NOT EXISTS cl.records_to_hashes "
+                           "ON CLUSTER 'prod' TO cl.record_hashes_local AS SELECT ")
+    assert view.endswith("FROM cl.records_local")
+    assert stmts.index(view) > stmts.index(next(s for s in creates if "record_hashes_local" in s))
     alters = [s for s in stmts if s.startswith("ALTER")]
     assert "ALTER TABLE cl.records_local ON CLUSTER 'prod' ADD COLUMN IF NOT EXISTS " \
         "email String" in alters
@@ -71,6 +76,9 @@ def test_plain_equivalent_runs_on_embedded_engine(engine) -> None:
     for p in embedded_parts(db).values():
         engine.command(local_table_ddl(db, p, cluster=None, replicated=False))
         engine.command(local_table_ddl(db, p, cluster=None, replicated=False))  # idempotent
+    view = next(s for s in cluster_ddl(db, on_cluster=False)
+                if s.startswith("CREATE MATERIALIZED VIEW"))
+    engine.command(view.replace("records_to_hashes", "local_to_hashes"))  # the db has its own
     hashes = [f"{i:032x}" for i in range(6)]
     rows = pa.table({
         "id": [f"00000000-0000-4000-8000-{i:012d}" for i in range(8)],
@@ -85,6 +93,9 @@ def test_plain_equivalent_runs_on_embedded_engine(engine) -> None:
     engine.insert_arrow(f"{db}.records_local", rows)
     engine.command(f"OPTIMIZE TABLE {db}.records_local FINAL")
     assert engine.query_rows(f"SELECT count() FROM {db}.records_local")[0][0] == 6
+    # each node's view copied its rows' hashes into its own record_hashes_local
+    assert engine.query_rows(f"SELECT uniqExact(hash), count() FROM {db}.record_hashes_local"
+                             )[0] == (6, 8)
     parts = dict(engine.query_rows(
         f"SELECT partition, sum(rows) FROM system.parts WHERE database = '{db}'"
         " AND table = 'records_local' AND active GROUP BY partition"))
@@ -157,6 +168,7 @@ def test_replicated_and_distributed_ddl_on_a_cluster_node(tmp_path: Path) -> Non
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["replicas"] == [
         ["ingestion_log_local", "/clickhouse/tables/01/cl/ingestion_log_local", "node-a"],
+        ["record_hashes_local", "/clickhouse/tables/01/cl/record_hashes_local", "node-a"],
         ["records_local", "/clickhouse/tables/01/cl/records_local", "node-a"],
         ["rejected_records_local", "/clickhouse/tables/01/cl/rejected_records_local", "node-a"],
     ]
@@ -165,5 +177,7 @@ def test_replicated_and_distributed_ddl_on_a_cluster_node(tmp_path: Path) -> Non
         "ingestion_log": "Distributed", "ingestion_log_local": "ReplicatedReplacingMergeTree",
         "records": "Distributed", "records_local": "ReplicatedReplacingMergeTree",
         "rejected_records": "Distributed", "rejected_records_local": "ReplicatedMergeTree",
+        "record_hashes": "Distributed", "record_hashes_local": "ReplicatedMergeTree",
+        "records_to_hashes": "MaterializedView",
     }
     assert out["dist_cols"] == out["local_cols"]
