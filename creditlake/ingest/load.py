@@ -175,8 +175,9 @@ def load_many(engine: Engine, home: Path, keys: Sequence[str], *, policy: Reject
     """load() for a batch of small files (rule: source file -> its SourceRule), with a
     handful of statements for the whole batch instead of ~8 per file: one DELETE of earlier
     loads (only if any, delete_loaded), one INSERT ... SELECT per LOAD_CHUNK_ROWS of rows,
-    one count, one ingestion_log insert, one DROP. Same outcome as load() of each key in this order: each
-    file keeps its own loaded/duplicates counts, status and ingestion_log row."""
+    one count, one ingestion_log insert, one DROP. Same outcome as load() of each key in
+    this order: each file keeps its own loaded/duplicates counts, status and ingestion_log
+    row."""
     t0 = time.perf_counter()
     manifests = [load_manifest(home, k) for k in keys]
     batch_tables = {m.stage for m in manifests if m.stage}
