@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from creditlake.clickhouse.base import Engine
+from creditlake.clickhouse.ddl import HASH_HEX
 from creditlake.ingest.manifest import Status, stage_table
 
 
@@ -112,7 +113,7 @@ def _run_duplicates(engine: Engine, keys: list[str], group: str,
     found = dict(engine.query_rows(f"SELECT record_hash, count() AS n FROM {db}.records "
                                    f"WHERE {mine} {group} LIMIT {int(sample)}", p))
     candidates = [h for (h,) in engine.query_rows(
-        f"SELECT DISTINCT lower(hex(reinterpretAsFixedString(hash))) FROM {db}.record_hashes "
+        f"SELECT DISTINCT {HASH_HEX} FROM {db}.record_hashes "
         f"WHERE NOT {mine} AND hash IN (SELECT hash FROM {db}.record_hashes WHERE {mine}) "
         f"LIMIT {int(sample)}", p)]
     if candidates:

@@ -65,6 +65,7 @@ INGESTION_LOG_COLUMNS = (
 # file. The materialized view HASHES_VIEW fills it on every insert into records; the load
 # deletes from it whatever it deletes from records (ingest/load.py, delete_loaded).
 HASH_KEY = "reinterpretAsUInt128(unhex(record_hash))"
+HASH_HEX = "lower(hex(reinterpretAsFixedString(hash)))"  # record_hashes.hash -> record_hash
 RECORD_HASHES_COLUMNS = (("hash", "UInt128"), ("ingest_key", "LowCardinality(String)"))
 HASHES_VIEW = "records_to_hashes"
 
@@ -159,9 +160,9 @@ def migrate(engine: Engine) -> list[str]:
 def fill_record_hashes(engine: Engine) -> None:
     """Copy the hashes already in records (a home from before record_hashes), then start the
     view. In this order, a run killed part-way leaves no view, so the next start refills;
-    rows inserted between the copy and the view (no writer runs during a migration) would
-    only miss their hashes, which lets a duplicate in (the hash check reports it), never
-    drops a new row."""
+    rows inserted between the copy and the view would only miss their hashes, which lets a
+    duplicate of them in rather than dropping a new row. Two processes migrating at once
+    can leave stale hashes (README, Limits)."""
     db = engine.database
     engine.command(f"TRUNCATE TABLE IF EXISTS {db}.record_hashes")
     engine.command(f"INSERT INTO {db}.record_hashes SELECT {HASH_KEY}, ingest_key "

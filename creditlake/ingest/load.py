@@ -107,12 +107,12 @@ def insert_new_records_of_files(engine: Engine, files: Sequence[Manifest]) -> No
 
 def delete_loaded(engine: Engine, keys: Sequence[str]) -> None:
     """Remove what earlier loads of `keys` put in records, hashes first. A run killed
-    between the two leaves rows without their hashes (a later duplicate of them could load,
-    and the hash check reports it) rather than hashes without rows (new rows would count as
-    duplicates of nothing); a re-run of these keys deletes both again.
+    between the two leaves rows without their hashes (a later duplicate of them could load)
+    rather than hashes without rows (new rows would count as duplicates of nothing); a
+    re-run of these keys deletes both again.
 
     Only keys that have rows are deleted: a DELETE is a mutation that waits for the merges
-    running on `records`, 60 s once for a file that had nothing to delete (20M rows)."""
+    running on `records`, 68 s once for a file that had nothing to delete (20M rows)."""
     db, p = engine.database, {"keys": list(keys)}
     have = [k for (k,) in engine.query_rows(
         f"SELECT DISTINCT ingest_key FROM {db}.records WHERE ingest_key IN {{keys:Array(String)}} "
