@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from creditlake.clickhouse.base import Engine
 from creditlake.clickhouse.ddl import HASH_HEX
+from creditlake.ingest.hashes import sync_record_hashes
 from creditlake.ingest.manifest import Status, stage_table
 
 
@@ -88,17 +89,19 @@ def duplicate_hashes(engine: Engine, keys: list[str] | None = None,
     memory and time that grow with the table (3.9 GB after 54M rows)."""
     db = engine.database
     group = "GROUP BY record_hash HAVING n > 1 ORDER BY n DESC"
+    metadata: dict[str, object] = {}
     if keys is None:
         rows = engine.query_rows(f"SELECT record_hash, count() AS n FROM {db}.records "
                                  f"{group} LIMIT {int(sample)}")
-    else:
+    else:  # the cross-file side reads record_hashes: in step with records first
+        metadata["record_hashes_repaired"] = len(sync_record_hashes(engine))
         rows = _run_duplicates(engine, keys, group, sample)
+    metadata["sample"] = [f"{h.decode() if isinstance(h, bytes) else h} x{n}" for h, n in rows]
     return CheckOutcome(
         passed=not rows,
         description="record_hash is unique in records" if not rows else
         f"{len(rows)}+ record_hash values appear more than once",
-        metadata={"sample": [f"{h.decode() if isinstance(h, bytes) else h} x{n}"
-                             for h, n in rows]},
+        metadata=metadata,
     )
 
 

@@ -138,9 +138,10 @@ def migrate(engine: Engine) -> list[str]:
     """Create the database and tables if missing, add columns added since; returns the tables
     ensured. An up-to-date database costs two catalog queries (every process start runs this)."""
     db, ddl = engine.database, table_ddl(engine.database)
-    present = {r[0] for r in engine.query_rows(
-        "SELECT name FROM system.tables WHERE database = {d:String}", {"d": db})}
-    if not set(ddl) <= present:
+    present = dict(engine.query_rows(
+        "SELECT name, engine FROM system.tables WHERE database = {d:String}", {"d": db}))
+    _refuse_an_old_cluster(present)
+    if not set(ddl) <= set(present):
         ensure_tables(engine, ddl)
     columns = {(t, n) for t, n in engine.query_rows(
         "SELECT table, name FROM system.columns WHERE database = {d:String} "
@@ -157,12 +158,23 @@ def migrate(engine: Engine) -> list[str]:
     return list(ddl)
 
 
+def _refuse_an_old_cluster(present: dict[str, str]) -> None:
+    """On a cluster (records is Distributed) only the cluster DDL may add record_hashes and
+    its view: the embedded DDL would make a one-node table fed by no shard's inserts."""
+    if present.get("records") == "Distributed" and not {"record_hashes", HASHES_VIEW} <= set(
+            present):
+        raise RuntimeError(
+            "this cluster has no record_hashes yet: run `python -m "
+            "creditlake.clickhouse.ddl_cluster --apply` first, then copy each shard's hashes "
+            "(README, record_hashes, Clusters)")
+
+
 def fill_record_hashes(engine: Engine) -> None:
     """Copy the hashes already in records (a home from before record_hashes), then start the
     view. In this order, a run killed part-way leaves no view, so the next start refills;
-    rows inserted between the copy and the view would only miss their hashes, which lets a
-    duplicate of them in rather than dropping a new row. Two processes migrating at once
-    can leave stale hashes (README, Limits)."""
+    rows inserted between the copy and the view only miss their hashes, and two processes
+    migrating at once copy some twice: the next load's sync_record_hashes (ingest/hashes.py)
+    repairs both."""
     db = engine.database
     engine.command(f"TRUNCATE TABLE IF EXISTS {db}.record_hashes")
     engine.command(f"INSERT INTO {db}.record_hashes SELECT {HASH_KEY}, ingest_key "

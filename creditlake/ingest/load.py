@@ -1,6 +1,7 @@
 """Stage 3, load: one INSERT ... SELECT per chunk dedups the partition's stage table within the
 file (first row of each record_hash) and against the hashes already loaded (an anti-join on
-record_hashes, the hash-ordered copy of records' hashes), then the ingestion_log row.
+record_hashes, the hash-ordered copy of records' hashes, brought in step first by
+ingest/hashes.py), then the ingestion_log row.
 Re-running replaces the partition's own rows (by ingest_key), so it is idempotent. The reject
 policy (ingest/policy.py) decides first whether the file's valid rows load or are held."""
 
@@ -16,6 +17,7 @@ from creditlake.clickhouse.base import Engine
 from creditlake.clickhouse.ddl import HASH_KEY
 from creditlake.clickhouse.ddl_cluster import delete_target
 from creditlake.ingest.accounting import record, record_many
+from creditlake.ingest.hashes import sync_record_hashes
 from creditlake.ingest.manifest import (
     Manifest,
     Status,
@@ -107,9 +109,8 @@ def insert_new_records_of_files(engine: Engine, files: Sequence[Manifest]) -> No
 
 def delete_loaded(engine: Engine, keys: Sequence[str]) -> None:
     """Remove what earlier loads of `keys` put in records, hashes first. A run killed
-    between the two leaves rows without their hashes (a later duplicate of them could load)
-    rather than hashes without rows (new rows would count as duplicates of nothing); a
-    re-run of these keys deletes both again.
+    between the two leaves rows without their hashes rather than hashes without rows; the
+    next load's sync_record_hashes gives them back before it inserts.
 
     Only keys that have rows are deleted: a DELETE is a mutation that waits for the merges
     running on `records`, 68 s once for a file that had nothing to delete (20M rows)."""
@@ -156,6 +157,7 @@ def load(engine: Engine, home: Path, key: str, *, policy: RejectPolicy | None = 
             m.warnings.append(note)
     if loadable:
         delete_loaded(engine, [key])
+        sync_record_hashes(engine)  # after the delete: a hash it left behind is found too
         insert_new_records(engine, stage_rows(engine, m), key, m.valid)
         m.loaded = loaded_count(engine, key)
         m.duplicates = m.valid - m.loaded
@@ -213,6 +215,7 @@ def load_many(engine: Engine, home: Path, keys: Sequence[str], *, policy: Reject
     if loading:
         db, names = engine.database, {"keys": [m.key for m in loading]}
         delete_loaded(engine, names["keys"])
+        sync_record_hashes(engine)
         for group in _row_groups(loading):
             if len(group) == 1:
                 insert_new_records(engine, stage_rows(engine, group[0]), group[0].key,
