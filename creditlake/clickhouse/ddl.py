@@ -160,9 +160,16 @@ def migrate(engine: Engine) -> list[str]:
 
 def _refuse_an_old_cluster(present: dict[str, str]) -> None:
     """On a cluster (records is Distributed) only the cluster DDL may add record_hashes and
-    its view: the embedded DDL would make a one-node table fed by no shard's inserts."""
-    if present.get("records") == "Distributed" and not {"record_hashes", HASHES_VIEW} <= set(
-            present):
+    its view: the embedded DDL would make a one-node table fed by no shard's inserts (and
+    an earlier version's start may have made one: it must go before ddl_cluster --apply)."""
+    if present.get("records") != "Distributed":
+        return
+    if present.get("record_hashes") not in (None, "Distributed"):
+        raise RuntimeError(
+            f"record_hashes on this cluster is a one-node {present['record_hashes']} table: "
+            f"drop it and the view {HASHES_VIEW} on this node, then run `python -m "
+            "creditlake.clickhouse.ddl_cluster --apply` (README, record_hashes, Clusters)")
+    if not {"record_hashes", HASHES_VIEW} <= set(present):
         raise RuntimeError(
             "this cluster has no record_hashes yet: run `python -m "
             "creditlake.clickhouse.ddl_cluster --apply` first, then copy each shard's hashes "

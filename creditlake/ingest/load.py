@@ -157,7 +157,7 @@ def load(engine: Engine, home: Path, key: str, *, policy: RejectPolicy | None = 
             m.warnings.append(note)
     if loadable:
         delete_loaded(engine, [key])
-        sync_record_hashes(engine)  # after the delete: a hash it left behind is found too
+        sync_record_hashes(engine)  # after the delete: keys about to go are not copied
         insert_new_records(engine, stage_rows(engine, m), key, m.valid)
         m.loaded = loaded_count(engine, key)
         m.duplicates = m.valid - m.loaded

@@ -98,10 +98,8 @@ def test_rows_left_without_hashes_get_them_back(engine, tmp_path: Path) -> None:
     # killed between a re-run's two DELETEs: a's rows stay, their hashes are gone
     engine.command(f"DELETE FROM {db}.record_hashes WHERE ingest_key = {{k:String}}",
                    {"k": a.key})
-    assert duplicate_hashes(engine, [a.key]).metadata["record_hashes_repaired"] == 1
-    assert len(mirrored(engine)) == 2
-    engine.command(f"DELETE FROM {db}.record_hashes WHERE ingest_key = {{k:String}}",
-                   {"k": a.key})
+    check = duplicate_hashes(engine, [a.key])
+    assert check.metadata["record_hashes_out_of_step"] == [a.key]  # reported, not repaired
     b = ingest_file(engine, home, d / "b.csv", processing=Processing())
     assert (b.loaded, b.duplicates) == (1, 1)  # ann is a's, found again before b's insert
     assert len(mirrored(engine)) == 3
@@ -150,7 +148,25 @@ def test_a_stale_hash_is_dropped_before_the_load(engine, tmp_path: Path) -> None
     assert len(mirrored(engine)) == 2
 
 
+def test_a_batch_repairs_before_it_inserts(engine, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    keys = staged(engine, home, tmp_path / "in")
+    policy = RejectPolicy()
+    load(engine, home, keys[0], policy=policy, keep_staging=True)  # ann, cid
+    db = engine.database
+    # one of a's hashes gone and one stale in its place: a's counts still agree
+    engine.command(f"DELETE FROM {db}.record_hashes WHERE hash = (SELECT {HASH_KEY} FROM "
+                   f"{db}.records WHERE email = 'ann@example.com')")
+    engine.command(f"INSERT INTO {db}.record_hashes VALUES (1, {{k:String}})", {"k": keys[0]})
+    engine.command(f"INSERT INTO {db}.record_hashes VALUES (2, 'gone')")  # the totals differ
+    done = load_many(engine, home, keys[1:], policy=policy, rule=lambda _: SourceRule())
+    assert [(m.loaded, m.duplicates) for m in done] == [(1, 1), (1, 1)]
+    assert len(mirrored(engine)) == 4
+
+
 @pytest.mark.parametrize("present, refused", [
+    ({"records": "Distributed", "record_hashes": "MergeTree",
+      HASHES_VIEW: "MaterializedView"}, True),  # an earlier version's one-node copy
     ({"records": "Distributed"}, True),
     ({"records": "Distributed", "record_hashes": "Distributed"}, True),
     ({"records": "Distributed", "record_hashes": "Distributed",
