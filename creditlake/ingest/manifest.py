@@ -135,6 +135,14 @@ LOADED_FIELDS = ("source_file", "source_row", "user_id", "email", "name", "phone
                  "data_quality_score", "validation_errors")
 
 
+# Stage tables live for one load, which reads them once in seq ranges: merging their parts
+# would only take the cores from normalize and load (10M rows: normalize 38 s instead of
+# 55-65 s, load chunks 3.7-6.0 s instead of 4.5-7.1 s). The part limits are lifted for a
+# file of billions of rows; a 700M-row file makes ~3,500 parts of 200K rows.
+STAGE_SETTINGS = ("max_bytes_to_merge_at_max_space_in_pool = 1, "
+                  "parts_to_delay_insert = 1000000, parts_to_throw_insert = 1000000")
+
+
 def stage_table(engine: Engine, key: str) -> str:
     return f"{engine.database}.stage_{_digest(key)}"
 
@@ -150,7 +158,8 @@ def create_batch_stage_table(engine: Engine, table: str) -> None:
     engine.command(f"DROP TABLE IF EXISTS {table}")
     engine.command(
         f"CREATE TABLE {table} (partition_key String, {STAGE_COLUMNS}, record_hash String "
-        f"DEFAULT {clickhouse_hash_sql()}) ENGINE = MergeTree ORDER BY (partition_key, seq)")
+        f"DEFAULT {clickhouse_hash_sql()}) ENGINE = MergeTree ORDER BY (partition_key, seq) "
+        f"SETTINGS {STAGE_SETTINGS}")
 
 
 def staged_in(engine: Engine, m: Manifest) -> str:
@@ -175,15 +184,17 @@ def own_stage(engine: Engine, m: Manifest) -> None:
         m.stage = ""
 
 
-def create_stage_table(engine: Engine, key: str, *, order_by: str = "tuple()",
+def create_stage_table(engine: Engine, key: str, *, order_by: str = "seq",
                        table_settings: str = "", drop: bool = True) -> str:
     """(Re)create the partition's stage table; record_hash is computed by ClickHouse on insert.
-    drop=False: the caller dropped it already (a batch drops its files' tables at once)."""
+    Ordered by seq (rows arrive in that order) so the load's seq ranges read only their
+    parts. table_settings: more MergeTree settings. drop=False: the caller dropped it
+    already (a batch drops its files' tables at once)."""
     table = stage_table(engine, key)
     if drop:
         engine.command(f"DROP TABLE IF EXISTS {table}")
     engine.command(
         f"CREATE TABLE {table} ({STAGE_COLUMNS}, record_hash String "
         f"DEFAULT {clickhouse_hash_sql()}) ENGINE = MergeTree ORDER BY {order_by} "
-        f"{table_settings}")
+        f"SETTINGS {', '.join(filter(None, (STAGE_SETTINGS, table_settings)))}")
     return table

@@ -44,7 +44,6 @@ def normalize(engine: Engine, home: Path, key: str, *, overrides: SourceOverride
     m = b.manifest
     if b.done:
         return m
-    # no sort: rows arrive in seq order already, and the load re-reads them ordered by seq
     table = create_stage_table(engine, key)
     score_sum = 0.0
     path = landed_path(home, key)

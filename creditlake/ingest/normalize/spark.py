@@ -45,7 +45,7 @@ from creditlake.rules import spark as rules_spark
 INSERT_BATCH_ROWS = 100_000
 # A dedup window on the stage table so retried batches are dropped on a single server too
 # (Replicated tables deduplicate blocks by default).
-DEDUP_SETTINGS = "SETTINGS non_replicated_deduplication_window = 1000"
+DEDUP_SETTINGS = "non_replicated_deduplication_window = 1000"
 
 
 def run_spark(spark: SparkSession, inputs: list[tuple[int, Path, SourceRule]],
