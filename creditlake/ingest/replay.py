@@ -21,6 +21,7 @@ import polars as pl
 from creditlake.clickhouse.base import Engine
 from creditlake.clickhouse.ddl_cluster import delete_target
 from creditlake.ingest.accounting import insert_rejects, record
+from creditlake.ingest.hashes import sync_record_hashes
 from creditlake.ingest.load import insert_new_records, loaded_count
 from creditlake.ingest.manifest import (
     LOADED_FIELDS,
@@ -130,6 +131,7 @@ def replay_file(engine: Engine, home: Path, key: str, *, overrides: SourceOverri
         try:
             valid = valid.with_row_index("seq").with_columns(pl.col("seq").cast(pl.UInt64))
             engine.insert_arrow(table, valid.to_arrow())
+            sync_record_hashes(engine)  # a stale hash would drop a replayed row
             insert_new_records(engine, table, key, valid.height)
         finally:
             engine.command(f"DROP TABLE IF EXISTS {table}")
