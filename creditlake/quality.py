@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from creditlake.clickhouse.base import Engine
 from creditlake.clickhouse.ddl import HASH_HEX
-from creditlake.ingest.hashes import hash_drift, totals_differ
+from creditlake.ingest.hashes import drifted
 from creditlake.ingest.manifest import Status, stage_table
 
 
@@ -96,8 +96,7 @@ def duplicate_hashes(engine: Engine, keys: list[str] | None = None,
                                  f"{engine.database}.records {DUPLICATED} LIMIT {int(sample)}")
     else:  # read from record_hashes, which the load brought in step before it inserted
         # (a check only reports: another run may be loading, so a repair here could race it)
-        metadata["record_hashes_out_of_step"] = hash_drift(engine) if totals_differ(
-            engine) else []
+        metadata["record_hashes_out_of_step"] = drifted(engine)
         rows = _run_duplicates(engine, sample, keys)
     metadata["sample"] = [f"{h.decode() if isinstance(h, bytes) else h} x{n}" for h, n in rows]
     return CheckOutcome(
