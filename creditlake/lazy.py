@@ -9,7 +9,7 @@ pyarrow imports pandas (~0.35 s) the first time any array is built, only to tell
 input is a pandas object; `arrow_without_pandas()` lets it find pandas absent. Nothing in
 creditlake hands pyarrow pandas objects, and pandas objects still convert (`to_pandas()`,
 `from_pandas()`, `pa.array(series)` import or use pandas when called); whoever needs pandas
-(Splink, chDB's Python() table function) imports it then.
+(Splink) imports it then.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from creditlake.clickhouse import EngineError, EngineUnavailable, wire
-from creditlake.clickhouse.owner import PYTHON_TABLE_MIN_ROWS, SharePaths, read_info
+from creditlake.clickhouse.owner import SharePaths, read_info
 from creditlake.clickhouse.sharing import EngineBusy, ProxyEngine, owner_status
 from creditlake.config import Settings, load_settings
 
@@ -266,7 +266,7 @@ def test_inserts_match_columns_by_name_and_fill_defaults(client: ProxyEngine) ->
     assert client.insert_arrow("creditlake.d", data.slice(0, 0)) == 0
     assert client.query_rows("SELECT n, s, tag, l, c FROM creditlake.d ORDER BY n") == [
         (1, "b", "def", [], ""), (2, "é", "def", ["a"], "x"), (3, "c", "def", [], "")]
-    n = PYTHON_TABLE_MIN_ROWS  # from this size on, the owner inserts through chDB's Python()
+    n = 10_000  # a larger batch, through the same spool-file insert
     big = pa.table({"c": ["y"] * n, "l": [["b", "c"]] * n,
                     "n": pa.array(range(10, 10 + n), pa.uint64()),
                     "s": pa.array(["é"] * n, pa.large_string())})
