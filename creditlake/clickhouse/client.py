@@ -89,6 +89,11 @@ class ClickHouseEngine:
             self._client.close()
 
 
+def quote_literal(text: str) -> str:
+    """A ClickHouse string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def settings_clause(settings: Mapping[str, Any]) -> str:
     """`k = 'v', ...` for a SETTINGS clause: names checked, values quoted (ClickHouse converts
     a quoted literal to the setting's type)."""
@@ -96,8 +101,7 @@ def settings_clause(settings: Mapping[str, Any]) -> str:
     for name, value in settings.items():
         if not _SETTING_NAME.fullmatch(name):
             raise ValueError(f"bad setting name {name!r}")
-        text = str(value).replace("\\", "\\\\").replace("'", "\\'")
-        parts.append(f"{name} = '{text}'")
+        parts.append(f"{name} = {quote_literal(str(value))}")
     return ", ".join(parts)
 
 
