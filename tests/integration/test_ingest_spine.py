@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from cli.runner import ingest_with_dagster
-from creditlake import samples
+from creditlake import quality, samples
 from creditlake.quality import duplicate_hashes, reconciliation
 
 pytestmark = pytest.mark.integration
@@ -260,9 +260,14 @@ def test_per_source_mapping_overrides(settings, engine, instance, tmp_path):
     assert json.loads(log[0][0])["de_kunden.csv"]["targets"]["phone"] == ["Rufnummer"]
 
 
-def test_hash_uniqueness_looks_only_at_the_run_s_hashes(settings, engine, instance, landing):
+@pytest.mark.parametrize("filter_max_rows", [quality.RUN_FILTER_MAX_ROWS, 0],
+                         ids=["filtered", "in-order-scan"])
+def test_hash_uniqueness_looks_only_at_the_run_s_hashes(settings, engine, instance, landing,
+                                                        monkeypatch, filter_max_rows):
     """The check is scoped to the hashes a run loaded: a copy of one of its rows, under another
-    file's key or its own, fails that file's check; another file's check does not report it."""
+    file's key or its own, fails that file's check; another file's check does not report it.
+    Both ways of finding them (a small run's filter, a big run's in-order scan) agree."""
+    monkeypatch.setattr(quality, "RUN_FILTER_MAX_ROWS", filter_max_rows)
     results = ingest_with_dagster(settings, [landing], instance=instance, max_failure_rate=0.05)
     keys = {r.manifest.source_file: r.manifest.key for r in results}
     db = engine.database
