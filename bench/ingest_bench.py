@@ -184,8 +184,13 @@ def bench_file(rows: int, fmt: str, files: int = 1) -> dict:
     native_rate = t["rows_read"] / native["seconds"]
     rate = t["rows_read"] / run["wall"]
     size = sum(f.stat().st_size for f in path.glob("*")) if path.is_dir() else path.stat().st_size
+    stages: dict[str, float] = {}
+    for f in doc["files"]:
+        for stage, s in f.get("stage_seconds", {}).items():
+            stages[stage] = round(stages.get(stage, 0.0) + s, 2)
     return {"format": fmt, "rows": rows * files, "files": files, "file_mb": round(size / 1e6),
             "command": {"wall_s": run["wall"], "rows_per_s": round(rate), "cpu_s": run["cpu"],
+                        "stage_s": stages,  # inside the command: the rest is start-up + checks
                         "peak_rss_mb": run["peak_mb"], "loaded": t["loaded"],
                         "duplicates": t["duplicates"], "rejected": t["rejected"]},
             "native_insert_select": {"seconds": round(native["seconds"], 2),

@@ -52,7 +52,9 @@ class FileResult:
                 "rejected": m.rejected, "held": m.held, "status": str(m.status),
                 "message": log_message(m),
                 "quality_mean": round(m.quality_mean, 4),
-                "seconds": round(sum(m.seconds.values()), 3), "run_id": self.run_id,
+                "seconds": round(sum(m.seconds.values()), 3),
+                "stage_seconds": {k: round(v, 3) for k, v in m.seconds.items()},
+                "run_id": self.run_id,
                 "failed_checks": self.failed_checks, "warned_checks": self.warned_checks}
 
 

@@ -66,6 +66,11 @@ INGESTION_LOG_COLUMNS = (
 # deletes from it whatever it deletes from records (ingest/load.py, delete_loaded).
 HASH_KEY = "reinterpretAsUInt128(unhex(record_hash))"
 HASH_HEX = "lower(hex(reinterpretAsFixedString(hash)))"  # record_hashes.hash -> record_hash
+# The top 16 bits of HASH_KEY (little-endian: record_hash's last four hex digits): a big
+# file's load chunks are ranges of it (ingest/load.py), so a range of record_hashes.hash
+# and a stage table ordered by it read only their share.
+HASH_BUCKET_BITS = 16
+HASH_BUCKET = f"toUInt16(bitShiftRight({HASH_KEY}, {128 - HASH_BUCKET_BITS}))"
 RECORD_HASHES_COLUMNS = (("hash", "UInt128"), ("ingest_key", "LowCardinality(String)"))
 HASHES_VIEW = "records_to_hashes"
 

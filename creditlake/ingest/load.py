@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from creditlake.clickhouse.base import Engine
-from creditlake.clickhouse.ddl import HASH_KEY
+from creditlake.clickhouse.ddl import HASH_BUCKET, HASH_BUCKET_BITS, HASH_KEY
 from creditlake.clickhouse.ddl_cluster import delete_target
 from creditlake.ingest.accounting import record, record_many
 from creditlake.ingest.hashes import sync_record_hashes
@@ -44,10 +44,13 @@ _COLS = ("user_id", "email", "name", "phone", "address", "city", "country")
 _LOAD_ORDER = "(bitShiftLeft(toUInt64(file_ord), 40) + seq)"
 
 
-def _insert_sql(db: str, source: str, key_expr: str, *, against_loaded: bool = True) -> str:
+def _insert_sql(db: str, source: str, key_expr: str, *, against_loaded: bool = True,
+                hash_range: str = "") -> str:
     """INSERT new rows of `source` (stage columns + file_ord) into records: first by
     (file_ord, seq) wins within it, hashes already in `records` (record_hashes) are skipped
-    (against_loaded=False: none are loaded yet, so the anti-join is left out).
+    (against_loaded=False: none are loaded yet, so the anti-join is left out). hash_range:
+    a condition on record_hashes.hash that holds for every hash in `source` (its chunk's
+    range), so the anti-join reads only that range of the hash-ordered table.
 
     The winners are picked by a GROUP BY (parallel) and a semi-join on their unique load
     order, not by ORDER BY ... LIMIT 1 BY: the sort made the whole INSERT one stream, so the
@@ -55,7 +58,8 @@ def _insert_sql(db: str, source: str, key_expr: str, *, against_loaded: bool = T
     select_cols = ", ".join(f"ifNull({c}, '')" for c in _COLS)
     anti_join = (f"""AND {HASH_KEY} NOT IN (
                 SELECT hash FROM {db}.record_hashes
-                WHERE hash IN (SELECT {HASH_KEY} FROM {source}))""" if against_loaded else "")
+                WHERE {hash_range or 1} AND hash IN (SELECT {HASH_KEY} FROM {source}))"""
+                 if against_loaded else "")
     return f"""
         INSERT INTO {db}.records (id, source_file, record_hash, ingested_at,
             {', '.join(_COLS)}, created_date, status, metadata, data_quality_score,
@@ -83,17 +87,36 @@ INSERT_SETTINGS = {"optimize_on_insert": 0,  # deduped above already
                    "parallel_view_processing": 1}
 
 
+def hash_chunks(rows: int) -> list[tuple[int, int]]:
+    """[lo, hi) ranges of HASH_BUCKET that split `rows` into chunks of about LOAD_CHUNK_ROWS
+    (MD5 spreads hashes evenly); one chunk, the whole range, for a file that fits in one."""
+    n = min(max(-(-rows // LOAD_CHUNK_ROWS), 1), 1 << HASH_BUCKET_BITS)
+    bounds = [i * (1 << HASH_BUCKET_BITS) // n for i in range(n + 1)]
+    return list(zip(bounds, bounds[1:], strict=False))
+
+
+def _hash_range(lo: int, hi: int) -> str:
+    """record_hashes.hash values whose HASH_BUCKET is in [lo, hi) (the primary key prunes)."""
+    shift = 128 - HASH_BUCKET_BITS
+    low = f"hash >= toUInt128('{lo << shift}')"
+    return low if hi == 1 << HASH_BUCKET_BITS else f"{low} AND hash < toUInt128('{hi << shift}')"
+
+
 def insert_new_records(engine: Engine, table: str, key: str, rows: int) -> None:
     """Insert a stage table's rows into `records` under ingest_key `key`, skipping duplicates
     within the table (first by seq wins) and hashes already in `records`."""
-    # Chunks by file order keep ClickHouse's hash sets bounded for huge files; rows of
-    # earlier chunks are already in `records`, so the anti-join also dedups across chunks.
+    # Chunks by hash range keep ClickHouse's hash sets bounded for huge files. Every copy of
+    # a hash is in the same chunk, so each chunk dedups the file on its own, and only hashes
+    # loaded before this file need the anti-join: none on a first load, and otherwise only
+    # the chunk's range of record_hashes is read (10M rows into an empty table: 10 chunks
+    # without the anti-join, where row-order chunks needed it from the second on).
     against = _hashes_loaded(engine)
-    for lo in range(0, max(rows, 1), LOAD_CHUNK_ROWS):
-        chunk = (f"(SELECT *, 0 AS file_ord FROM {table} "
-                 f"WHERE seq >= {lo} AND seq < {lo + LOAD_CHUNK_ROWS})")
-        engine.command(_insert_sql(engine.database, chunk, "{k:String}",
-                                   against_loaded=against or lo > 0),
+    for lo, hi in hash_chunks(rows):
+        whole = (lo, hi) == (0, 1 << HASH_BUCKET_BITS)
+        where = "" if whole else f"WHERE {HASH_BUCKET} >= {lo} AND {HASH_BUCKET} < {hi}"
+        chunk = f"(SELECT *, 0 AS file_ord FROM {table} {where})"
+        engine.command(_insert_sql(engine.database, chunk, "{k:String}", against_loaded=against,
+                                   hash_range="" if whole else _hash_range(lo, hi)),
                        {"k": key}, settings=INSERT_SETTINGS)
 
 

@@ -2,6 +2,7 @@
 same order gives: per-file loaded/duplicates, statuses, ingestion_log rows, the same records;
 a held file keeps its stage table; a re-run replaces the files' own rows (issue 16)."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from creditlake.ingest.load import drop_batch_stages, load, load_many
 from creditlake.ingest.manifest import load_manifest, stage_table
 from creditlake.ingest.normalize import normalize, normalize_many
 from creditlake.ingest.overrides import SourceOverrides, SourceRule
+from creditlake.ingest.pipeline import ingest_file
 from creditlake.ingest.policy import RejectPolicy
 
 pytestmark = pytest.mark.integration
@@ -129,3 +131,41 @@ def test_batch_stage_table_goes_when_no_file_needs_it(engine, tmp_path):
     log, recs, _ = outcome(engine, keys)
     assert [r[2:4] for r in log] == [(2, 0), (1, 1), (1, 0), (1, 2)]  # a, b, bad, c
     assert len(recs) == 5
+
+
+def _rows_and_counts(engine, home: Path, d: Path) -> tuple[list[tuple], list[tuple]]:
+    """Ingest d/early.csv then d/big.csv; the records and each file's (loaded, duplicates)."""
+    db = engine.database
+    for table in ("records", "record_hashes"):
+        engine.command(f"TRUNCATE TABLE {db}.{table}")
+    shutil.rmtree(home, ignore_errors=True)
+    ms = [ingest_file(engine, home, d / n, processing=Processing())
+          for n in ("early.csv", "big.csv")]
+    rows = engine.query_rows(f"SELECT email, city, source_file FROM {db}.records ORDER BY email")
+    return rows, [(m.loaded, m.duplicates) for m in ms]
+
+
+def test_a_big_file_loads_in_hash_range_chunks_as_in_one(engine, tmp_path, monkeypatch):
+    """A file larger than a load chunk is loaded in chunks of hash ranges: the same rows and
+    counts as one chunk, the first copy of a hash in the file wins, and a copy of an earlier
+    file's row is a duplicate, whichever chunk it falls in."""
+    d = tmp_path / "in"
+    d.mkdir()
+    people = [f"p{i}@example.com" for i in range(120)]
+    (d / "early.csv").write_text("email,city\n" + "".join(
+        f"{e},Early\n" for e in people[:20]))
+    # every person once (city First), then the first 60 again (city Second)
+    (d / "big.csv").write_text("email,city\n" + "".join(
+        f"{e},{city}\n" for city, group in (("First", people), ("Second", people[:60]))
+        for e in group))
+    whole = _rows_and_counts(engine, tmp_path / "h1", d)
+    monkeypatch.setattr(load_mod, "LOAD_CHUNK_ROWS", 16)
+    chunks = load_mod.hash_chunks(180)
+    assert len(chunks) == 12 and chunks[0][0] == 0 and chunks[-1][1] == 1 << 16
+    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:], strict=False))  # a partition
+    chunked = _rows_and_counts(engine, tmp_path / "h2", d)
+    assert chunked == whole
+    rows, counts = chunked
+    assert counts == [(20, 0), (100, 80)]
+    assert {(e, c) for e, c, _ in rows} == (
+        {(e, "Early") for e in people[:20]} | {(e, "First") for e in people[20:]})
