@@ -71,6 +71,25 @@ HASH_HEX = "lower(hex(reinterpretAsFixedString(hash)))"  # record_hashes.hash ->
 # and a stage table ordered by it read only their share.
 HASH_BUCKET_BITS = 16
 HASH_BUCKET = f"toUInt16(bitShiftRight({HASH_KEY}, {128 - HASH_BUCKET_BITS}))"
+WHOLE_RANGE = (0, 1 << HASH_BUCKET_BITS)
+
+
+def hash_ranges(rows: int, per_range: int) -> list[tuple[int, int]]:
+    """[lo, hi) ranges of HASH_BUCKET that split `rows` hashes into about `per_range` each
+    (MD5 spreads them evenly): [WHOLE_RANGE] when they fit in one."""
+    n = min(max(-(-rows // per_range), 1), WHOLE_RANGE[1])
+    bounds = [i * WHOLE_RANGE[1] // n for i in range(n + 1)]
+    return list(zip(bounds, bounds[1:], strict=False))
+
+
+def hash_range_sql(lo: int, hi: int) -> str:
+    """record_hashes.hash values whose HASH_BUCKET is in [lo, hi), as a condition its
+    primary key prunes by ('1' for the whole range)."""
+    if (lo, hi) == WHOLE_RANGE:
+        return "1"
+    shift = 128 - HASH_BUCKET_BITS
+    low = f"hash >= toUInt128('{lo << shift}')"
+    return low if hi == WHOLE_RANGE[1] else f"{low} AND hash < toUInt128('{hi << shift}')"
 RECORD_HASHES_COLUMNS = (("hash", "UInt128"), ("ingest_key", "LowCardinality(String)"))
 HASHES_VIEW = "records_to_hashes"
 

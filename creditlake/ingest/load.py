@@ -14,7 +14,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from creditlake.clickhouse.base import Engine
-from creditlake.clickhouse.ddl import HASH_BUCKET, HASH_BUCKET_BITS, HASH_KEY
+from creditlake.clickhouse.ddl import (
+    HASH_BUCKET,
+    HASH_KEY,
+    WHOLE_RANGE,
+    hash_range_sql,
+    hash_ranges,
+)
 from creditlake.clickhouse.ddl_cluster import delete_target
 from creditlake.ingest.accounting import record, record_many
 from creditlake.ingest.hashes import sync_record_hashes
@@ -45,7 +51,7 @@ _LOAD_ORDER = "(bitShiftLeft(toUInt64(file_ord), 40) + seq)"
 
 
 def _insert_sql(db: str, source: str, key_expr: str, *, against_loaded: bool = True,
-                hash_range: str = "") -> str:
+                hash_range: str = "1") -> str:
     """INSERT new rows of `source` (stage columns + file_ord) into records: first by
     (file_ord, seq) wins within it, hashes already in `records` (record_hashes) are skipped
     (against_loaded=False: none are loaded yet, so the anti-join is left out). hash_range:
@@ -58,7 +64,7 @@ def _insert_sql(db: str, source: str, key_expr: str, *, against_loaded: bool = T
     select_cols = ", ".join(f"ifNull({c}, '')" for c in _COLS)
     anti_join = (f"""AND {HASH_KEY} NOT IN (
                 SELECT hash FROM {db}.record_hashes
-                WHERE {hash_range or 1} AND hash IN (SELECT {HASH_KEY} FROM {source}))"""
+                WHERE {hash_range} AND hash IN (SELECT {HASH_KEY} FROM {source}))"""
                  if against_loaded else "")
     return f"""
         INSERT INTO {db}.records (id, source_file, record_hash, ingested_at,
@@ -87,21 +93,6 @@ INSERT_SETTINGS = {"optimize_on_insert": 0,  # deduped above already
                    "parallel_view_processing": 1}
 
 
-def hash_chunks(rows: int) -> list[tuple[int, int]]:
-    """[lo, hi) ranges of HASH_BUCKET that split `rows` into chunks of about LOAD_CHUNK_ROWS
-    (MD5 spreads hashes evenly); one chunk, the whole range, for a file that fits in one."""
-    n = min(max(-(-rows // LOAD_CHUNK_ROWS), 1), 1 << HASH_BUCKET_BITS)
-    bounds = [i * (1 << HASH_BUCKET_BITS) // n for i in range(n + 1)]
-    return list(zip(bounds, bounds[1:], strict=False))
-
-
-def _hash_range(lo: int, hi: int) -> str:
-    """record_hashes.hash values whose HASH_BUCKET is in [lo, hi) (the primary key prunes)."""
-    shift = 128 - HASH_BUCKET_BITS
-    low = f"hash >= toUInt128('{lo << shift}')"
-    return low if hi == 1 << HASH_BUCKET_BITS else f"{low} AND hash < toUInt128('{hi << shift}')"
-
-
 def insert_new_records(engine: Engine, table: str, key: str, rows: int) -> None:
     """Insert a stage table's rows into `records` under ingest_key `key`, skipping duplicates
     within the table (first by seq wins) and hashes already in `records`."""
@@ -111,12 +102,12 @@ def insert_new_records(engine: Engine, table: str, key: str, rows: int) -> None:
     # the chunk's range of record_hashes is read (10M rows into an empty table: 10 chunks
     # without the anti-join, where row-order chunks needed it from the second on).
     against = _hashes_loaded(engine)
-    for lo, hi in hash_chunks(rows):
-        whole = (lo, hi) == (0, 1 << HASH_BUCKET_BITS)
-        where = "" if whole else f"WHERE {HASH_BUCKET} >= {lo} AND {HASH_BUCKET} < {hi}"
+    for lo, hi in hash_ranges(rows, LOAD_CHUNK_ROWS):
+        where = ("" if (lo, hi) == WHOLE_RANGE else
+                 f"WHERE {HASH_BUCKET} >= {lo} AND {HASH_BUCKET} < {hi}")
         chunk = f"(SELECT *, 0 AS file_ord FROM {table} {where})"
         engine.command(_insert_sql(engine.database, chunk, "{k:String}", against_loaded=against,
-                                   hash_range="" if whole else _hash_range(lo, hi)),
+                                   hash_range=hash_range_sql(lo, hi)),
                        {"k": key}, settings=INSERT_SETTINGS)
 
 

@@ -9,6 +9,7 @@ import pytest
 from ingest_support import land_files
 
 from creditlake import quality
+from creditlake.clickhouse.ddl import hash_ranges
 from creditlake.config import Processing
 from creditlake.ingest import load as load_mod
 from creditlake.ingest.accounting import without_rejects
@@ -160,7 +161,7 @@ def test_a_big_file_loads_in_hash_range_chunks_as_in_one(engine, tmp_path, monke
         for e in group))
     whole = _rows_and_counts(engine, tmp_path / "h1", d)
     monkeypatch.setattr(load_mod, "LOAD_CHUNK_ROWS", 16)
-    chunks = load_mod.hash_chunks(180)
+    chunks = hash_ranges(180, load_mod.LOAD_CHUNK_ROWS)
     assert len(chunks) == 12 and chunks[0][0] == 0 and chunks[-1][1] == 1 << 16
     assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:], strict=False))  # a partition
     chunked = _rows_and_counts(engine, tmp_path / "h2", d)
