@@ -186,8 +186,11 @@ def own_stage(engine: Engine, m: Manifest) -> None:
 
 
 # A stage table's order: the load's chunks are ranges of the hash bucket (ingest/load.py),
-# so each reads only its granules; within a bucket, rows keep their file order.
+# so each reads only its granules; within a bucket, rows keep their file order. A minmax
+# index on seq keeps reads of seq ranges (the SQL backend's Pandera gate) to the parts of
+# their insert blocks.
 STAGE_ORDER_BY = f"({HASH_BUCKET}, seq)"
+STAGE_INDEXES = "INDEX seq_range seq TYPE minmax GRANULARITY 1"
 
 
 def create_stage_table(engine: Engine, key: str, *, order_by: str = STAGE_ORDER_BY,
@@ -200,6 +203,7 @@ def create_stage_table(engine: Engine, key: str, *, order_by: str = STAGE_ORDER_
         engine.command(f"DROP TABLE IF EXISTS {table}")
     engine.command(
         f"CREATE TABLE {table} ({STAGE_COLUMNS}, record_hash String "
-        f"DEFAULT {clickhouse_hash_sql()}) ENGINE = MergeTree ORDER BY {order_by} "
+        f"DEFAULT {clickhouse_hash_sql()}, {STAGE_INDEXES}) ENGINE = MergeTree "
+        f"ORDER BY {order_by} "
         f"SETTINGS {', '.join(filter(None, (STAGE_SETTINGS, table_settings)))}")
     return table
