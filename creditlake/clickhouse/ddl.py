@@ -5,6 +5,8 @@ The cluster variant (Replicated* + Distributed) is generated from the same colum
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pyarrow as pa
 
 from creditlake.clickhouse.base import Engine
@@ -72,14 +74,22 @@ HASH_HEX = "lower(hex(reinterpretAsFixedString(hash)))"  # record_hashes.hash ->
 HASH_BUCKET_BITS = 16
 HASH_BUCKET = f"toUInt16(bitShiftRight({HASH_KEY}, {128 - HASH_BUCKET_BITS}))"
 WHOLE_RANGE = (0, 1 << HASH_BUCKET_BITS)
+RECORD_HASHES_COLUMNS = (("hash", "UInt128"), ("ingest_key", "LowCardinality(String)"))
+HASHES_VIEW = "records_to_hashes"
 
 
 def hash_ranges(rows: int, per_range: int) -> list[tuple[int, int]]:
     """[lo, hi) ranges of HASH_BUCKET that split `rows` hashes into about `per_range` each
     (MD5 spreads them evenly): [WHOLE_RANGE] when they fit in one."""
     n = min(max(-(-rows // per_range), 1), WHOLE_RANGE[1])
-    bounds = [i * WHOLE_RANGE[1] // n for i in range(n + 1)]
-    return list(zip(bounds, bounds[1:], strict=False))
+    return list(pairwise(i * WHOLE_RANGE[1] // n for i in range(n + 1)))
+
+
+def bucket_range_sql(lo: int, hi: int) -> str:
+    """Rows of a table with record_hash (a stage table) whose HASH_BUCKET is in [lo, hi)."""
+    if (lo, hi) == WHOLE_RANGE:
+        return "1"
+    return f"{HASH_BUCKET} >= {lo} AND {HASH_BUCKET} < {hi}"
 
 
 def hash_range_sql(lo: int, hi: int) -> str:
@@ -90,8 +100,6 @@ def hash_range_sql(lo: int, hi: int) -> str:
     shift = 128 - HASH_BUCKET_BITS
     low = f"hash >= toUInt128('{lo << shift}')"
     return low if hi == WHOLE_RANGE[1] else f"{low} AND hash < toUInt128('{hi << shift}')"
-RECORD_HASHES_COLUMNS = (("hash", "UInt128"), ("ingest_key", "LowCardinality(String)"))
-HASHES_VIEW = "records_to_hashes"
 
 
 def hashes_view_ddl(database: str, *, source: str = "records", target: str = "record_hashes",

@@ -14,13 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from creditlake.clickhouse.base import Engine
-from creditlake.clickhouse.ddl import (
-    HASH_BUCKET,
-    HASH_KEY,
-    WHOLE_RANGE,
-    hash_range_sql,
-    hash_ranges,
-)
+from creditlake.clickhouse.ddl import HASH_KEY, bucket_range_sql, hash_range_sql, hash_ranges
 from creditlake.clickhouse.ddl_cluster import delete_target
 from creditlake.ingest.accounting import record, record_many
 from creditlake.ingest.hashes import sync_record_hashes
@@ -103,9 +97,7 @@ def insert_new_records(engine: Engine, table: str, key: str, rows: int) -> None:
     # without the anti-join, where row-order chunks needed it from the second on).
     against = _hashes_loaded(engine)
     for lo, hi in hash_ranges(rows, LOAD_CHUNK_ROWS):
-        where = ("" if (lo, hi) == WHOLE_RANGE else
-                 f"WHERE {HASH_BUCKET} >= {lo} AND {HASH_BUCKET} < {hi}")
-        chunk = f"(SELECT *, 0 AS file_ord FROM {table} {where})"
+        chunk = f"(SELECT *, 0 AS file_ord FROM {table} WHERE {bucket_range_sql(lo, hi)})"
         engine.command(_insert_sql(engine.database, chunk, "{k:String}", against_loaded=against,
                                    hash_range=hash_range_sql(lo, hi)),
                        {"k": key}, settings=INSERT_SETTINGS)

@@ -136,9 +136,9 @@ LOADED_FIELDS = ("source_file", "source_row", "user_id", "email", "name", "phone
                  "data_quality_score", "validation_errors")
 
 
-# Stage tables live for one load, which reads them once in hash-bucket ranges: merging their parts
-# would only take the cores from normalize and load (10M rows: normalize 38 s instead of
-# 55-65 s, load chunks 3.7-6.0 s instead of 4.5-7.1 s). The part limits are lifted for a
+# Stage tables live for one load, which reads them once in hash-bucket ranges: merging their
+# parts would only take the cores from normalize and load (10M rows: normalize 38 s instead
+# of 55-65 s, load chunks 3.7-6.0 s instead of 4.5-7.1 s). The part limits are lifted for a
 # file of billions of rows; a 700M-row file makes ~3,500 parts of 200K rows.
 STAGE_SETTINGS = ("max_bytes_to_merge_at_max_space_in_pool = 1, "
                   "parts_to_delay_insert = 1000000, parts_to_throw_insert = 1000000")
