@@ -101,6 +101,12 @@ def detect_record_element(path: Path, name: str | None = None) -> tuple[str, int
             if len(key) == 2:
                 el.clear()
     except etree.XMLSyntaxError as exc:
+        if "depth" in str(exc.msg).lower():
+            # stopped inside the first records: the elements still open just below the
+            # root have children, so they are candidates (the read pass prunes the depth)
+            for open_el in (tuple(stack[:n]) for n in range(2, min(len(stack), 3) + 1)):
+                counts[open_el] = counts.get(open_el, 0) + 1
+                recordish.add(open_el)
         if not counts:  # (a truncated compressed stream: the read pass reports it)
             raise ReaderError(f"not well-formed XML (line {exc.lineno}): {exc.msg}") from None
     finally:

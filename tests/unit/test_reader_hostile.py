@@ -158,6 +158,19 @@ def test_truncated_csv_rejects_the_half_record(tmp_path: Path) -> None:
     assert row == len(got) + 1 and f"g{len(got)}@x" in raw and "cut off" in reason
 
 
+def test_xml_too_deep_in_its_first_record_still_finds_the_records(tmp_path: Path) -> None:
+    """The record element is found although the parser stops on depth inside the first one
+    (no record has ended yet): the deep record is rejected, the next one read."""
+    p = tmp_path / "first_deep.xml"
+    p.write_text('<people><person><email>a@x.org</email>' + "<n>" * 50_000 + "x"
+                 + "</n>" * 50_000 + "</person><person><email>b@x.org</email></person></people>")
+    rej = ReaderRejects()
+    rows = [r for b in readers.get_reader("xml")(p, ReaderOptions(), rejects=rej)
+            for r in b.to_pylist()]
+    assert [r["email"] for r in rows] == ["b@x.org"]
+    assert [r[0] for r in rej.rows] == [1] and "levels deep" in rej.rows[0][2]
+
+
 @pytest.mark.parametrize("levels", [3_000, 30_000])
 def test_xml_beyond_the_parser_depth_keeps_the_records_after(tmp_path: Path, levels) -> None:
     import gzip
