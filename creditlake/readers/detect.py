@@ -44,13 +44,9 @@ def _json(raw: bytes, head: bytes, path: Path) -> str | None:
         return "json"
     if text.startswith("{"):
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-        # JSONL: several lines each a complete object. One multi-line object: a JSON document.
-        if len(lines) >= 2 and lines[0].startswith("{") and lines[0].endswith("}") \
-                and lines[1].startswith("{"):
-            return "jsonl"
-        if len(lines) == 1 and lines[0].endswith("}"):
-            return "jsonl"
-        return "json"
+        # JSONL: a first line that is a whole object (a document cannot go on after it; a
+        # bad later line is that line's reject). One multi-line object: a JSON document.
+        return "jsonl" if lines and lines[0].endswith("}") else "json"
     return None
 
 

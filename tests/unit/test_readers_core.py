@@ -112,6 +112,18 @@ def test_jsonl_nested_objects_lists_and_bad_lines(tmp_path):
     assert {r[1] for r in rejects.rows} == {"{not json", "[1, 2]"}
 
 
+def test_jsonl_whose_second_line_is_not_an_object(tmp_path):
+    """A bad second line (here a long array) is that line's reject, not a reason to read the
+    file as one JSON document and lose every line."""
+    lines = [json.dumps({"email": "a@b.co"}), json.dumps(list(range(20_000))),
+             json.dumps({"email": "c@d.co"})]
+    p = write(tmp_path, "b.jsonl", "\n".join(lines) + "\n")
+    assert detect(p) == "jsonl"
+    rows, rejects = read_all(p)
+    assert [r["email"] for r in rows] == ["a@b.co", "c@d.co"]
+    assert [r[0] for r in rejects.rows] == [2]
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "json"])
 def test_a_field_whose_shape_varies_keeps_every_record(tmp_path, fmt):
     """An object here, a deeper object or a string there: the field becomes JSON text and no
