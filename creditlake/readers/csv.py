@@ -21,6 +21,7 @@ from creditlake.readers.arrow_util import as_landing_batch
 from creditlake.readers.base import ReaderError, ReaderOptions, ReaderRejects, register
 from creditlake.readers.csv_resync import find_runaways, without
 from creditlake.readers.textio import (
+    CP1252_REPAIR,
     TruncationGuard,
     Utf8Stream,
     is_clean_utf8,
@@ -68,7 +69,7 @@ def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
         transcode = True
     else:
         transcode = encoding != "utf-8"
-    head = head_bytes.decode(encoding, errors="creditlake_cp1252" if encoding == "utf-8"
+    head = head_bytes.decode(encoding, errors=CP1252_REPAIR if encoding == "utf-8"
                              else "replace")
     head = head.lstrip("\ufeff")
     delimiter = opts.delimiter or sniff_dialect(head)

@@ -20,7 +20,7 @@ from creditlake.readers.arrow_util import as_landing_batch
 from creditlake.readers.base import SOURCE_ROW, ReaderError, ReaderOptions, ReaderRejects, register
 from creditlake.readers.limits import array_elements, flag_lines, naive_max_depth
 from creditlake.readers.limits import problem as limits_problem
-from creditlake.readers.textio import TruncationGuard, open_binary
+from creditlake.readers.textio import CP1252_REPAIR, TruncationGuard, open_binary
 
 BLOCK_BYTES = 32 << 20
 
@@ -58,6 +58,8 @@ def _decode_object(text: bytes, row: int, rejects: ReaderRejects) -> dict | None
     """One record parsed on its own (error paths only); a bad one goes to `rejects`."""
     try:
         obj = msgspec.json.decode(text)
+    except UnicodeDecodeError:  # stray Latin-1/cp1252 bytes: repaired as the CSV reader does
+        return _decode_object(text.decode("utf-8", CP1252_REPAIR).encode(), row, rejects)
     except (msgspec.DecodeError, RecursionError) as exc:
         rejects.add(row, text.decode("utf-8", "replace"), f"invalid JSON: {exc}")
         return None

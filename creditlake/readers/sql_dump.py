@@ -35,7 +35,7 @@ from creditlake.readers.base import (
     register,
     tag_subsource,
 )
-from creditlake.readers.textio import open_binary, read_head
+from creditlake.readers.textio import CP1252_REPAIR, open_binary, read_head
 from creditlake.rules.mapping import infer_mapping
 
 CHUNK_CHARS = 4 << 20             # read size
@@ -444,7 +444,7 @@ class _DumpReader:
         # UTF-8; bytes that are not (latin1 dumps, stray cp1252) decode as cp1252, not U+FFFD.
         # Decoded here rather than by TextIOWrapper so that a truncated .gz/.bz2/.zst still
         # yields every byte before the cut (a wrapper loses its pending chunk on the error).
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="creditlake_cp1252")
+        decoder = codecs.getincrementaldecoder("utf-8")(errors=CP1252_REPAIR)
         with open_binary(self.path) as fh:  # gzip/bz2/zstd decompressed transparently
             buf, pos, eof = "", 0, False
             copy_table: _Table | None = None

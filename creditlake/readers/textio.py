@@ -130,7 +130,8 @@ def _cp1252_fallback(err: UnicodeDecodeError) -> tuple[str, int]:
     return bad.decode("cp1252", errors="replace"), err.end
 
 
-codecs.register_error("creditlake_cp1252", _cp1252_fallback)
+CP1252_REPAIR = "creditlake_cp1252"  # the error handler that decodes invalid UTF-8 as cp1252
+codecs.register_error(CP1252_REPAIR, _cp1252_fallback)
 
 
 class Utf8Stream(io.RawIOBase):
@@ -138,7 +139,7 @@ class Utf8Stream(io.RawIOBase):
     invalid bytes (files mixing UTF-8 and Latin-1) are decoded as cp1252 instead of failing."""
 
     def __init__(self, raw: BinaryIO, encoding: str) -> None:
-        errors = "creditlake_cp1252" if encoding.startswith("utf-8") else "strict"
+        errors = CP1252_REPAIR if encoding.startswith("utf-8") else "strict"
         self._raw = raw
         self._dec = codecs.getincrementaldecoder(encoding)(errors=errors)
         self._buf = b""

@@ -112,6 +112,14 @@ def test_jsonl_nested_objects_lists_and_bad_lines(tmp_path):
     assert {r[1] for r in rejects.rows} == {"{not json", "[1, 2]"}
 
 
+def test_jsonl_stray_latin1_bytes_are_repaired_not_fatal(tmp_path):
+    """A line with invalid UTF-8 (cp1252 bytes) is read with them repaired, as in a CSV."""
+    p = tmp_path / "l.jsonl"
+    p.write_bytes(b'{"email":"a@b.co"}\n{"email":"c@d.co","name":"Ren\xe9"}\n')
+    rows, rejects = read_all(p)
+    assert [r["name"] for r in rows] == [None, "Ren\u00e9"] and not rejects.rows
+
+
 def test_jsonl_whose_second_line_is_not_an_object(tmp_path):
     """A bad second line (here a long array) is that line's reject, not a reason to read the
     file as one JSON document and lose every line."""
