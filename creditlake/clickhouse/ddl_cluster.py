@@ -37,7 +37,7 @@ from creditlake.clickhouse.base import Engine
 from creditlake.clickhouse.ddl import hashes_view_ddl, table_ddl
 from creditlake.config import DEFAULT_CLUSTER
 
-__all__ = ["DEFAULT_CLUSTER", "cluster_ddl", "delete_target", "migrate_cluster"]
+__all__ = ["DEFAULT_CLUSTER", "cluster_ddl", "delete_target", "migrate_cluster", "table_engine"]
 LOCAL_SUFFIX = "_local"
 # ZooKeeper/Keeper path per shard; {database}/{table} are expanded by ClickHouse itself.
 KEEPER_PATH = "/clickhouse/tables/{shard}/{database}/{table}"
@@ -221,20 +221,25 @@ _TABLE_ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def delete_target(engine: Engine, table: str) -> str:
     """Where a DELETE for `table` must go: the table itself, or - on a cluster, where `table`
     is a Distributed table over `<table>_local` - the local tables on every node. Lightweight
-    deletes don't run through Distributed tables. Looked up once per handle and table (a
-    batch of files deletes ~3 times per file)."""
+    deletes don't run through Distributed tables."""
+    return delete_target_for(table_engine(engine, table), engine.database, table, engine.cluster)
+
+
+def table_engine(engine: Engine, table: str) -> str:
+    """The engine of `table` in the handle's database ('' if it does not exist yet), looked
+    up once per handle and table (a batch of files deletes ~3 times per file)."""
     try:
         known = _TABLE_ENGINES.setdefault(engine, {})
     except TypeError:  # a handle that cannot be weakly referenced: look it up every time
         known = {}
-    table_engine = known.get((engine.database, table))
-    if table_engine is None:
+    name = known.get((engine.database, table))
+    if name is None:
         rows = engine.query_rows("SELECT engine FROM system.tables WHERE database = {d:String} "
                                  "AND name = {t:String}", {"d": engine.database, "t": table})
-        table_engine = rows[0][0] if rows else ""
-        if table_engine:  # a table not created yet is looked up again
-            known[(engine.database, table)] = table_engine
-    return delete_target_for(table_engine, engine.database, table, engine.cluster)
+        name = rows[0][0] if rows else ""
+        if name:  # a table not created yet is looked up again
+            known[(engine.database, table)] = name
+    return name
 
 
 def delete_target_for(table_engine: str, database: str, table: str, cluster: str) -> str:

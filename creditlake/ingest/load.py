@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from creditlake.clickhouse.base import Engine
 from creditlake.clickhouse.ddl import HASH_KEY, bucket_range_sql, hash_range_sql, hash_ranges
-from creditlake.clickhouse.ddl_cluster import delete_target
+from creditlake.clickhouse.ddl_cluster import delete_target, table_engine
 from creditlake.ingest.accounting import record, record_many
 from creditlake.ingest.hashes import sync_record_hashes
 from creditlake.ingest.manifest import (
@@ -45,8 +45,9 @@ _LOAD_ORDER = "(bitShiftLeft(toUInt64(file_ord), 40) + seq)"
 
 
 def _insert_sql(db: str, source: str, key_expr: str, *, against_loaded: bool = True,
-                hash_range: str = "1") -> str:
-    """INSERT new rows of `source` (stage columns + file_ord) into records: first by
+                hash_range: str = "1", target: str = "") -> str:
+    """INSERT new rows of `source` (stage columns + file_ord) into records (or `target`, a
+    table like it whose parts join records later: _into_records): first by
     (file_ord, seq) wins within it, hashes already in `records` (record_hashes) are skipped
     (against_loaded=False: none are loaded yet, so the anti-join is left out). hash_range:
     a condition on record_hashes.hash that holds for every hash in `source` (its chunk's
@@ -61,7 +62,7 @@ def _insert_sql(db: str, source: str, key_expr: str, *, against_loaded: bool = T
                 WHERE {hash_range} AND hash IN (SELECT {HASH_KEY} FROM {source}))"""
                  if against_loaded else "")
     return f"""
-        INSERT INTO {db}.records (id, source_file, record_hash, ingested_at,
+        INSERT INTO {target or f"{db}.records"} (id, source_file, record_hash, ingested_at,
             {', '.join(_COLS)}, created_date, status, metadata, data_quality_score,
             validation_errors, ingest_key)
         SELECT generateUUIDv4(), source_file, record_hash, now64(3), {select_cols},
@@ -81,10 +82,24 @@ def _hashes_loaded(engine: Engine) -> bool:
 
 # Insert-side threads: the SELECT above is parallel, so writing its parts can be too; the
 # view that copies the hashes into record_hashes runs beside each block's write instead of
-# after it (1M rows: +0.8 s for the view one after the other, +0.1-0.3 s beside).
+# after it (1M rows: +0.8 s for the view one after the other, +0.1-0.3 s beside). Blocks of
+# 512K rows: with the default ~1M, each insert thread gathered a 1M-row chunk's whole share
+# before writing any of it, so the chunk's sorting, compression and index building ran at
+# its end on 1.25 cores (a 1M-row chunk: 4.2-4.4 s; 2.2-2.7 s with these blocks).
 INSERT_SETTINGS = {"optimize_on_insert": 0,  # deduped above already
                    "max_insert_threads": os.cpu_count() or 1,
-                   "parallel_view_processing": 1}
+                   "parallel_view_processing": 1,
+                   "min_insert_block_size_rows": 524_288}
+
+# A file of several chunks writes them into a copy of `records` that never merges, whose
+# parts then join `records` at once (ATTACH PARTITION ... FROM: no copy), at least every
+# ATTACH_ROWS rows. Merging chunk k's parts while chunk k+1 was written took the cores from
+# the load (10M rows: 49-51 s / 86 CPU s, now 28-32 s / 51-55 CPU s, on a slower machine
+# than the README's); `records` merges them in the background afterwards, as it merges any
+# insert's parts. Readers see a file's rows appear ATTACH_ROWS at a time, not chunk by chunk.
+ATTACH_ROWS = 16_000_000
+_MERGE_FREE = ("max_bytes_to_merge_at_max_space_in_pool = 1, "
+               "parts_to_delay_insert = 1000000, parts_to_throw_insert = 1000000")
 
 
 def insert_new_records(engine: Engine, table: str, key: str, rows: int) -> None:
@@ -96,11 +111,42 @@ def insert_new_records(engine: Engine, table: str, key: str, rows: int) -> None:
     # the chunk's range of record_hashes is read (10M rows into an empty table: 10 chunks
     # without the anti-join, where row-order chunks needed it from the second on).
     against = _hashes_loaded(engine)
-    for lo, hi in hash_ranges(rows, LOAD_CHUNK_ROWS):
-        chunk = f"(SELECT *, 0 AS file_ord FROM {table} WHERE {bucket_range_sql(lo, hi)})"
-        engine.command(_insert_sql(engine.database, chunk, "{k:String}", against_loaded=against,
-                                   hash_range=hash_range_sql(lo, hi)),
-                       {"k": key}, settings=INSERT_SETTINGS)
+    ranges = hash_ranges(rows, LOAD_CHUNK_ROWS)
+    per_attach = max(ATTACH_ROWS // LOAD_CHUNK_ROWS, 1)
+    for first in range(0, len(ranges), per_attach):
+        with _into_records(engine, key, several=len(ranges) > 1) as target:
+            for lo, hi in ranges[first:first + per_attach]:
+                chunk = (f"(SELECT *, 0 AS file_ord FROM {table} "
+                         f"WHERE {bucket_range_sql(lo, hi)})")
+                engine.command(_insert_sql(engine.database, chunk, "{k:String}",
+                                           against_loaded=against,
+                                           hash_range=hash_range_sql(lo, hi), target=target),
+                               {"k": key}, settings=INSERT_SETTINGS)
+
+
+@contextlib.contextmanager
+def _into_records(engine: Engine, key: str, *, several: bool) -> Iterator[str]:
+    """The table a load's inserts go to: `records` itself for one chunk (or on a cluster,
+    where records is Distributed), else a merge-free copy of it whose parts are attached to
+    `records` and whose hashes are copied to record_hashes once the inserts are done (rows
+    first, as delete_loaded orders it: a run killed in between leaves rows without hashes,
+    which sync_record_hashes gives back). A failed insert leaves `records` as it was."""
+    db = engine.database
+    if not several or table_engine(engine, "records") == "Distributed":
+        yield f"{db}.records"
+        return
+    into = f"{stage_table(engine, key)}_load"
+    engine.command(f"DROP TABLE IF EXISTS {into}")  # a killed run's
+    engine.command(f"CREATE TABLE {into} AS {db}.records")  # the same columns, key, indexes
+    engine.command(f"ALTER TABLE {into} MODIFY SETTING {_MERGE_FREE}")
+    try:
+        yield into
+        # records has no PARTITION BY: its one partition is tuple()
+        engine.command(f"ALTER TABLE {db}.records ATTACH PARTITION tuple() FROM {into}")
+        engine.command(f"INSERT INTO {db}.record_hashes SELECT {HASH_KEY}, ingest_key "
+                       f"FROM {into}")
+    finally:
+        engine.command(f"DROP TABLE IF EXISTS {into}")
 
 
 def insert_new_records_of_files(engine: Engine, files: Sequence[Manifest]) -> None:

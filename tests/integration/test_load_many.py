@@ -9,7 +9,7 @@ import pytest
 from ingest_support import land_files
 
 from creditlake import quality
-from creditlake.clickhouse.ddl import hash_ranges
+from creditlake.clickhouse.ddl import HASH_KEY, hash_ranges
 from creditlake.config import Processing
 from creditlake.ingest import load as load_mod
 from creditlake.ingest.accounting import without_rejects
@@ -146,11 +146,8 @@ def _rows_and_counts(engine, home: Path, d: Path) -> tuple[list[tuple], list[tup
     return rows, [(m.loaded, m.duplicates) for m in ms]
 
 
-def test_a_big_file_loads_in_hash_range_chunks_as_in_one(engine, tmp_path, monkeypatch):
-    """A file larger than a load chunk is loaded in chunks of hash ranges: the same rows and
-    counts as one chunk, the first copy of a hash in the file wins, and a copy of an earlier
-    file's row is a duplicate, whichever chunk it falls in."""
-    d = tmp_path / "in"
+def _big_files(d: Path) -> list[str]:
+    """d/early.csv (20 people) and d/big.csv (120 people, then the first 60 again)."""
     d.mkdir()
     people = [f"p{i}@example.com" for i in range(120)]
     (d / "early.csv").write_text("email,city\n" + "".join(
@@ -159,8 +156,27 @@ def test_a_big_file_loads_in_hash_range_chunks_as_in_one(engine, tmp_path, monke
     (d / "big.csv").write_text("email,city\n" + "".join(
         f"{e},{city}\n" for city, group in (("First", people), ("Second", people[:60]))
         for e in group))
+    return people
+
+
+def _load_tables(engine) -> list[str]:
+    return [r[0] for r in engine.query_rows(
+        "SELECT name FROM system.tables WHERE database = {d:String} AND name LIKE '%\\_load'",
+        {"d": engine.database})]
+
+
+@pytest.mark.parametrize("attach_rows", [1_000_000, 48])  # one attach; one every 3 chunks
+def test_a_big_file_loads_in_hash_range_chunks_as_in_one(engine, tmp_path, monkeypatch,
+                                                         attach_rows):
+    """A file larger than a load chunk is loaded in chunks of hash ranges: the same rows and
+    counts as one chunk, the first copy of a hash in the file wins, and a copy of an earlier
+    file's row is a duplicate, whichever chunk it falls in. The chunks go through merge-free
+    tables attached to records: record_hashes has every loaded hash, and none is left."""
+    d = tmp_path / "in"
+    people = _big_files(d)
     whole = _rows_and_counts(engine, tmp_path / "h1", d)
     monkeypatch.setattr(load_mod, "LOAD_CHUNK_ROWS", 16)
+    monkeypatch.setattr(load_mod, "ATTACH_ROWS", attach_rows)
     chunks = hash_ranges(180, load_mod.LOAD_CHUNK_ROWS)
     assert len(chunks) == 12 and chunks[0][0] == 0 and chunks[-1][1] == 1 << 16
     assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:], strict=False))  # a partition
@@ -170,3 +186,38 @@ def test_a_big_file_loads_in_hash_range_chunks_as_in_one(engine, tmp_path, monke
     assert counts == [(20, 0), (100, 80)]
     assert {(e, c) for e, c, _ in rows} == (
         {(e, "Early") for e in people[:20]} | {(e, "First") for e in people[20:]})
+    db = engine.database
+    assert sorted(engine.query_rows(f"SELECT {HASH_KEY} FROM {db}.records")) == sorted(
+        engine.query_rows(f"SELECT hash FROM {db}.record_hashes"))
+    assert _load_tables(engine) == []
+
+
+def test_a_big_file_whose_load_fails_part_way_leaves_records_as_they_were(
+        engine, tmp_path, monkeypatch):
+    """A chunk that fails after others were written: no row of the file is in records (its
+    chunks were in the merge-free table, dropped), and the file loads whole on a re-run."""
+    d = tmp_path / "in"
+    _big_files(d)
+    home, db = tmp_path / "h", engine.database
+    for table in ("records", "record_hashes"):
+        engine.command(f"TRUNCATE TABLE {db}.{table}")
+    monkeypatch.setattr(load_mod, "LOAD_CHUNK_ROWS", 16)
+    ingest_file(engine, home, d / "early.csv", processing=Processing())
+    calls, real = [], load_mod.bucket_range_sql
+
+    def fail_fourth(lo: int, hi: int) -> str:
+        calls.append(lo)
+        if len(calls) == 4:
+            raise RuntimeError("the engine went away")
+        return real(lo, hi)
+
+    monkeypatch.setattr(load_mod, "bucket_range_sql", fail_fourth)
+    with pytest.raises(RuntimeError, match="went away"):
+        ingest_file(engine, home, d / "big.csv", processing=Processing())
+    assert engine.query_rows(f"SELECT source_file, count() FROM {db}.records "
+                             "GROUP BY source_file") == [("early.csv", 20)]
+    assert _load_tables(engine) == []
+    monkeypatch.setattr(load_mod, "bucket_range_sql", real)
+    m = ingest_file(engine, home, d / "big.csv", processing=Processing())
+    assert (m.loaded, m.duplicates) == (100, 80)
+    assert engine.query_rows(f"SELECT count() FROM {db}.records")[0][0] == 120
