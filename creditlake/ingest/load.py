@@ -98,6 +98,7 @@ INSERT_SETTINGS = {"optimize_on_insert": 0,  # deduped above already
 # than the README's); `records` merges them in the background afterwards, as it merges any
 # insert's parts. Readers see a file's rows appear ATTACH_ROWS at a time, not chunk by chunk.
 ATTACH_ROWS = 16_000_000
+MERGE_FREE_FROM = 3  # chunks: with two, the first one's merges cost less than the copy (1M rows)
 _MERGE_FREE = ("max_bytes_to_merge_at_max_space_in_pool = 1, "
                "parts_to_delay_insert = 1000000, parts_to_throw_insert = 1000000")
 
@@ -114,7 +115,8 @@ def insert_new_records(engine: Engine, table: str, key: str, rows: int) -> None:
     ranges = hash_ranges(rows, LOAD_CHUNK_ROWS)
     per_attach = max(ATTACH_ROWS // LOAD_CHUNK_ROWS, 1)
     for first in range(0, len(ranges), per_attach):
-        with _into_records(engine, key, several=len(ranges) > 1) as target:
+        with _into_records(engine, key,
+                           merge_free=len(ranges) >= MERGE_FREE_FROM) as target:
             for lo, hi in ranges[first:first + per_attach]:
                 chunk = (f"(SELECT *, 0 AS file_ord FROM {table} "
                          f"WHERE {bucket_range_sql(lo, hi)})")
@@ -125,14 +127,14 @@ def insert_new_records(engine: Engine, table: str, key: str, rows: int) -> None:
 
 
 @contextlib.contextmanager
-def _into_records(engine: Engine, key: str, *, several: bool) -> Iterator[str]:
-    """The table a load's inserts go to: `records` itself for one chunk (or on a cluster,
+def _into_records(engine: Engine, key: str, *, merge_free: bool) -> Iterator[str]:
+    """The table a load's inserts go to: `records` itself (merge_free=False, or on a cluster,
     where records is Distributed), else a merge-free copy of it whose parts are attached to
     `records` and whose hashes are copied to record_hashes once the inserts are done (rows
     first, as delete_loaded orders it: a run killed in between leaves rows without hashes,
-    which sync_record_hashes gives back). A failed insert leaves `records` as it was."""
+    which sync_record_hashes gives back). A failed insert then leaves `records` as it was."""
     db = engine.database
-    if not several or table_engine(engine, "records") == "Distributed":
+    if not merge_free or table_engine(engine, "records") == "Distributed":
         yield f"{db}.records"
         return
     into = f"{stage_table(engine, key)}_load"
