@@ -65,7 +65,11 @@ def each_file(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource,
     tag_run_process(context.instance, context.run.run_id)  # a killed run can be told and reaped
     keys = partition_keys(context)
     if len(keys) == 1:
-        return dg.MaterializeResult(metadata=step(keys[0]))
+        try:
+            return dg.MaterializeResult(metadata=step(keys[0]))
+        except Exception as exc:
+            _account_failure(context, clickhouse, home, keys[0], exc)
+            raise  # the run fails as before (the UI shows the step's error)
     per_file: dict[str, dict[str, object]] = {}
     with clickhouse.open() as engine, without_rejects(engine, keys):
         outcomes: dict[str, dict[str, object] | Exception] | None = None
@@ -85,6 +89,16 @@ def each_file(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource,
                 context.log.error(f"{key}: {type(exc).__name__}: {exc}")
                 per_file[key] = _plain(counts_of(fail_file(clickhouse, home, key, exc)))
     return batch_result(context, per_file)
+
+
+def _account_failure(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource,
+                     home: CreditlakeHome, key: str, exc: BaseException) -> None:
+    """A one-file run's step raised: the file still gets its ingestion_log row (status
+    failed, the error as its message) if the engine can take it."""
+    try:
+        fail_file(clickhouse, home, key, exc)
+    except Exception as also:  # noqa: BLE001 - the step's own error is the one raised
+        context.log.error(f"{key}: could not record the failure: {type(also).__name__}: {also}")
 
 
 def fail_file(clickhouse: ClickHouseResource, home: CreditlakeHome, key: str,

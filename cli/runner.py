@@ -222,7 +222,12 @@ def _quiet_run_config(level: str) -> dict:
 
 
 def _first_error(run) -> str | None:
+    """The first failed step's own error: Dagster wraps it ("Error occurred while executing
+    op ...:"), so the innermost cause says what went wrong."""
     for e in run.all_events:
         if e.is_step_failure and e.step_failure_data and e.step_failure_data.error:
-            return e.step_failure_data.error.message.strip().splitlines()[-1]
+            error = e.step_failure_data.error
+            while error.cause is not None:
+                error = error.cause
+            return error.message.strip().splitlines()[-1]
     return None

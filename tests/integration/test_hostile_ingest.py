@@ -207,3 +207,23 @@ def test_hostile_mixed_directory_every_file_logged_and_reconciled(settings, engi
     assert log["xl_paths.zip"][1] == 20
     assert log["cut.csv.gz"][1] > 1000 and "truncated" in log["cut.csv.gz"][5]
     assert log["deep_line.jsonl"][:4] == (2, 1, 0, 1)
+
+
+def test_a_step_that_fails_says_why_in_the_files_message(settings, engine, instance, tmp_path,
+                                                          monkeypatch):
+    """A file whose normalize step raises (a full disk, a lost engine): its result and its
+    ingestion_log row carry the error itself, not Dagster's wrapper around it."""
+    from creditlake.ingest.normalize import polars
+
+    def broken(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(polars, "normalize", broken)
+    path = tmp_path / "one.csv"
+    path.write_text("email\na@example.org\n")
+    (r,) = ingest_with_dagster(settings, [path], instance=instance, max_failure_rate=1.0)
+    d = r.as_dict()
+    assert d["status"] == Status.FAILED.value
+    assert "No space left on device" in d["message"], d["message"]
+    assert "No space left on device" in log_rows(engine)["one.csv"][5]
+    assert reconciliation(engine).passed  # its row is held, not lost
