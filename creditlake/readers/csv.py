@@ -11,12 +11,13 @@ import csv as pycsv
 import io
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from creditlake.readers._batches import unique_names
+from creditlake.readers._batches import notice_batch, unique_names
 from creditlake.readers.arrow_util import as_landing_batch
 from creditlake.readers.base import ReaderError, ReaderOptions, ReaderRejects, register
 from creditlake.readers.csv_resync import find_runaways, without
@@ -24,13 +25,25 @@ from creditlake.readers.textio import (
     CP1252_REPAIR,
     TruncationGuard,
     Utf8Stream,
-    is_clean_utf8,
     open_binary,
     read_head,
+    scan_utf8,
     sniff_encoding,
 )
 
 DELIMITERS = ",;\t|"
+
+
+@dataclass(frozen=True)
+class _Text:
+    """How the file's bytes become the UTF-8 text pyarrow parses: as they are, or through
+    Utf8Stream (another encoding, stray Latin-1 bytes to repair, NUL padding to drop)."""
+    encoding: str
+    transcode: bool
+    drop_nul: bool = False
+
+    def stream(self, raw) -> io.BufferedReader | Utf8Stream:  # noqa: ANN001 - a binary stream
+        return Utf8Stream(raw, self.encoding, drop_nul=self.drop_nul) if self.transcode else raw
 
 
 def sniff_dialect(text: str) -> str:
@@ -64,57 +77,59 @@ def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
     if not head_bytes.strip():
         raise ReaderError("empty file: no header and no rows")
     encoding = opts.encoding or sniff_encoding(head_bytes)
-    if encoding == "utf-8" and not is_clean_utf8(path):
-        encoding = "utf-8"  # Utf8Stream repairs stray non-UTF-8 bytes as cp1252
-        transcode = True
+    nuls = 0
+    if encoding == "utf-8":
+        valid, nuls = scan_utf8(path)
+        text = _Text(encoding, not valid or nuls > 0, drop_nul=nuls > 0)
     else:
-        transcode = encoding != "utf-8"
+        text = _Text(encoding, True)
     head = head_bytes.decode(encoding, errors=CP1252_REPAIR if encoding == "utf-8"
                              else "replace")
-    head = head.lstrip("\ufeff")
+    head = head.lstrip("\ufeff").replace("\x00", "") if nuls else head.lstrip("\ufeff")
     delimiter = opts.delimiter or sniff_dialect(head)
     names = _header(head, delimiter)
     if not names:
         raise ReaderError("no header row found")
     rejects = rejects if rejects is not None else ReaderRejects()
     with contextlib.ExitStack() as stack:
-        path, transcode = _resynced(path, encoding, transcode, opts, rejects, stack)
-        yield from _parse(path, names, delimiter, encoding, transcode, opts, rejects)
+        path, text = _resynced(path, text, opts, rejects, stack)
+        yield from _parse(path, names, delimiter, text, opts, rejects)
+    if nuls:
+        yield notice_batch(f"{nuls} NUL bytes removed (padding: NUL is never text)")
 
 
-def _text_stream(path: Path, encoding: str, transcode: bool
+def _text_stream(path: Path, text: _Text
                  ) -> tuple[io.BufferedReader | Utf8Stream, TruncationGuard]:
     guard = TruncationGuard(open_binary(path), whole_lines=True)
-    source = io.BufferedReader(guard, 1 << 20)
-    return (Utf8Stream(source, encoding) if transcode else source), guard
+    return text.stream(io.BufferedReader(guard, 1 << 20)), guard
 
 
-def _resynced(path: Path, encoding: str, transcode: bool, opts: ReaderOptions,
-              rejects: ReaderRejects, stack: contextlib.ExitStack) -> tuple[Path, bool]:
+def _resynced(path: Path, text: _Text, opts: ReaderOptions, rejects: ReaderRejects,
+              stack: contextlib.ExitStack) -> tuple[Path, _Text]:
     """`path` itself, or - when a quoted field runs away - a UTF-8 copy without the broken
     lines (each rejected with its line number); see csv_resync.py."""
-    stream, _ = _text_stream(path, encoding, transcode)
+    stream, _ = _text_stream(path, text)
     with stream as f:
         found = [r for r in find_runaways(f, opts.limits.max_field_lines,
                                           opts.limits.max_record_bytes) if r.line > 1]
     if not found:
-        return path, transcode
+        return path, text
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(
         prefix="creditlake-csv-", dir=opts.extra.get("tmp_dir")))) / "resynced.csv"
     removed: list[bytes] = []
-    stream, _ = _text_stream(path, encoding, transcode)
+    stream, _ = _text_stream(path, text)
     with stream as f, open(tmp, "wb") as out:
         for chunk in without(f, found, removed):
             out.write(chunk)
-    for r, text in zip(found, removed, strict=True):
-        rejects.add(r.line, text.decode("utf-8", "replace").rstrip("\r\n"),
+    for r, line in zip(found, removed, strict=True):
+        rejects.add(r.line, line.decode("utf-8", "replace").rstrip("\r\n"),
                     f"line {r.line}: {r.why}; the record is rejected and reading resumes at "
                     f"line {r.line + 1}")
-    return tmp, False
+    return tmp, _Text("utf-8", False)
 
 
-def _parse(path: Path, names: list[str], delimiter: str, encoding: str, transcode: bool,
-           opts: ReaderOptions, rejects: ReaderRejects) -> Iterator[pa.RecordBatch]:
+def _parse(path: Path, names: list[str], delimiter: str, text: _Text, opts: ReaderOptions,
+           rejects: ReaderRejects) -> Iterator[pa.RecordBatch]:
     ragged: list[tuple[str, str]] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -123,7 +138,7 @@ def _parse(path: Path, names: list[str], delimiter: str, encoding: str, transcod
                                  f"got {row.actual_columns}"))
         return "skip"
 
-    stream, guard = _text_stream(path, encoding, transcode)
+    stream, guard = _text_stream(path, text)
     read_opts = pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=opts.batch_rows * 128,
                                   use_threads=True)
     parse_opts = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
@@ -133,7 +148,7 @@ def _parse(path: Path, names: list[str], delimiter: str, encoding: str, transcod
                                      quoted_strings_can_be_null=True)
     next_row = 1
     try:
-        with io.BufferedReader(stream, 1 << 20) if transcode else stream as f:  # type: ignore[arg-type]
+        with io.BufferedReader(stream, 1 << 20) if text.transcode else stream as f:  # type: ignore[arg-type]
             reader = pacsv.open_csv(f, read_options=read_opts, parse_options=parse_opts,
                                     convert_options=conv_opts)
             for batch in reader:
@@ -154,19 +169,19 @@ def _parse(path: Path, names: list[str], delimiter: str, encoding: str, transcod
         raise ReaderError(f"CSV parse error: {exc}") from exc
     finally:
         if ragged:
-            lines = _line_numbers(path, [text for text, _ in ragged], transcode, encoding)
-            for (text, why), line in zip(ragged, lines, strict=True):
-                rejects.add(line, text, f"ragged row at line {line}: {why}")
+            lines = _line_numbers(path, [row for row, _ in ragged], text)
+            for (row, why), line in zip(ragged, lines, strict=True):
+                rejects.add(line, row, f"ragged row at line {line}: {why}")
 
 
-def _line_numbers(path: Path, texts: list[str], transcode: bool, encoding: str) -> list[int]:
+def _line_numbers(path: Path, texts: list[str], text: _Text) -> list[int]:
     """1-based line numbers of the given row texts, matched in order by a streaming line scan
     (bounded memory; runs only for files that had ragged rows). 0 when not found."""
     out = [0] * len(texts)
     wanted = [t.encode() for t in texts]
     i = 0
     raw = io.BufferedReader(TruncationGuard(open_binary(path)))
-    stream = io.BufferedReader(Utf8Stream(raw, encoding)) if transcode else raw
+    stream = io.BufferedReader(text.stream(raw)) if text.transcode else raw
     with stream as f:
         for lineno, line in enumerate(f, start=1):
             if i >= len(wanted):

@@ -136,10 +136,12 @@ codecs.register_error(CP1252_REPAIR, _cp1252_fallback)
 
 class Utf8Stream(io.RawIOBase):
     """Re-encode a byte stream to UTF-8, decoding as `encoding`; for UTF-8 input, stray
-    invalid bytes (files mixing UTF-8 and Latin-1) are decoded as cp1252 instead of failing."""
+    invalid bytes (files mixing UTF-8 and Latin-1) are decoded as cp1252 instead of failing.
+    drop_nul: NUL characters are left out (padding, never text)."""
 
-    def __init__(self, raw: BinaryIO, encoding: str) -> None:
+    def __init__(self, raw: BinaryIO, encoding: str, *, drop_nul: bool = False) -> None:
         errors = CP1252_REPAIR if encoding.startswith("utf-8") else "strict"
+        self._drop_nul = drop_nul
         self._raw = raw
         self._dec = codecs.getincrementaldecoder(encoding)(errors=errors)
         self._buf = b""
@@ -153,31 +155,41 @@ class Utf8Stream(io.RawIOBase):
             chunk = self._raw.read(CHUNK)
             if not chunk:
                 self._eof = True
-                self._buf = self._dec.decode(b"", final=True).encode()
+                self._buf = self._text(self._dec.decode(b"", final=True))
             else:
-                self._buf = self._dec.decode(chunk).encode()
+                self._buf = self._text(self._dec.decode(chunk))
         n = min(len(b), len(self._buf))
         b[:n] = self._buf[:n]
         self._buf = self._buf[n:]
         return n
+
+    def _text(self, text: str) -> bytes:
+        return (text.replace("\x00", "") if self._drop_nul else text).encode()
 
     def close(self) -> None:
         self._raw.close()
         super().close()
 
 
-def is_clean_utf8(path: Path) -> bool:
-    """Whole-content UTF-8 check at C speed (one pass) so a bad byte deep in a file can't
-    abort a half-loaded read later."""
+def scan_utf8(path: Path) -> tuple[bool, int]:
+    """(the whole content is valid UTF-8, how many NUL bytes it holds), in one pass at C
+    speed: a bad byte deep in a file can't abort a half-loaded read later, and NUL padding
+    (fixed-width exports) is known before parsing."""
     dec = codecs.getincrementaldecoder("utf-8")()
+    valid, nuls = True, 0
     try:
         with open_binary(path) as f:
             while chunk := f.read(CHUNK):
-                dec.decode(chunk)
-            dec.decode(b"", final=True)
+                nuls += chunk.count(b"\x00")
+                if valid:
+                    try:
+                        dec.decode(chunk)
+                    except UnicodeDecodeError:
+                        valid = False
+            if valid:
+                dec.decode(b"", final=True)
     except UnicodeDecodeError:
-        return False
+        valid = False
     except (EOFError, OSError, zlib.error):
-        # truncated/corrupt compressed stream: the reader yields what exists and reports it
-        return True
-    return True
+        pass  # truncated/corrupt compressed stream: the reader yields what exists and reports it
+    return valid, nuls

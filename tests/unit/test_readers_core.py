@@ -9,6 +9,7 @@ import pytest
 
 from creditlake import readers
 from creditlake.readers import ReaderError, ReaderOptions, ReaderRejects, detect, get_reader
+from creditlake.readers._batches import notice_of
 
 
 def read_all(path: Path, fmt: str | None = None, **opts) -> tuple[list[dict], ReaderRejects]:
@@ -51,6 +52,31 @@ def test_csv_utf8_bom_and_latin1_and_utf16(tmp_path):
     assert "name" in read_all(bom)[0][0]  # BOM not glued to the first header
     assert read_all(latin)[0][0]["name"] == "José Müller"
     assert read_all(u16)[0][0]["name"] == "Søren"
+
+
+def test_csv_nul_padding_is_dropped_not_quarantined(tmp_path):
+    """Fixed-width exports pad fields with NUL bytes: the file is a CSV (not 'binary'), the
+    NULs are dropped wherever they are (the head, deep in the file, a stray Latin-1 byte
+    beside them) and the file's notice counts them."""
+    rows = "".join(f"p{i}@x.co,Person {i}\x00\x00\x00\x00,US\x00\x00\n" for i in range(3000))
+    data = ("email\x00,name,country\n" + rows).encode() + "r@x.co,Ren\xe9e\x00,FR\n".encode(
+        "latin-1") + b"z@x.co,Zo\xc3\xab,DE\x00\n"
+    p = write(tmp_path, "padded.csv", data)
+    assert detect(p) == "csv"
+    batches = list(get_reader("csv")(p, ReaderOptions(), rejects=ReaderRejects()))
+    got = [r for b in batches for r in b.to_pylist()]
+    assert len(got) == 3002
+    assert got[0] == {"email": "p0@x.co", "name": "Person 0", "country": "US", "source_row": 1}
+    assert [r["name"] for r in got[-2:]] == ["Renée", "Zoë"]
+    assert not any("\x00" in str(v) for r in got for v in r.values())
+    notices = [n for b in batches if (n := notice_of(b))]
+    assert notices == [f"{3000 * 6 + 3} NUL bytes removed (padding: NUL is never text)"]
+
+
+def test_binary_data_with_a_comma_line_is_still_not_a_csv(tmp_path):
+    junk = bytes(range(1, 32)) * 2000
+    p = write(tmp_path, "blob.csv", b"a,b\n" + junk + b"\x00" * 5000)
+    assert readers.detect_format(p)[0] == "unrecognized"
 
 
 def test_csv_mixed_encoding_deep_in_file_is_repaired_not_fatal(tmp_path):
