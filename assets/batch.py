@@ -91,10 +91,19 @@ def each_file(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource,
     return batch_result(context, per_file)
 
 
+_SETTLED = (Status.LOADED, Status.BLOCKED, Status.QUARANTINED)
+
+
 def _account_failure(context: dg.AssetExecutionContext, clickhouse: ClickHouseResource,
                      home: CreditlakeHome, key: str, exc: BaseException) -> None:
     """A one-file run's step raised: the file still gets its ingestion_log row (status
-    failed, the error as its message) if the engine can take it."""
+    failed, the error as its message) if the engine can take it. A file the step had
+    already settled (loaded, held, quarantined: e.g. the wrong-format guard) keeps its row."""
+    try:
+        if load_manifest(home.home, key).status in _SETTLED:
+            return
+    except FileNotFoundError:
+        pass
     try:
         fail_file(clickhouse, home, key, exc)
     except Exception as also:  # noqa: BLE001 - the step's own error is the one raised

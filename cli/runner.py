@@ -223,11 +223,12 @@ def _quiet_run_config(level: str) -> dict:
 
 def _first_error(run) -> str | None:
     """The first failed step's own error: Dagster wraps it ("Error occurred while executing
-    op ...:"), so the innermost cause says what went wrong."""
+    op ...:"), so its wrappers are unwrapped down to the first error of ours (whose own
+    causes stay hidden: EngineError carries the redacted text of the driver's)."""
     for e in run.all_events:
         if e.is_step_failure and e.step_failure_data and e.step_failure_data.error:
             error = e.step_failure_data.error
-            while error.cause is not None:
+            while error.cause is not None and error.cls_name.startswith("Dagster"):
                 error = error.cause
             return error.message.strip().splitlines()[-1]
     return None

@@ -83,9 +83,9 @@ def _hashes_loaded(engine: Engine) -> bool:
 # Insert-side threads: the SELECT above is parallel, so writing its parts can be too; the
 # view that copies the hashes into record_hashes runs beside each block's write instead of
 # after it (1M rows: +0.8 s for the view one after the other, +0.1-0.3 s beside). Blocks of
-# 512K rows: with the default ~1M, each insert thread gathered a 1M-row chunk's whole share
-# before writing any of it, so the chunk's sorting, compression and index building ran at
-# its end on 1.25 cores (a 1M-row chunk: 4.2-4.4 s; 2.2-2.7 s with these blocks).
+# 512K rows instead of the default ~1M: with the default, a 1M-row chunk's insert ran on
+# 1.25 cores, its parts' sorting, compression and indexes mostly at its end (4.2-4.4 s); with
+# 128K-512K blocks, 2.2-2.7 s in the merge-free load below (measured, not traced further).
 INSERT_SETTINGS = {"optimize_on_insert": 0,  # deduped above already
                    "max_insert_threads": os.cpu_count() or 1,
                    "parallel_view_processing": 1,
@@ -126,22 +126,28 @@ def insert_new_records(engine: Engine, table: str, key: str, rows: int) -> None:
                                {"k": key}, settings=INSERT_SETTINGS)
 
 
+def load_table(engine: Engine, key: str) -> str:
+    """The merge-free copy of records a big file's load writes into (_into_records)."""
+    return f"{stage_table(engine, key)}_load"
+
+
 @contextlib.contextmanager
 def _into_records(engine: Engine, key: str, *, merge_free: bool) -> Iterator[str]:
     """The table a load's inserts go to: `records` itself (merge_free=False, or on a cluster,
     where records is Distributed), else a merge-free copy of it whose parts are attached to
     `records` and whose hashes are copied to record_hashes once the inserts are done (rows
     first, as delete_loaded orders it: a run killed in between leaves rows without hashes,
-    which sync_record_hashes gives back). A failed insert then leaves `records` as it was."""
+    which sync_record_hashes gives back). An insert that fails leaves this group's rows out
+    of `records` (earlier groups of a file over ATTACH_ROWS are in; a re-run replaces all)."""
     db = engine.database
     if not merge_free or table_engine(engine, "records") == "Distributed":
         yield f"{db}.records"
         return
-    into = f"{stage_table(engine, key)}_load"
-    engine.command(f"DROP TABLE IF EXISTS {into}")  # a killed run's
-    engine.command(f"CREATE TABLE {into} AS {db}.records")  # the same columns, key, indexes
-    engine.command(f"ALTER TABLE {into} MODIFY SETTING {_MERGE_FREE}")
+    into = load_table(engine, key)
     try:
+        engine.command(f"DROP TABLE IF EXISTS {into}")  # a killed run's
+        engine.command(f"CREATE TABLE {into} AS {db}.records")  # the same columns, key, indexes
+        engine.command(f"ALTER TABLE {into} MODIFY SETTING {_MERGE_FREE}")
         yield into
         # records has no PARTITION BY: its one partition is tuple()
         engine.command(f"ALTER TABLE {db}.records ATTACH PARTITION tuple() FROM {into}")
@@ -236,8 +242,9 @@ def load(engine: Engine, home: Path, key: str, *, policy: RejectPolicy | None = 
     if not keep_staging:
         m.stage = ""  # its rows in a batch table are no longer needed (load_many drops it)
     record(engine, home, m)
-    if not keep_staging:
-        engine.command(f"DROP TABLE IF EXISTS {stage_table(engine, key)}")
+    if not keep_staging:  # with a killed earlier run's merge-free table, if any
+        engine.command(f"DROP TABLE IF EXISTS {stage_table(engine, key)}, "
+                       f"{load_table(engine, key)}")
         landed_path(home, key).unlink(missing_ok=True)
     return m
 

@@ -77,12 +77,12 @@ def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
     if not head_bytes.strip():
         raise ReaderError("empty file: no header and no rows")
     encoding = opts.encoding or sniff_encoding(head_bytes)
-    nuls = 0
+    wide = encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32"))
+    valid, nuls = (True, 0) if wide else scan_utf8(path)  # NUL is text only in 2-4 byte codes
     if encoding == "utf-8":
-        valid, nuls = scan_utf8(path)
         text = _Text(encoding, not valid or nuls > 0, drop_nul=nuls > 0)
     else:
-        text = _Text(encoding, True)
+        text = _Text(encoding, True, drop_nul=nuls > 0)
     head = head_bytes.decode(encoding, errors=CP1252_REPAIR if encoding == "utf-8"
                              else "replace")
     head = head.lstrip("\ufeff").replace("\x00", "") if nuls else head.lstrip("\ufeff")

@@ -56,7 +56,7 @@ _BINARY_JUNK = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 def _csv(raw: bytes, head: bytes, path: Path) -> str | None:
     sample = head[:65536]
     enc = sniff_encoding(sample)
-    if enc != "utf-16":
+    if not enc.startswith("utf-16"):
         # NUL padding (fixed-width exports) is not binary: the CSV reader drops it
         sample = sample.replace(b"\x00", b"")
         if len(_BINARY_JUNK.findall(sample)) > max(2, len(sample) // 1000):

@@ -115,13 +115,21 @@ def read_head(path: Path, size: int = 1 << 20) -> bytes:
 
 
 def sniff_encoding(head: bytes) -> str:
-    """'utf-8-sig' or 'utf-16' when a BOM says so, else 'utf-8'. Latin-1/Windows-1252 bytes
+    """'utf-8-sig' or 'utf-16' when a BOM says so, 'utf-16-le'/'-be' when every other byte is
+    NUL (no BOM), else 'utf-8'. Latin-1/Windows-1252 bytes
     are not valid UTF-8 sequences in real text, so reading as UTF-8 and decoding only the
     invalid bytes as cp1252 (Utf8Stream) handles Latin-1 files and files mixing both."""
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
+    sample = head[:4096]
+    half = len(sample) // 2
+    # UTF-16 without a BOM: mostly-ASCII text has a NUL in every other byte
+    if half >= 8 and sample[1::2].count(0) > 0.9 * half:
+        return "utf-16-le"
+    if half >= 8 and sample[0::2].count(0) > 0.9 * half:
+        return "utf-16-be"
     return "utf-8"
 
 

@@ -177,6 +177,13 @@ def test_a_big_file_loads_in_hash_range_chunks_as_in_one(engine, tmp_path, monke
     whole = _rows_and_counts(engine, tmp_path / "h1", d)
     monkeypatch.setattr(load_mod, "LOAD_CHUNK_ROWS", 16)
     monkeypatch.setattr(load_mod, "ATTACH_ROWS", attach_rows)
+    groups, real = [], load_mod._into_records
+
+    def counted(engine, key, *, merge_free):
+        groups.append(merge_free)
+        return real(engine, key, merge_free=merge_free)
+
+    monkeypatch.setattr(load_mod, "_into_records", counted)
     chunks = hash_ranges(180, load_mod.LOAD_CHUNK_ROWS)
     assert len(chunks) == 12 and chunks[0][0] == 0 and chunks[-1][1] == 1 << 16
     assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:], strict=False))  # a partition
@@ -187,6 +194,8 @@ def test_a_big_file_loads_in_hash_range_chunks_as_in_one(engine, tmp_path, monke
     assert {(e, c) for e, c, _ in rows} == (
         {(e, "Early") for e in people[:20]} | {(e, "First") for e in people[20:]})
     db = engine.database
+    # early.csv (20 rows: one chunk, direct), then big.csv's 12 chunks in 1 or 4 attaches
+    assert groups == [False] + [True] * (1 if attach_rows > 180 else 4)
     assert sorted(engine.query_rows(f"SELECT {HASH_KEY} FROM {db}.records")) == sorted(
         engine.query_rows(f"SELECT hash FROM {db}.record_hashes"))
     assert _load_tables(engine) == []

@@ -73,6 +73,18 @@ def test_csv_nul_padding_is_dropped_not_quarantined(tmp_path):
     assert notices == [f"{3000 * 6 + 3} NUL bytes removed (padding: NUL is never text)"]
 
 
+def test_csv_nul_padding_with_a_bom_and_utf16_without_one(tmp_path):
+    """NUL padding is dropped in a UTF-8 file with a BOM too; a UTF-16 file without a BOM
+    (NUL in every other byte) is read as UTF-16, not stripped into garbage."""
+    bom = write(tmp_path, "bom.csv", "\ufeffemail,name\na@x.co,Ann\x00\x00\n".encode("utf-8-sig"))
+    assert detect(bom) == "csv"
+    assert read_all(bom)[0] == [{"email": "a@x.co", "name": "Ann", "source_row": 1}]
+    for enc in ("utf-16-le", "utf-16-be"):
+        p = write(tmp_path, f"{enc}.csv", "email,name\nl@x.co,Łucja Müller\n".encode(enc))
+        assert detect(p) == "csv", enc
+        assert read_all(p)[0][0]["name"] == "Łucja Müller", enc
+
+
 def test_binary_data_with_a_comma_line_is_still_not_a_csv(tmp_path):
     junk = bytes(range(1, 32)) * 2000
     p = write(tmp_path, "blob.csv", b"a,b\n" + junk + b"\x00" * 5000)
