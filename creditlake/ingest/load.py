@@ -19,6 +19,7 @@ from creditlake.clickhouse.ddl_cluster import delete_target, table_engine
 from creditlake.ingest.accounting import record, record_many
 from creditlake.ingest.hashes import sync_record_hashes
 from creditlake.ingest.manifest import (
+    MERGE_FREE_SETTINGS,
     Manifest,
     Status,
     landed_path,
@@ -99,8 +100,6 @@ INSERT_SETTINGS = {"optimize_on_insert": 0,  # deduped above already
 # insert's parts. Readers see a file's rows appear ATTACH_ROWS at a time, not chunk by chunk.
 ATTACH_ROWS = 16_000_000
 MERGE_FREE_FROM = 3  # chunks: with two, the first one's merges cost less than the copy (1M rows)
-_MERGE_FREE = ("max_bytes_to_merge_at_max_space_in_pool = 1, "
-               "parts_to_delay_insert = 1000000, parts_to_throw_insert = 1000000")
 
 
 def insert_new_records(engine: Engine, table: str, key: str, rows: int) -> None:
@@ -114,9 +113,9 @@ def insert_new_records(engine: Engine, table: str, key: str, rows: int) -> None:
     against = _hashes_loaded(engine)
     ranges = hash_ranges(rows, LOAD_CHUNK_ROWS)
     per_attach = max(ATTACH_ROWS // LOAD_CHUNK_ROWS, 1)
+    merge_free = len(ranges) >= MERGE_FREE_FROM
     for first in range(0, len(ranges), per_attach):
-        with _into_records(engine, key,
-                           merge_free=len(ranges) >= MERGE_FREE_FROM) as target:
+        with _into_records(engine, key, merge_free=merge_free) as target:
             for lo, hi in ranges[first:first + per_attach]:
                 chunk = (f"(SELECT *, 0 AS file_ord FROM {table} "
                          f"WHERE {bucket_range_sql(lo, hi)})")
@@ -147,7 +146,7 @@ def _into_records(engine: Engine, key: str, *, merge_free: bool) -> Iterator[str
     try:
         engine.command(f"DROP TABLE IF EXISTS {into}")  # a killed run's
         engine.command(f"CREATE TABLE {into} AS {db}.records")  # the same columns, key, indexes
-        engine.command(f"ALTER TABLE {into} MODIFY SETTING {_MERGE_FREE}")
+        engine.command(f"ALTER TABLE {into} MODIFY SETTING {MERGE_FREE_SETTINGS}")
         yield into
         # records has no PARTITION BY: its one partition is tuple()
         engine.command(f"ALTER TABLE {db}.records ATTACH PARTITION tuple() FROM {into}")

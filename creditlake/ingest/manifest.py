@@ -138,9 +138,10 @@ LOADED_FIELDS = ("source_file", "source_row", "user_id", "email", "name", "phone
 
 # Stage tables live for one load, which reads them once in hash-bucket ranges: merging their
 # parts would only take the cores from normalize and load (10M rows: normalize 38 s instead
-# of 55-65 s, load chunks 3.7-6.0 s instead of 4.5-7.1 s). The part limits are lifted for a
+# of 55-65 s, load chunks 3.7-6.0 s instead of 4.5-7.1 s); a big file's load writes its
+# chunks under them too (ingest/load.py). The part limits are lifted for a
 # file of billions of rows; a 700M-row file makes ~3,500 parts of 200K rows.
-STAGE_SETTINGS = ("max_bytes_to_merge_at_max_space_in_pool = 1, "
+MERGE_FREE_SETTINGS = ("max_bytes_to_merge_at_max_space_in_pool = 1, "
                   "parts_to_delay_insert = 1000000, parts_to_throw_insert = 1000000")
 
 
@@ -160,7 +161,7 @@ def create_batch_stage_table(engine: Engine, table: str) -> None:
     engine.command(
         f"CREATE TABLE {table} (partition_key String, {STAGE_COLUMNS}, record_hash String "
         f"DEFAULT {clickhouse_hash_sql()}) ENGINE = MergeTree ORDER BY (partition_key, seq) "
-        f"SETTINGS {STAGE_SETTINGS}")
+        f"SETTINGS {MERGE_FREE_SETTINGS}")
 
 
 def staged_in(engine: Engine, m: Manifest) -> str:
@@ -205,5 +206,5 @@ def create_stage_table(engine: Engine, key: str, *, order_by: str = STAGE_ORDER_
         f"CREATE TABLE {table} ({STAGE_COLUMNS}, record_hash String "
         f"DEFAULT {clickhouse_hash_sql()}, {STAGE_INDEXES}) ENGINE = MergeTree "
         f"ORDER BY {order_by} "
-        f"SETTINGS {', '.join(filter(None, (STAGE_SETTINGS, table_settings)))}")
+        f"SETTINGS {', '.join(filter(None, (MERGE_FREE_SETTINGS, table_settings)))}")
     return table

@@ -79,13 +79,11 @@ def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
     encoding = opts.encoding or sniff_encoding(head_bytes)
     wide = encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32"))
     valid, nuls = (True, 0) if wide else scan_utf8(path)  # NUL is text only in 2-4 byte codes
-    if encoding == "utf-8":
-        text = _Text(encoding, not valid or nuls > 0, drop_nul=nuls > 0)
-    else:
-        text = _Text(encoding, True, drop_nul=nuls > 0)
+    text = _Text(encoding, encoding != "utf-8" or not valid or nuls > 0, drop_nul=nuls > 0)
     head = head_bytes.decode(encoding, errors=CP1252_REPAIR if encoding == "utf-8"
-                             else "replace")
-    head = head.lstrip("\ufeff").replace("\x00", "") if nuls else head.lstrip("\ufeff")
+                             else "replace").lstrip("\ufeff")
+    if text.drop_nul:
+        head = head.replace("\x00", "")
     delimiter = opts.delimiter or sniff_dialect(head)
     names = _header(head, delimiter)
     if not names:

@@ -125,11 +125,11 @@ def sniff_encoding(head: bytes) -> str:
         return "utf-16"
     sample = head[:4096]
     half = len(sample) // 2
-    # UTF-16 without a BOM: mostly-ASCII text has a NUL in every other byte
-    if half >= 8 and sample[1::2].count(0) > 0.9 * half:
-        return "utf-16-le"
-    if half >= 8 and sample[0::2].count(0) > 0.9 * half:
-        return "utf-16-be"
+    if half >= 8:  # UTF-16 without a BOM: mostly-ASCII text has a NUL in every other byte
+        if sample[1::2].count(0) > 0.9 * half:
+            return "utf-16-le"
+        if sample[0::2].count(0) > 0.9 * half:
+            return "utf-16-be"
     return "utf-8"
 
 
