@@ -10,7 +10,7 @@ import contextlib
 import csv as pycsv
 import io
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,10 +90,13 @@ def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
         raise ReaderError("no header row found")
     rejects = rejects if rejects is not None else ReaderRejects()
     with contextlib.ExitStack() as stack:
-        path, text = _resynced(path, text, opts, rejects, stack)
-        yield from _parse(path, names, delimiter, text, opts, rejects)
+        path, text, replaced = _resynced(path, text, opts, rejects, stack)
+        replaced += yield from _parse(path, names, delimiter, text, opts, rejects)
     if nuls:
         yield notice_batch(f"{nuls} NUL bytes removed (padding: NUL is never text)")
+    if replaced:
+        plural = "s" * (replaced > 1)
+        yield notice_batch(f"{replaced} byte{plural} not {encoding} text replaced with U+FFFD")
 
 
 def _text_stream(path: Path, text: _Text
@@ -102,16 +105,22 @@ def _text_stream(path: Path, text: _Text
     return text.stream(io.BufferedReader(guard, 1 << 20)), guard
 
 
+def _replaced(stream: io.BufferedReader | Utf8Stream) -> int:
+    """Bytes the stream's decoder turned into U+FFFD (not text in the file's encoding)."""
+    return stream.replaced if isinstance(stream, Utf8Stream) else 0
+
+
 def _resynced(path: Path, text: _Text, opts: ReaderOptions, rejects: ReaderRejects,
-              stack: contextlib.ExitStack) -> tuple[Path, _Text]:
+              stack: contextlib.ExitStack) -> tuple[Path, _Text, int]:
     """`path` itself, or - when a quoted field runs away - a UTF-8 copy without the broken
-    lines (each rejected with its line number); see csv_resync.py."""
+    lines (each rejected with its line number; see csv_resync.py); with the bytes replaced
+    while copying."""
     stream, _ = _text_stream(path, text)
     with stream as f:
         found = [r for r in find_runaways(f, opts.limits.max_field_lines,
                                           opts.limits.max_record_bytes) if r.line > 1]
     if not found:
-        return path, text
+        return path, text, 0
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(
         prefix="creditlake-csv-", dir=opts.extra.get("tmp_dir")))) / "resynced.csv"
     removed: list[bytes] = []
@@ -123,11 +132,12 @@ def _resynced(path: Path, text: _Text, opts: ReaderOptions, rejects: ReaderRejec
         rejects.add(r.line, line.decode("utf-8", "replace").rstrip("\r\n"),
                     f"line {r.line}: {r.why}; the record is rejected and reading resumes at "
                     f"line {r.line + 1}")
-    return tmp, _Text("utf-8", False)
+    return tmp, _Text("utf-8", False), _replaced(stream)
 
 
 def _parse(path: Path, names: list[str], delimiter: str, text: _Text, opts: ReaderOptions,
-           rejects: ReaderRejects) -> Iterator[pa.RecordBatch]:
+           rejects: ReaderRejects) -> Generator[pa.RecordBatch, None, int]:
+    """The file's batches; returns the bytes its decoder replaced."""
     ragged: list[tuple[str, str]] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -170,6 +180,7 @@ def _parse(path: Path, names: list[str], delimiter: str, text: _Text, opts: Read
             lines = _line_numbers(path, [row for row, _ in ragged], text)
             for (row, why), line in zip(ragged, lines, strict=True):
                 rejects.add(line, row, f"ragged row at line {line}: {why}")
+    return _replaced(stream)
 
 
 def _line_numbers(path: Path, texts: list[str], text: _Text) -> list[int]:

@@ -152,8 +152,9 @@ def detect(path: Path) -> str:
     with open(path, "rb") as f:
         raw = f.read(8192)
     head = read_head(path, 256 * 1024)
-    if not head.strip():
-        raise ReaderError("file has no content after decompression")
+    if not head.replace(b"\x00", b"").strip():
+        raise ReaderError("no content: only NUL bytes and blanks (a zero-filled file)"
+                          if head.strip() else "file has no content after decompression")
     for detector in DETECTORS:
         fmt = detector(raw, head, path)
         if fmt:

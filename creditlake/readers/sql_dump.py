@@ -515,8 +515,7 @@ class _DumpReader:
                     rest = buf[pos:]
                     r = _RESYNC.search(rest, 1)
                     if r is None:
-                        yield from self._bad(self.line, "statement without a terminating ';'",
-                                             rest)
+                        yield from self._cut_off(rest)
                         break
                     yield from self._bad(self.line, "unterminated statement", rest[: r.start()])
                     self.line += rest.count("\n", 0, r.end())
@@ -558,6 +557,29 @@ class _DumpReader:
 
     _pending_copy: _Table | None = None
     _failed: str | None = None
+
+    def _cut_off(self, rest: str) -> Iterator[pa.RecordBatch]:
+        """The file ends inside a statement. An INSERT's whole tuples before the cut are rows
+        (a dump cut mid-INSERT loses the tuple it cuts, not the statement); the rest is one
+        reject."""
+        whole = 0
+        if m := _INSERT.match(rest):
+            pos = m.end()
+            while (r := self.run_re.match(rest, pos)) and r.end() > pos:
+                pos = r.end()
+            whole = pos if pos > m.end() else 0
+        if whole:
+            self._failed = None
+            yield from self._statement(rest[:whole].rstrip().rstrip(",") + ";", self.line)
+            if self._failed:  # the tuples do not parse either: the statement as it was
+                whole = 0
+        if not whole:
+            yield from self._bad(self.line, "statement without a terminating ';'", rest)
+            return
+        line = self.line + rest.count("\n", 0, whole)
+        if rest[whole:].strip():
+            yield from self._bad(line, "row cut off where the file ends (truncated; the "
+                                       "statement's rows before it were read)", rest[whole:])
 
     @staticmethod
     def _find_copy_end(buf: str, pos: int, eof: bool) -> tuple[int, int]:

@@ -6,6 +6,7 @@ import bz2
 import codecs
 import gzip
 import io
+import threading
 import zlib
 from pathlib import Path
 from typing import BinaryIO
@@ -126,9 +127,10 @@ def sniff_encoding(head: bytes) -> str:
     sample = head[:4096]
     half = len(sample) // 2
     if half >= 8:  # UTF-16 without a BOM: mostly-ASCII text has a NUL in every other byte
-        if sample[1::2].count(0) > 0.9 * half:
+        odd, even = sample[1::2].count(0), sample[0::2].count(0)
+        if odd > 0.9 * half and even < 0.5 * half:  # (NULs in both halves: padding, not text)
             return "utf-16-le"
-        if sample[0::2].count(0) > 0.9 * half:
+        if even > 0.9 * half and odd < 0.5 * half:
             return "utf-16-be"
     return "utf-8"
 
@@ -141,14 +143,30 @@ def _cp1252_fallback(err: UnicodeDecodeError) -> tuple[str, int]:
 CP1252_REPAIR = "creditlake_cp1252"  # the error handler that decodes invalid UTF-8 as cp1252
 codecs.register_error(CP1252_REPAIR, _cp1252_fallback)
 
+_replaced = threading.local()  # bytes REPLACE_COUNTED stood in for, in this thread's decode
+
+
+def _replace_counted(err: UnicodeDecodeError) -> tuple[str, int]:
+    _replaced.n = getattr(_replaced, "n", 0) + (err.end - err.start)
+    return "\ufffd", err.end
+
+
+# Other encodings: a byte sequence that is not text there (a UTF-16 file cut at an odd byte, a
+# lone surrogate, cp1252's five unmapped bytes) becomes U+FFFD and is counted, so one bad byte
+# costs one character, not the file.
+REPLACE_COUNTED = "creditlake_replace_counted"
+codecs.register_error(REPLACE_COUNTED, _replace_counted)
+
 
 class Utf8Stream(io.RawIOBase):
     """Re-encode a byte stream to UTF-8, decoding as `encoding`; for UTF-8 input, stray
-    invalid bytes (files mixing UTF-8 and Latin-1) are decoded as cp1252 instead of failing.
+    invalid bytes (files mixing UTF-8 and Latin-1) are decoded as cp1252 instead of failing;
+    in other encodings they become U+FFFD, counted in `replaced` (bytes).
     drop_nul: NUL characters are left out (padding, never text)."""
 
     def __init__(self, raw: BinaryIO, encoding: str, *, drop_nul: bool = False) -> None:
-        errors = CP1252_REPAIR if encoding.startswith("utf-8") else "strict"
+        errors = CP1252_REPAIR if encoding.startswith("utf-8") else REPLACE_COUNTED
+        self.replaced = 0
         self._drop_nul = drop_nul
         self._raw = raw
         self._dec = codecs.getincrementaldecoder(encoding)(errors=errors)
@@ -161,15 +179,18 @@ class Utf8Stream(io.RawIOBase):
     def readinto(self, b) -> int:  # type: ignore[override]
         while not self._buf and not self._eof:
             chunk = self._raw.read(CHUNK)
-            if not chunk:
-                self._eof = True
-                self._buf = self._text(self._dec.decode(b"", final=True))
-            else:
-                self._buf = self._text(self._dec.decode(chunk))
+            self._eof = not chunk
+            self._buf = self._text(self._decode(chunk))
         n = min(len(b), len(self._buf))
         b[:n] = self._buf[:n]
         self._buf = self._buf[n:]
         return n
+
+    def _decode(self, chunk: bytes) -> str:
+        _replaced.n = 0
+        text = self._dec.decode(chunk, final=not chunk)
+        self.replaced += _replaced.n
+        return text
 
     def _text(self, text: str) -> bytes:
         return (text.replace("\x00", "") if self._drop_nul else text).encode()

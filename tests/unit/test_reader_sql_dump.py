@@ -284,3 +284,20 @@ def test_upsert_tail_is_not_rows(tmp_path: Path, tail: str) -> None:
     p.write_text(f"INSERT INTO people (id, email) VALUES (1,'a@x.com'),(2,'on@x.com') {tail};\n")
     rows, _ = collect(p)
     assert [r["email"] for r in rows["up.sql#people"]] == ["a@x.com", "on@x.com"]
+
+
+def test_a_dump_cut_mid_insert_keeps_the_statements_whole_rows(tmp_path: Path) -> None:
+    """The file ends inside an extended INSERT: the tuples before the cut are rows and only
+    the cut one is rejected (it used to be the whole statement, 300 rows as one reject)."""
+    rows = ",".join(f"({i},'u{i}@x.com')" for i in range(1, 301))
+    p = tmp_path / "cut.sql"
+    p.write_text("-- MySQL dump 10.13\nCREATE TABLE people (id int, email varchar(99));\n"
+                 f"INSERT INTO people VALUES (0,'first@x.com');\nINSERT INTO people VALUES "
+                 f"{rows}"[:-5])
+    rejects = ReaderRejects()
+    got, notices = collect(p, rejects=rejects)
+    emails = [r["email"] for r in got["cut.sql#people"]]
+    assert emails == ["first@x.com"] + [f"u{i}@x.com" for i in range(1, 300)]
+    assert [(row, text) for row, text, _ in rejects.rows] == [(301, "(300,'u300@x.")]
+    assert "row cut off where the file ends" in rejects.rows[0][2]
+    assert len(notices) == 1

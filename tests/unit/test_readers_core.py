@@ -85,6 +85,37 @@ def test_csv_nul_padding_with_a_bom_and_utf16_without_one(tmp_path):
         assert read_all(p)[0][0]["name"] == "Łucja Müller", enc
 
 
+def test_bytes_that_are_not_text_in_the_encoding_cost_a_character_not_the_file(tmp_path):
+    """A UTF-16 file cut at an odd byte or holding a lone surrogate, a cp1252 file with one of
+    its unmapped bytes: each bad byte becomes U+FFFD, every row is read and a notice counts
+    the bytes (a strict decoder used to fail the whole file)."""
+    rows = "email,name\na@x.co,Ann\nb@x.co,Bob\n"
+    body = rows.encode("utf-16-le")
+    bob = body.index("Bob".encode("utf-16-le"))
+    cases = {
+        "odd.csv": (b"\xff\xfe" + body + b"A", {}, "1 byte not utf-16 text"),
+        "no-bom-odd.csv": (body + b"\x00", {}, "1 byte not utf-16-le text"),
+        "surrogate.csv": (b"\xff\xfe" + body[:bob] + b"\x00\xd8" + body[bob:], {},
+                          "2 bytes not utf-16 text"),
+        "cp1252.csv": (b"email,name\na@x.co,A\x81nn\nb@x.co,Bob\n", {"encoding": "cp1252"},
+                       "1 byte not cp1252 text"),
+    }
+    for name, (data, opts, said) in cases.items():
+        p = write(tmp_path, name, data)
+        rejects = ReaderRejects()
+        batches = list(get_reader("csv")(p, ReaderOptions(**opts), rejects=rejects))
+        got = [r["email"] for b in batches for r in b.to_pylist()]
+        assert got == ["a@x.co", "b@x.co"], name
+        assert [n for b in batches if (n := notice_of(b))] == [f"{said} replaced with U+FFFD"]
+
+
+def test_a_zero_filled_file_is_quarantined_as_such(tmp_path):
+    """All NUL: not UTF-16 (NUL in both halves), and the reason says so without the NULs."""
+    fmt, why = readers.detect_format(write(tmp_path, "zeros.csv", b"\x00" * 5000))
+    assert fmt == "unrecognized"
+    assert why == "no content: only NUL bytes and blanks (a zero-filled file)"
+
+
 def test_binary_data_with_a_comma_line_is_still_not_a_csv(tmp_path):
     junk = bytes(range(1, 32)) * 2000
     p = write(tmp_path, "blob.csv", b"a,b\n" + junk + b"\x00" * 5000)
