@@ -66,7 +66,8 @@ def sniff_dialect(text: str) -> str:
 
 
 def _header(text: str, delimiter: str) -> list[str]:
-    row = next(pycsv.reader(io.StringIO(text), delimiter=delimiter), [])
+    # newline="": a line may end in \r alone ("CSV (Macintosh)" exports), as csv expects
+    row = next(pycsv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
     return unique_names(row)
 
 
@@ -185,17 +186,17 @@ def _parse(path: Path, names: list[str], delimiter: str, text: _Text, opts: Read
 
 def _line_numbers(path: Path, texts: list[str], text: _Text) -> list[int]:
     """1-based line numbers of the given row texts, matched in order by a streaming line scan
-    (bounded memory; runs only for files that had ragged rows). 0 when not found."""
+    (bounded memory; runs only for files that had ragged rows). 0 when not found. Lines end
+    at \n, \r\n or a lone \r, as the parser's do."""
     out = [0] * len(texts)
-    wanted = [t.encode() for t in texts]
     i = 0
     raw = io.BufferedReader(TruncationGuard(open_binary(path)))
     stream = io.BufferedReader(text.stream(raw)) if text.transcode else raw
-    with stream as f:
+    with io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="") as f:
         for lineno, line in enumerate(f, start=1):
-            if i >= len(wanted):
+            if i >= len(texts):
                 break
-            if line.rstrip(b"\r\n") == wanted[i]:
+            if line.rstrip("\r\n") == texts[i]:
                 out[i] = lineno
                 i += 1
     return out

@@ -6,6 +6,7 @@ file is quarantined. Other formats plug in by appending to DETECTORS.
 
 from __future__ import annotations
 
+import codecs
 import re
 import zipfile
 from collections.abc import Callable
@@ -152,9 +153,12 @@ def detect(path: Path) -> str:
     with open(path, "rb") as f:
         raw = f.read(8192)
     head = read_head(path, 256 * 1024)
-    if not head.replace(b"\x00", b"").strip():
+    body = head
+    for bom in (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        body = body.removeprefix(bom)
+    if not body.replace(b"\x00", b"").strip():
         raise ReaderError("no content: only NUL bytes and blanks (a zero-filled file)"
-                          if head.strip() else "file has no content after decompression")
+                          if body.strip() else "no content: only blanks (or a byte-order mark)")
     for detector in DETECTORS:
         fmt = detector(raw, head, path)
         if fmt:

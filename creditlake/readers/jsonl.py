@@ -7,6 +7,7 @@ text; every value is text. Lines that are not valid JSON objects are rejected, n
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,14 @@ from creditlake.readers.arrow_util import as_landing_batch
 from creditlake.readers.base import SOURCE_ROW, ReaderError, ReaderOptions, ReaderRejects, register
 from creditlake.readers.limits import array_elements, flag_lines, naive_max_depth
 from creditlake.readers.limits import problem as limits_problem
-from creditlake.readers.textio import CP1252_REPAIR, TruncationGuard, open_binary
+from creditlake.readers.textio import (
+    CP1252_REPAIR,
+    TruncationGuard,
+    Utf8Stream,
+    open_binary,
+    read_head,
+    sniff_encoding,
+)
 
 BLOCK_BYTES = 32 << 20
 
@@ -54,6 +62,14 @@ def flatten(df: pl.DataFrame) -> pl.DataFrame:
     return df.select(out)
 
 
+def _lenient(text: bytes) -> object:
+    """What JSON writers emit but msgspec refuses: NaN/Infinity (Python's json.dumps) and
+    numbers past a double (1e999). NaN is a missing value; a number keeps its literal text.
+    ValueError if it is not JSON even so."""
+    return json.loads(text, parse_float=str,
+                      parse_constant=lambda c: None if c == "NaN" else c)
+
+
 def _decode_object(text: bytes, row: int, rejects: ReaderRejects) -> dict | None:
     """One record parsed on its own (error paths only); a bad one goes to `rejects`."""
     try:
@@ -61,8 +77,11 @@ def _decode_object(text: bytes, row: int, rejects: ReaderRejects) -> dict | None
     except UnicodeDecodeError:  # stray Latin-1/cp1252 bytes: repaired as the CSV reader does
         return _decode_object(text.decode("utf-8", CP1252_REPAIR).encode(), row, rejects)
     except (msgspec.DecodeError, RecursionError) as exc:
-        rejects.add(row, text.decode("utf-8", "replace"), f"invalid JSON: {exc}")
-        return None
+        try:
+            obj = _lenient(text)
+        except (ValueError, RecursionError):
+            rejects.add(row, text.decode("utf-8", "replace"), f"invalid JSON: {exc}")
+            return None
     if not isinstance(obj, dict):
         rejects.add(row, text.decode("utf-8", "replace"), "JSON value is not an object")
         return None
@@ -103,10 +122,15 @@ def _parse_lines(lines: list[bytes], rows: list[int], rejects: ReaderRejects) ->
     return _frame_of(good), kept
 
 
-def _guarded(path: Path) -> tuple[io.BufferedReader, TruncationGuard]:
-    """A decompressing reader that ends cleanly at a truncation (guard.error says so)."""
+def _guarded(path: Path, encoding: str | None) -> tuple[io.BufferedReader, TruncationGuard]:
+    """A decompressing reader of UTF-8 that ends cleanly at a truncation (guard.error says
+    so); UTF-16 (by BOM or NUL pattern) or a UTF-8 BOM is transcoded on the way."""
     guard = TruncationGuard(open_binary(path))
-    return io.BufferedReader(guard, 1 << 20), guard
+    stream = io.BufferedReader(guard, 1 << 20)
+    encoding = encoding or sniff_encoding(read_head(path, 4096))
+    if encoding == "utf-8":
+        return stream, guard
+    return io.BufferedReader(Utf8Stream(stream, encoding), 1 << 20), guard
 
 
 @register("jsonl")
@@ -117,7 +141,7 @@ def read_jsonl(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = 
     next_row = 1
     tail = b""
     skipping = False  # inside a line already rejected as over the size limit
-    f, guard = _guarded(path)
+    f, guard = _guarded(path, opts.encoding)
     with f:
         while True:
             chunk = f.read(BLOCK_BYTES)
@@ -181,10 +205,11 @@ def _records_of(doc: object) -> list:
     raise ReaderError("JSON document holds no records (expected an array of objects)")
 
 
-def _read_document(path: Path, limit: int) -> tuple[bytes, Exception | None]:
+def _read_document(path: Path, limit: int, encoding: str | None
+                   ) -> tuple[bytes, Exception | None]:
     """The decompressed document, refused past `limit` bytes whatever its size on disk (a
     small .gz can expand to GBs); a truncated stream gives what came before the cut."""
-    f, guard = _guarded(path)
+    f, guard = _guarded(path, encoding)
     with f:
         raw = f.read(limit + 1)
     if len(raw) > limit:
@@ -199,13 +224,16 @@ def read_json(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = N
               ) -> Iterator[pa.RecordBatch]:
     rejects = rejects if rejects is not None else ReaderRejects()
     limits = opts.limits
-    raw, truncated = _read_document(path, limits.max_document_bytes)
+    raw, truncated = _read_document(path, limits.max_document_bytes, opts.encoding)
     # fast path: the whole document is shallow enough for the parser (+2: {"data": [ ... ]})
     if truncated is None and naive_max_depth(raw) <= limits.max_depth + 2:
         try:
             doc = msgspec.json.decode(raw)
         except (msgspec.DecodeError, RecursionError) as exc:
-            raise ReaderError(f"invalid JSON document: {exc}") from exc
+            try:
+                doc = _lenient(raw)
+            except (ValueError, RecursionError):
+                raise ReaderError(f"invalid JSON document: {exc}") from exc
         good, rows = [], []
         for i, rec in enumerate(_records_of(doc), start=1):
             if isinstance(rec, dict):

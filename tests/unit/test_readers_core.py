@@ -217,6 +217,47 @@ def test_a_field_whose_shape_varies_keeps_every_record(tmp_path, fmt):
     assert len(rejects.rows) == (1 if fmt == "jsonl" else 0)
 
 
+def test_json_in_utf16_or_with_a_bom_is_read_as_text(tmp_path):
+    """JSON Lines and a JSON array saved as UTF-16 (BOM or none) or UTF-8 with a BOM: every
+    record is read (UTF-16 lines used to be rejected one by one, the document quarantined)."""
+    recs = [{"email": f"p{i}@x.co", "name": f"Zoë {i}"} for i in range(3)]
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs)
+    for enc in ("utf-16", "utf-16-le", "utf-16-be", "utf-8-sig"):
+        for name, text in ((f"{enc}.jsonl", lines), (f"{enc}.json", json.dumps(recs))):
+            rows, rejects = read_all(write(tmp_path, name, text.encode(enc)))
+            assert [(r["email"], r["name"]) for r in rows] == [
+                (r["email"], r["name"]) for r in recs], name
+            assert not rejects.rows, name
+
+
+def test_json_nan_and_numbers_past_a_double_are_values_not_rejects(tmp_path):
+    """Python's json.dumps writes NaN and Infinity; 1e999 is valid JSON past a double. The
+    record loads: NaN is a missing value, the others keep their literal text."""
+    data = ('{"email": "n1@x.co", "age": NaN}\n{"email": "n2@x.co", "age": 1e999}\n'
+            '{"email": "n3@x.co", "score": -Infinity}\n{"email": "n4@x.co", "age": NaN\n')
+    rows, rejects = read_all(write(tmp_path, "nan.jsonl", data))
+    assert [(r["email"], r.get("age"), r.get("score")) for r in rows] == [
+        ("n1@x.co", None, None), ("n2@x.co", "1e999", None), ("n3@x.co", None, "-Infinity")]
+    assert [row for row, _, _ in rejects.rows] == [4]  # still not JSON: rejected
+    doc, _ = read_all(write(tmp_path, "nan.json", '[{"email": "d@x.co", "age": NaN}]'))
+    assert doc == [{"email": "d@x.co", "age": None, "source_row": 1}]
+
+
+def test_csv_lines_ending_in_a_lone_cr(tmp_path):
+    """Old Mac "CSV (Macintosh)" exports end lines in \r alone: read (it failed the file),
+    with a ragged row's line number counted the same way."""
+    p = write(tmp_path, "mac.csv", 'email,name\ra@x.co,Ann\rb@x.co,Bob,extra\r"c@x.co",Cy\r')
+    rows, rejects = read_all(p)
+    assert [r["email"] for r in rows] == ["a@x.co", "c@x.co"]
+    assert [(row, why) for row, _, why in rejects.rows] == [
+        (3, "ragged row at line 3: expected 2 fields, got 3")]
+
+
+def test_a_file_of_only_a_byte_order_mark_is_empty(tmp_path):
+    fmt, why = readers.detect_format(write(tmp_path, "bom.csv", b"\xef\xbb\xbf\r\n"))
+    assert (fmt, why) == ("unrecognized", "no content: only blanks (or a byte-order mark)")
+
+
 def test_json_array_and_wrapped_records(tmp_path):
     arr = write(tmp_path, "a.json", json.dumps([{"email": "a@b.co"}, 5, {"email": "c@d.co"}]))
     assert detect(arr) == "json"
