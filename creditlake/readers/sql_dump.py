@@ -568,13 +568,13 @@ class _DumpReader:
             while (r := self.run_re.match(rest, pos)) and r.end() > pos:
                 pos = r.end()
             whole = pos if pos > m.end() else 0
-        if whole:
-            self._failed = None
-            yield from self._statement(rest[:whole].rstrip().rstrip(",") + ";", self.line)
-            if self._failed:  # the tuples do not parse either: the statement as it was
-                whole = 0
         if not whole:
             yield from self._bad(self.line, "statement without a terminating ';'", rest)
+            return
+        self._failed = None
+        yield from self._statement(rest[:whole].rstrip().rstrip(",") + ";", self.line)
+        if self._failed:  # as for a whole statement: what was read stays, the rest is rejected
+            yield from self._bad(self.line, self._failed, rest)
             return
         line = self.line + rest.count("\n", 0, whole)
         if rest[whole:].strip():
