@@ -11,6 +11,9 @@ a batch always carries every column seen so far (the schema only grows along the
 from __future__ import annotations
 
 import codecs
+import contextlib
+import re
+import shutil
 import tempfile
 import zlib
 from collections.abc import Iterator
@@ -31,7 +34,16 @@ from creditlake.readers.base import (
     tag_subsource,
 )
 from creditlake.readers.sql_dump import is_person_table
-from creditlake.readers.textio import BZ2_MAGIC, GZIP_MAGIC, ZSTD_MAGIC, open_binary
+from creditlake.readers.textio import (
+    BZ2_MAGIC,
+    CHUNK,
+    GZIP_MAGIC,
+    ZSTD_MAGIC,
+    Utf8Stream,
+    open_binary,
+    read_head,
+    scan_utf8,
+)
 from creditlake.readers.xml_prune import MARKER, prune_deep
 
 SNIFF_ELEMENTS = 20_000  # elements inspected to detect the record element
@@ -290,12 +302,40 @@ def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
     dumps: <row>s of each <table_data name=…> are the sub-source "<file>#<table>", and
     tables without person columns are skipped with a notice."""
     path = Path(path)
-    if not opts.record_element and _root_name(path) == "mysqldump":
-        yield from _read_records(path, opts, "row", 3, False, by_table=True)
-    else:
-        record, depth, nested = detect_record_element(path, opts.record_element)
-        yield from _read_records(path, opts, record, depth, nested, by_table=False,
-                                 rejects=rejects)
+    with contextlib.ExitStack() as stack:
+        if _stray_non_utf8(path):
+            path = _repaired_copy(path, opts, stack)
+        if not opts.record_element and _root_name(path) == "mysqldump":
+            yield from _read_records(path, opts, "row", 3, False, by_table=True)
+        else:
+            record, depth, nested = detect_record_element(path, opts.record_element)
+            yield from _read_records(path, opts, record, depth, nested, by_table=False,
+                                     rejects=rejects)
+
+
+_DECLARED_ENCODING = re.compile(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([\w.:-]+)""")
+
+
+def _stray_non_utf8(path: Path) -> bool:
+    """A document in UTF-8 (declared, or by default) with bytes that are not: stray
+    Latin-1/cp1252 bytes, which the other readers repair and libxml2 refuses outright."""
+    head = read_head(path, 4096).removeprefix(codecs.BOM_UTF8)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, b"<\x00", b"\x00<")):
+        return False
+    declared = _DECLARED_ENCODING.match(head)
+    if declared and declared.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
+        return False  # ISO-8859-1, windows-1252, ...: libxml2 decodes it as declared
+    return not scan_utf8(path)[0]
+
+
+def _repaired_copy(path: Path, opts: ReaderOptions, stack: contextlib.ExitStack) -> Path:
+    """A UTF-8 copy with the stray bytes decoded as cp1252, as the CSV reader does; under
+    the same file name (a dump's sub-sources are named after it)."""
+    td = Path(stack.enter_context(tempfile.TemporaryDirectory(
+        prefix="creditlake-xml-", dir=opts.extra.get("tmp_dir"))))
+    with Utf8Stream(open_binary(path), "utf-8") as src, open(td / path.name, "wb") as dst:
+        shutil.copyfileobj(src, dst, CHUNK)
+    return td / path.name
 
 
 def _read_records(path: Path, opts: ReaderOptions, record: str, depth: int, nested: bool,

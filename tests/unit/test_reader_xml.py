@@ -192,3 +192,19 @@ def test_utf16_attribute_only_records(tmp_path: Path) -> None:
     assert readers.detect(p) == "xml"
     assert rows_of(p) == [{"id": "1", "email": "a@b.c", "name": "Jörg", "source_row": 1},
                           {"id": "2", "email": "d@e.f", "name": None, "source_row": 2}]
+
+
+@pytest.mark.parametrize("declaration", ['<?xml version="1.0" encoding="UTF-8"?>', ""])
+def test_stray_latin1_bytes_in_utf8_xml_are_repaired(tmp_path: Path, declaration: str) -> None:
+    """libxml2 refuses a UTF-8 document with one Latin-1 byte (the file was quarantined as
+    "no record element found"); it is read as the CSV reader reads such bytes, as cp1252.
+    A document that declares Latin-1 is left to libxml2."""
+    people = "".join(f"<person><email>r{i}@x.co</email><name>Renée {i}</name></person>"
+                     for i in range(3))
+    p = tmp_path / "stray.xml"
+    p.write_bytes(f"{declaration}<people>{people}</people>".encode("latin-1"))
+    assert [r["name"] for r in rows_of(p)] == [f"Renée {i}" for i in range(3)]
+    latin = tmp_path / "latin.xml"
+    latin.write_bytes(f'<?xml version="1.0" encoding="ISO-8859-1"?><people>{people}</people>'
+                      .encode("latin-1"))
+    assert [r["name"] for r in rows_of(latin)] == [f"Renée {i}" for i in range(3)]
