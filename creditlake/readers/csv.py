@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import csv as pycsv
 import io
+import re
 import tempfile
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from creditlake.readers.textio import (
 )
 
 DELIMITERS = ",;\t|"
+# Excel's "sep=;" first line (European exports): it names the delimiter, the header follows
+SEP_HINT = re.compile(r"sep=([^\r\n])\r?\n", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -85,14 +88,18 @@ def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
                              else "replace").lstrip("\ufeff")
     if text.drop_nul:
         head = head.replace("\x00", "")
-    delimiter = opts.delimiter or sniff_dialect(head)
+    hint = SEP_HINT.match(head)
+    if hint:
+        head = head[hint.end():]
+    delimiter = opts.delimiter or (hint.group(1) if hint else sniff_dialect(head))
     names = _header(head, delimiter)
     if not names:
         raise ReaderError("no header row found")
     rejects = rejects if rejects is not None else ReaderRejects()
     with contextlib.ExitStack() as stack:
         path, text, replaced = _resynced(path, text, opts, rejects, stack)
-        replaced += yield from _parse(path, names, delimiter, text, opts, rejects)
+        replaced += yield from _parse(path, names, delimiter, text, opts, rejects,
+                                      skip_rows=1 + bool(hint))
     if nuls:
         yield notice_batch(f"{nuls} NUL bytes removed (padding: NUL is never text)")
     if replaced:
@@ -137,8 +144,9 @@ def _resynced(path: Path, text: _Text, opts: ReaderOptions, rejects: ReaderRejec
 
 
 def _parse(path: Path, names: list[str], delimiter: str, text: _Text, opts: ReaderOptions,
-           rejects: ReaderRejects) -> Generator[pa.RecordBatch, None, int]:
-    """The file's batches; returns the bytes its decoder replaced."""
+           rejects: ReaderRejects, skip_rows: int) -> Generator[pa.RecordBatch, None, int]:
+    """The file's batches (after `skip_rows` lines: the header, a "sep=" line); returns the
+    bytes its decoder replaced."""
     ragged: list[tuple[str, str]] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -148,7 +156,8 @@ def _parse(path: Path, names: list[str], delimiter: str, text: _Text, opts: Read
         return "skip"
 
     stream, guard = _text_stream(path, text)
-    read_opts = pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=opts.batch_rows * 128,
+    read_opts = pacsv.ReadOptions(column_names=names, skip_rows=skip_rows,
+                                  block_size=opts.batch_rows * 128,
                                   use_threads=True)
     parse_opts = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
                                     invalid_row_handler=on_invalid)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from creditlake.readers.base import ReaderError
 from creditlake.readers.excel import OLE_MAGIC, ZIP_MAGIC, looks_like_xlsx
+from creditlake.readers.jsonl import decode_lenient, holds_records
 from creditlake.readers.sql_dump import looks_like_sql_dump
 from creditlake.readers.textio import BZ2_MAGIC, GZIP_MAGIC, ZSTD_MAGIC, read_head, sniff_encoding
 from creditlake.readers.xml import looks_like_xml
@@ -47,7 +48,15 @@ def _json(raw: bytes, head: bytes, path: Path) -> str | None:
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
         # JSONL: a first line that is a whole object (a document cannot go on after it; a
         # bad later line is that line's reject). One multi-line object: a JSON document.
-        return "jsonl" if lines and lines[0].endswith("}") else "json"
+        if not lines or not lines[0].endswith("}"):
+            return "json"
+        if len(lines) > 1:
+            return "jsonl"
+        # One line: a record, or a minified document of records ({"data": [...]})
+        try:
+            return "json" if holds_records(decode_lenient(lines[0].encode())) else "jsonl"
+        except (ValueError, RecursionError):
+            return "jsonl"  # its reader rejects the line, with the reason
     return None
 
 

@@ -190,19 +190,53 @@ def read_jsonl(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = 
                           f"were kept): {guard.error}")
 
 
-def _records_of(doc: object) -> list:
+RECORD_KEYS = ("data", "records", "rows", "items", "results", "users", "contacts", "people",
+               "customers")
+
+
+def records_of(doc: object) -> list:
+    """The records a JSON document holds: the array itself; an object's array under a
+    RECORD_KEYS name, or its only array of objects ({"total": 2, "hits": [...]}); an object of
+    records keyed by id ({"u1": {...}, "u2": {...}}: the key becomes `id`, unless the record
+    has one); else the object is one record."""
     if isinstance(doc, list):
         return doc
     if isinstance(doc, dict):
-        lists = [v for v in doc.values() if isinstance(v, list)]
-        for key in ("data", "records", "rows", "items", "results", "users", "contacts",
-                    "people", "customers"):
+        for key in RECORD_KEYS:
             if isinstance(doc.get(key), list):
                 return doc[key]
+        lists = [v for v in doc.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
         if len(lists) == 1:
             return lists[0]
+        if _keyed_records(doc):
+            return [{"id": k, **v} for k, v in doc.items()]
         return [doc]
     raise ReaderError("JSON document holds no records (expected an array of objects)")
+
+
+def _keyed_records(doc: dict) -> bool:
+    """Two or more objects as values that share a field: records keyed by id, not one
+    record's sub-objects ({"contact": {"email"}, "address": {"city"}} share none)."""
+    values = list(doc.values())
+    if len(values) < 2 or not all(isinstance(v, dict) and v for v in values):
+        return False
+    return bool(set(values[0]).intersection(*values[1:]))
+
+
+def holds_records(doc: object) -> bool:
+    """Whether a one-line JSON object is a document of records (a minified export) rather
+    than one JSON Lines record."""
+    found = records_of(doc) if isinstance(doc, dict) else []
+    return not (len(found) == 1 and found[0] is doc)
+
+
+def decode_lenient(text: bytes) -> object:
+    """msgspec, else what it refuses but JSON writers emit (see _lenient); ValueError (msgspec's
+    DecodeError is one) if the text is not JSON even so."""
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return _lenient(text)
 
 
 def _read_document(path: Path, limit: int, encoding: str | None
@@ -235,7 +269,7 @@ def read_json(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = N
             except (ValueError, RecursionError):
                 raise ReaderError(f"invalid JSON document: {exc}") from exc
         good, rows = [], []
-        for i, rec in enumerate(_records_of(doc), start=1):
+        for i, rec in enumerate(records_of(doc), start=1):
             if isinstance(rec, dict):
                 good.append(rec)
                 rows.append(i)

@@ -253,6 +253,15 @@ def test_csv_lines_ending_in_a_lone_cr(tmp_path):
         (3, "ragged row at line 3: expected 2 fields, got 3")]
 
 
+def test_excel_sep_line_names_the_delimiter(tmp_path):
+    """Excel's "sep=;" first line: the delimiter it names is used and the header follows (it
+    was read as the header, so nothing mapped); ragged rows keep their physical line."""
+    p = write(tmp_path, "eu.csv", "sep=;\r\nemail;name\r\na@x.co;Ann, Lee\r\nb@x.co;B;x\r\n")
+    rows, rejects = read_all(p)
+    assert rows == [{"email": "a@x.co", "name": "Ann, Lee", "source_row": 1}]
+    assert [row for row, _, _ in rejects.rows] == [4]
+
+
 def test_a_file_of_only_a_byte_order_mark_is_empty(tmp_path):
     fmt, why = readers.detect_format(write(tmp_path, "bom.csv", b"\xef\xbb\xbf\r\n"))
     assert (fmt, why) == ("unrecognized", "no content: only blanks (or a byte-order mark)")
@@ -269,6 +278,35 @@ def test_json_array_and_wrapped_records(tmp_path):
     assert read_all(wrapped)[0][0]["email"] == "a@b.co"
     with pytest.raises(ReaderError, match="invalid JSON"):
         read_all(write(tmp_path, "bad.json", "[{\"a\": 1}, {"), "json")
+
+
+def test_a_minified_document_on_one_line_is_a_document_not_one_record(tmp_path):
+    """{"data": [...]} on one line (an API export, minified) is a JSON document of records;
+    it was read as one JSON Lines record holding every person as text. A one-line record
+    stays a record, its list of scalars a value."""
+    people = [{"email": "m1@x.co"}, {"email": "m2@x.co"}]
+    for doc in ({"data": people, "total": 2}, {"total": 2, "hits": people}):
+        p = write(tmp_path, "min.json", json.dumps(doc))
+        assert detect(p) == "json"
+        assert [r["email"] for r in read_all(p)[0]] == ["m1@x.co", "m2@x.co"]
+    one = write(tmp_path, "one.jsonl", json.dumps({"email": "o@x.co", "tags": ["a", "b"]}))
+    assert detect(one) == "jsonl"
+    assert read_all(one)[0] == [{"email": "o@x.co", "tags": '["a","b"]', "source_row": 1}]
+    pretty = write(tmp_path, "one.json", json.dumps({"email": "o@x.co", "tags": ["a"]},
+                                                    indent=2))
+    assert read_all(pretty)[0] == [{"email": "o@x.co", "tags": '["a"]', "source_row": 1}]
+
+
+def test_records_keyed_by_id(tmp_path):
+    """{"u1": {...}, "u2": {...}} (keyed exports): one record per key, the key as `id`; one
+    record's sub-objects that share no field stay one record."""
+    keyed = {"u1": {"email": "k1@x.co"}, "u2": {"email": "k2@x.co", "name": "K2"}}
+    for text in (json.dumps(keyed), json.dumps(keyed, indent=2)):
+        rows, _ = read_all(write(tmp_path, "keyed.json", text))
+        assert [(r["id"], r["email"]) for r in rows] == [("u1", "k1@x.co"), ("u2", "k2@x.co")]
+    nested = {"contact": {"email": "n@x.co"}, "address": {"city": "Oslo"}}
+    rows, _ = read_all(write(tmp_path, "nested.json", json.dumps(nested, indent=2)))
+    assert rows == [{"contact.email": "n@x.co", "address.city": "Oslo", "source_row": 1}]
 
 
 def test_parquet_types_become_text(tmp_path):
