@@ -29,6 +29,7 @@ from creditlake.readers.textio import (
     read_head,
     sniff_encoding,
 )
+from creditlake.rules.mapping import infer_mapping
 
 BLOCK_BYTES = 32 << 20
 
@@ -196,7 +197,8 @@ RECORD_KEYS = ("data", "records", "rows", "items", "results", "users", "contacts
 
 def records_of(doc: object) -> list:
     """The records a JSON document holds: the array itself; an object's array under a
-    RECORD_KEYS name, or its only array of objects ({"total": 2, "hits": [...]}); an object of
+    RECORD_KEYS name, or its only array of objects ({"total": 2, "hits": [...]}) unless the
+    object itself has an e-mail or phone (then it is the one record); an object of
     records keyed by id ({"u1": {...}, "u2": {...}}: the key becomes `id`, unless the record
     has one); else the object is one record."""
     if isinstance(doc, list):
@@ -206,12 +208,19 @@ def records_of(doc: object) -> list:
             if isinstance(doc.get(key), list):
                 return doc[key]
         lists = [v for v in doc.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
-        if len(lists) == 1:
+        if len(lists) == 1 and not _reaches_a_person(doc):
             return lists[0]
         if _keyed_records(doc):
             return [{"id": k, **v} for k, v in doc.items()]
         return [doc]
     raise ReaderError("JSON document holds no records (expected an array of objects)")
+
+
+def _reaches_a_person(doc: dict) -> bool:
+    """The object's own values include an e-mail or phone: it is a person whose list is a
+    part of it ({"email": ..., "orders": [...]}), not a wrapper around records."""
+    scalars = [k for k, v in doc.items() if not isinstance(v, (list, dict))]
+    return bool(infer_mapping(scalars).fields & {"email", "phone"})
 
 
 def _keyed_records(doc: dict) -> bool:

@@ -295,6 +295,11 @@ def test_a_minified_document_on_one_line_is_a_document_not_one_record(tmp_path):
     pretty = write(tmp_path, "one.json", json.dumps({"email": "o@x.co", "tags": ["a"]},
                                                     indent=2))
     assert read_all(pretty)[0] == [{"email": "o@x.co", "tags": '["a"]', "source_row": 1}]
+    # a person with a list of objects is that person, not a wrapper around the list
+    person = {"email": "o@x.co", "orders": [{"id": 1}]}
+    for text in (json.dumps(person) + "\n", json.dumps(person, indent=2)):
+        rows, _ = read_all(write(tmp_path, "orders.json", text))
+        assert rows == [{"email": "o@x.co", "orders": '[{"id":1}]', "source_row": 1}]
 
 
 def test_records_keyed_by_id(tmp_path):
