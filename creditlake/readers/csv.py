@@ -40,13 +40,17 @@ SEP_HINT = re.compile(r"sep=([^\r\n])\r?\n", re.IGNORECASE)
 @dataclass(frozen=True)
 class _Text:
     """How the file's bytes become the UTF-8 text pyarrow parses: as they are, or through
-    Utf8Stream (another encoding, stray Latin-1 bytes to repair, NUL padding to drop)."""
+    Utf8Stream (another encoding, stray Latin-1 bytes to repair, NUL padding to drop, lines
+    that end in a lone CR to end in LF, so the runaway-quote scan and line numbers see them)."""
     encoding: str
     transcode: bool
     drop_nul: bool = False
+    cr_lines: bool = False
 
     def stream(self, raw) -> io.BufferedReader | Utf8Stream:  # noqa: ANN001 - a binary stream
-        return Utf8Stream(raw, self.encoding, drop_nul=self.drop_nul) if self.transcode else raw
+        if not self.transcode:
+            return raw
+        return Utf8Stream(raw, self.encoding, drop_nul=self.drop_nul, cr_to_lf=self.cr_lines)
 
 
 def sniff_dialect(text: str) -> str:
@@ -83,11 +87,15 @@ def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
     encoding = opts.encoding or sniff_encoding(head_bytes)
     wide = encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32"))
     valid, nuls = (True, 0) if wide else scan_utf8(path)  # NUL is text only in 2-4 byte codes
-    text = _Text(encoding, encoding != "utf-8" or not valid or nuls > 0, drop_nul=nuls > 0)
     head = head_bytes.decode(encoding, errors=CP1252_REPAIR if encoding == "utf-8"
                              else "replace").lstrip("\ufeff")
-    if text.drop_nul:
+    if nuls:
         head = head.replace("\x00", "")
+    cr_lines = "\r" in head and "\n" not in head  # old Mac exports: "\r" ends every line
+    if cr_lines:
+        head = head.replace("\r", "\n")
+    text = _Text(encoding, encoding != "utf-8" or not valid or nuls > 0 or cr_lines,
+                 drop_nul=nuls > 0, cr_lines=cr_lines)
     hint = SEP_HINT.match(head)
     if hint:
         head = head[hint.end():]
@@ -97,9 +105,9 @@ def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
         raise ReaderError("no header row found")
     rejects = rejects if rejects is not None else ReaderRejects()
     with contextlib.ExitStack() as stack:
-        path, text, replaced = _resynced(path, text, opts, rejects, stack)
-        replaced += yield from _parse(path, names, delimiter, text, opts, rejects,
-                                      skip_rows=1 + bool(hint))
+        skip_rows = 1 + bool(hint)  # the header, after a "sep=" line
+        path, text, replaced = _resynced(path, text, opts, rejects, stack, skip_rows)
+        replaced += yield from _parse(path, names, delimiter, text, opts, rejects, skip_rows)
     if nuls:
         yield notice_batch(f"{nuls} NUL bytes removed (padding: NUL is never text)")
     if replaced:
@@ -119,14 +127,14 @@ def _replaced(stream: io.BufferedReader | Utf8Stream) -> int:
 
 
 def _resynced(path: Path, text: _Text, opts: ReaderOptions, rejects: ReaderRejects,
-              stack: contextlib.ExitStack) -> tuple[Path, _Text, int]:
+              stack: contextlib.ExitStack, skip_rows: int) -> tuple[Path, _Text, int]:
     """`path` itself, or - when a quoted field runs away - a UTF-8 copy without the broken
     lines (each rejected with its line number; see csv_resync.py); with the bytes replaced
     while copying."""
     stream, _ = _text_stream(path, text)
     with stream as f:
         found = [r for r in find_runaways(f, opts.limits.max_field_lines,
-                                          opts.limits.max_record_bytes) if r.line > 1]
+                                          opts.limits.max_record_bytes) if r.line > skip_rows]
     if not found:
         return path, text, 0
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(

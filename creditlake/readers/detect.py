@@ -53,6 +53,8 @@ def _json(raw: bytes, head: bytes, path: Path) -> str | None:
         if len(lines) > 1:
             return "jsonl"
         # One line: a record, or a minified document of records ({"data": [...]})
+        if path.suffix.lower() in (".jsonl", ".ndjson"):
+            return "jsonl"
         try:
             return "json" if holds_records(decode_lenient(lines[0].encode())) else "jsonl"
         except (ValueError, RecursionError):

@@ -66,9 +66,15 @@ def flatten(df: pl.DataFrame) -> pl.DataFrame:
 def _lenient(text: bytes) -> object:
     """What JSON writers emit but msgspec refuses: NaN/Infinity (Python's json.dumps) and
     numbers past a double (1e999). NaN is a missing value; a number keeps its literal text.
-    ValueError if it is not JSON even so."""
-    return json.loads(text, parse_float=str,
-                      parse_constant=lambda c: None if c == "NaN" else c)
+    ValueError if it is not JSON even so, or holds what no UTF-8 text can (a lone surrogate
+    escape such as "\\ud83d", which json accepts and msgspec rightly refuses)."""
+    obj = json.loads(text, parse_float=str,
+                     parse_constant=lambda c: None if c == "NaN" else c)
+    try:
+        msgspec.json.encode(obj)
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"not UTF-8 text: {exc}") from None
+    return obj
 
 
 def _decode_object(text: bytes, row: int, rejects: ReaderRejects) -> dict | None:
@@ -196,47 +202,51 @@ RECORD_KEYS = ("data", "records", "rows", "items", "results", "users", "contacts
 
 
 def records_of(doc: object) -> list:
-    """The records a JSON document holds: the array itself; an object's array under a
-    RECORD_KEYS name, or its only array of objects ({"total": 2, "hits": [...]}) unless the
-    object itself has an e-mail or phone (then it is the one record); an object of
-    records keyed by id ({"u1": {...}, "u2": {...}}: the key becomes `id`, unless the record
-    has one); else the object is one record."""
+    """The records a JSON document holds: the array itself; for an object that is not itself
+    a person (_is_person), its array under a RECORD_KEYS name or its only array of objects
+    ({"total": 2, "hits": [...]}), or records keyed by id ({"u1": {...}, "u2": {...}}: the
+    key becomes `id`, unless the record has one); else the object is one record."""
     if isinstance(doc, list):
         return doc
-    if isinstance(doc, dict):
-        for key in RECORD_KEYS:
-            if isinstance(doc.get(key), list):
-                return doc[key]
-        lists = [v for v in doc.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
-        if len(lists) == 1 and not _reaches_a_person(doc):
-            return lists[0]
-        if _keyed_records(doc):
-            return [{"id": k, **v} for k, v in doc.items()]
+    if not isinstance(doc, dict):
+        raise ReaderError("JSON document holds no records (expected an array of objects)")
+    if _is_person(doc):
         return [doc]
-    raise ReaderError("JSON document holds no records (expected an array of objects)")
+    for key in RECORD_KEYS:
+        if isinstance(doc.get(key), list):
+            return doc[key]
+    lists = [v for v in doc.values() if isinstance(v, list) and v and isinstance(v[0], dict)]
+    if len(lists) == 1:
+        return lists[0]
+    if _keyed_records(doc):
+        return [{"id": k, **v} for k, v in doc.items()]
+    return [doc]
 
 
-def _reaches_a_person(doc: dict) -> bool:
-    """The object's own values include an e-mail or phone: it is a person whose list is a
-    part of it ({"email": ..., "orders": [...]}), not a wrapper around records."""
+def _is_person(doc: dict) -> bool:
+    """The object's own values name a person: an e-mail or phone, or an id with one more field
+    ({"customer_id": 7, "name": ...}). Its lists are then part of it ({"email": ...,
+    "orders": [...]}); a wrapper's own values are an id at most ({"id", "total", "data"})."""
     scalars = [k for k, v in doc.items() if not isinstance(v, (list, dict))]
-    return bool(infer_mapping(scalars).fields & {"email", "phone"})
+    fields = infer_mapping(scalars).fields
+    return bool(fields & {"email", "phone"}) or ("user_id" in fields and len(fields) > 1)
 
 
 def _keyed_records(doc: dict) -> bool:
-    """Two or more objects as values that share a field: records keyed by id, not one
-    record's sub-objects ({"contact": {"email"}, "address": {"city"}} share none)."""
+    """Two or more objects as values that share a field and name people: records keyed by
+    id, not one record's sub-objects ({"home": {"city"}, "work": {"city"}})."""
     values = list(doc.values())
     if len(values) < 2 or not all(isinstance(v, dict) and v for v in values):
         return False
-    return bool(set(values[0]).intersection(*values[1:]))
+    shared = set(values[0]).intersection(*values[1:])
+    return bool(shared) and infer_mapping(list(shared)).has_identity()
 
 
 def holds_records(doc: object) -> bool:
     """Whether a one-line JSON object is a document of records (a minified export) rather
-    than one JSON Lines record."""
+    than one JSON Lines record: it yields records, none of them the object itself."""
     found = records_of(doc) if isinstance(doc, dict) else []
-    return not (len(found) == 1 and found[0] is doc)
+    return bool(found) and not (len(found) == 1 and found[0] is doc)
 
 
 def decode_lenient(text: bytes) -> object:

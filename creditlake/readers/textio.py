@@ -162,12 +162,15 @@ class Utf8Stream(io.RawIOBase):
     """Re-encode a byte stream to UTF-8, decoding as `encoding`; for UTF-8 input, stray
     invalid bytes (files mixing UTF-8 and Latin-1) are decoded as cp1252 instead of failing;
     in other encodings they become U+FFFD, counted in `replaced` (bytes).
-    drop_nul: NUL characters are left out (padding, never text)."""
+    drop_nul: NUL characters are left out (padding, never text). cr_to_lf: every CR becomes
+    LF (a file whose lines end in a lone CR)."""
 
-    def __init__(self, raw: BinaryIO, encoding: str, *, drop_nul: bool = False) -> None:
+    def __init__(self, raw: BinaryIO, encoding: str, *, drop_nul: bool = False,
+                 cr_to_lf: bool = False) -> None:
         errors = CP1252_REPAIR if encoding.startswith("utf-8") else REPLACE_COUNTED
         self.replaced = 0
         self._drop_nul = drop_nul
+        self._cr_to_lf = cr_to_lf
         self._raw = raw
         self._dec = codecs.getincrementaldecoder(encoding)(errors=errors)
         self._buf = b""
@@ -193,7 +196,11 @@ class Utf8Stream(io.RawIOBase):
         return text
 
     def _text(self, text: str) -> bytes:
-        return (text.replace("\x00", "") if self._drop_nul else text).encode()
+        if self._drop_nul:
+            text = text.replace("\x00", "")
+        if self._cr_to_lf:
+            text = text.replace("\r", "\n")
+        return text.encode()
 
     def close(self) -> None:
         self._raw.close()

@@ -239,6 +239,12 @@ def test_json_nan_and_numbers_past_a_double_are_values_not_rejects(tmp_path):
     assert [(r["email"], r.get("age"), r.get("score")) for r in rows] == [
         ("n1@x.co", None, None), ("n2@x.co", "1e999", None), ("n3@x.co", None, "-Infinity")]
     assert [row for row, _, _ in rejects.rows] == [4]  # still not JSON: rejected
+    # a lone surrogate escape, which json accepts and no UTF-8 text holds: that line alone
+    sur = write(tmp_path, "sur.jsonl", '{"email": "s@x.co", "s": "\\ud83d"}\nnot json\n'
+                                       '{"email": "t@x.co"}\n')
+    rows, rejects = read_all(sur)
+    assert [r["email"] for r in rows] == ["t@x.co"]
+    assert [row for row, _, _ in rejects.rows] == [1, 2]
     doc, _ = read_all(write(tmp_path, "nan.json", '[{"email": "d@x.co", "age": NaN}]'))
     assert doc == [{"email": "d@x.co", "age": None, "source_row": 1}]
 
@@ -251,6 +257,10 @@ def test_csv_lines_ending_in_a_lone_cr(tmp_path):
     assert [r["email"] for r in rows] == ["a@x.co", "c@x.co"]
     assert [(row, why) for row, _, why in rejects.rows] == [
         (3, "ragged row at line 3: expected 2 fields, got 3")]
+    # a quote that never closes is caught as in a file of \n lines: its line is rejected
+    body = "".join(f"P{i},p{i}@x.co\r" for i in range(200))
+    rows, rejects = read_all(write(tmp_path, "run.csv", 'name,email\rAnn,"a@x.co\r' + body))
+    assert len(rows) == 200 and [row for row, _, _ in rejects.rows] == [2]
 
 
 def test_excel_sep_line_names_the_delimiter(tmp_path):
@@ -295,11 +305,19 @@ def test_a_minified_document_on_one_line_is_a_document_not_one_record(tmp_path):
     pretty = write(tmp_path, "one.json", json.dumps({"email": "o@x.co", "tags": ["a"]},
                                                     indent=2))
     assert read_all(pretty)[0] == [{"email": "o@x.co", "tags": '["a"]', "source_row": 1}]
-    # a person with a list of objects is that person, not a wrapper around the list
-    person = {"email": "o@x.co", "orders": [{"id": 1}]}
-    for text in (json.dumps(person) + "\n", json.dumps(person, indent=2)):
-        rows, _ = read_all(write(tmp_path, "orders.json", text))
-        assert rows == [{"email": "o@x.co", "orders": '[{"id":1}]', "source_row": 1}]
+    # a person with a list is that person, not a wrapper around the list, on one line or many
+    for person in ({"email": "o@x.co", "orders": [{"id": 1}]},
+                   {"email": "o@x.co", "items": [{"id": 1}]}, {"email": "o@x.co", "results": []},
+                   {"customer_id": 7, "name": "Ann", "orders": [{"id": 1}]}):
+        for text in (json.dumps(person) + "\n", json.dumps(person, indent=2)):
+            rows, _ = read_all(write(tmp_path, "orders.json", text))
+            assert len(rows) == 1 and rows[0]["source_row"] == 1, (person, rows)
+            assert {k for k in rows[0] if k != "source_row"} == set(person), (person, rows)
+    # a wrapper's own id is not a person; a .jsonl name keeps a one-line file JSON Lines
+    wrapper = {"id": "resp-1", "total": 2, "data": people}
+    assert [r["email"] for r in read_all(write(tmp_path, "w.json", json.dumps(wrapper)))[0]] == [
+        "m1@x.co", "m2@x.co"]
+    assert detect(write(tmp_path, "w.jsonl", json.dumps(wrapper))) == "jsonl"
 
 
 def test_records_keyed_by_id(tmp_path):
@@ -312,6 +330,9 @@ def test_records_keyed_by_id(tmp_path):
     nested = {"contact": {"email": "n@x.co"}, "address": {"city": "Oslo"}}
     rows, _ = read_all(write(tmp_path, "nested.json", json.dumps(nested, indent=2)))
     assert rows == [{"contact.email": "n@x.co", "address.city": "Oslo", "source_row": 1}]
+    places = {"home": {"city": "Oslo", "zip": "1"}, "work": {"city": "Bergen", "zip": "2"}}
+    rows, _ = read_all(write(tmp_path, "places.json", json.dumps(places)))
+    assert len(rows) == 1 and rows[0]["work.city"] == "Bergen"
 
 
 def test_parquet_types_become_text(tmp_path):
