@@ -80,15 +80,12 @@ def _lenient(text: bytes) -> object:
 def _decode_object(text: bytes, row: int, rejects: ReaderRejects) -> dict | None:
     """One record parsed on its own (error paths only); a bad one goes to `rejects`."""
     try:
-        obj = msgspec.json.decode(text)
+        obj = decode_lenient(text)
     except UnicodeDecodeError:  # stray Latin-1/cp1252 bytes: repaired as the CSV reader does
         return _decode_object(text.decode("utf-8", CP1252_REPAIR).encode(), row, rejects)
     except (msgspec.DecodeError, RecursionError) as exc:
-        try:
-            obj = _lenient(text)
-        except (ValueError, RecursionError):
-            rejects.add(row, text.decode("utf-8", "replace"), f"invalid JSON: {exc}")
-            return None
+        rejects.add(row, text.decode("utf-8", "replace"), f"invalid JSON: {exc}")
+        return None
     if not isinstance(obj, dict):
         rejects.add(row, text.decode("utf-8", "replace"), "JSON value is not an object")
         return None
@@ -250,12 +247,15 @@ def holds_records(doc: object) -> bool:
 
 
 def decode_lenient(text: bytes) -> object:
-    """msgspec, else what it refuses but JSON writers emit (see _lenient); ValueError (msgspec's
-    DecodeError is one) if the text is not JSON even so."""
+    """msgspec, else what it refuses but JSON writers emit (see _lenient); msgspec's own
+    DecodeError (a ValueError) if the text is not JSON even so."""
     try:
         return msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        return _lenient(text)
+    except msgspec.DecodeError as exc:
+        try:
+            return _lenient(text)
+        except (ValueError, RecursionError):
+            raise exc from None
 
 
 def _read_document(path: Path, limit: int, encoding: str | None
@@ -281,12 +281,9 @@ def read_json(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = N
     # fast path: the whole document is shallow enough for the parser (+2: {"data": [ ... ]})
     if truncated is None and naive_max_depth(raw) <= limits.max_depth + 2:
         try:
-            doc = msgspec.json.decode(raw)
+            doc = decode_lenient(raw)
         except (msgspec.DecodeError, RecursionError) as exc:
-            try:
-                doc = _lenient(raw)
-            except (ValueError, RecursionError):
-                raise ReaderError(f"invalid JSON document: {exc}") from exc
+            raise ReaderError(f"invalid JSON document: {exc}") from exc
         good, rows = [], []
         for i, rec in enumerate(records_of(doc), start=1):
             if isinstance(rec, dict):
