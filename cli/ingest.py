@@ -84,7 +84,9 @@ def ingest(
     settings = load_settings()
     columns = [TextColumn("{task.description}"), BarColumn(),
                TextColumn("{task.completed:,.0f} rows"), TimeElapsedColumn()]
-    with Progress(*columns, console=err_console, transient=as_json) as bar:
+    # --json into a file or pipe: no progress at all (a transient one still ends in a newline)
+    with Progress(*columns, console=err_console, transient=as_json,
+                  disable=as_json and not err_console.is_terminal) as bar:
         reporter = RichProgress(bar)
         try:
             results = ingest_with_dagster(settings, paths, progress=reporter,

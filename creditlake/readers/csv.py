@@ -28,6 +28,7 @@ from creditlake.readers.textio import (
     Utf8Stream,
     open_binary,
     read_head,
+    replaced_notice,
     scan_utf8,
     sniff_encoding,
 )
@@ -111,8 +112,7 @@ def read(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = None
     if nuls:
         yield notice_batch(f"{nuls} NUL bytes removed (padding: NUL is never text)")
     if replaced:
-        plural = "s" * (replaced > 1)
-        yield notice_batch(f"{replaced} byte{plural} not {encoding} text replaced with U+FFFD")
+        yield notice_batch(replaced_notice(replaced, encoding))
 
 
 def _text_stream(path: Path, text: _Text

@@ -59,7 +59,24 @@ def _json(raw: bytes, head: bytes, path: Path) -> str | None:
             return "json" if holds_records(decode_lenient(lines[0].encode())) else "jsonl"
         except (ValueError, RecursionError):
             return "jsonl"  # its reader rejects the line, with the reason
+    if JSON_SUFFIXES.intersection(s.lower() for s in path.suffixes):
+        _refuse_scalar(text)
     return None
+
+
+JSON_SUFFIXES = {".json", ".jsonl", ".ndjson"}
+
+
+def _refuse_scalar(text: str) -> None:
+    """A JSON file that is one bare value (`null`, `42`, `"n/a"`): a document without
+    records, said as such rather than as a one-column table."""
+    try:
+        decode_lenient(text.encode())
+    except (ValueError, RecursionError):
+        return
+    raise ReaderError(f"JSON document holds no records: its whole content is one value, "
+                      f"{text.strip()[:60]} (expected an array of objects, or an object "
+                      f"holding one)")
 
 
 _BINARY_JUNK = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")

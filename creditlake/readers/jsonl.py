@@ -16,7 +16,7 @@ import polars as pl
 import pyarrow as pa
 
 from creditlake.config import ReadLimits
-from creditlake.readers._batches import unique_names
+from creditlake.readers._batches import notice_batch, unique_names
 from creditlake.readers.arrow_util import as_landing_batch
 from creditlake.readers.base import SOURCE_ROW, ReaderError, ReaderOptions, ReaderRejects, register
 from creditlake.readers.limits import array_elements, flag_lines, naive_max_depth
@@ -27,6 +27,7 @@ from creditlake.readers.textio import (
     Utf8Stream,
     open_binary,
     read_head,
+    replaced_notice,
     sniff_encoding,
 )
 from creditlake.rules.mapping import infer_mapping
@@ -126,15 +127,22 @@ def _parse_lines(lines: list[bytes], rows: list[int], rejects: ReaderRejects) ->
     return _frame_of(good), kept
 
 
-def _guarded(path: Path, encoding: str | None) -> tuple[io.BufferedReader, TruncationGuard]:
-    """A decompressing reader of UTF-8 that ends cleanly at a truncation (guard.error says
-    so); UTF-16 (by BOM or NUL pattern) or a UTF-8 BOM is transcoded on the way."""
-    guard = TruncationGuard(open_binary(path))
-    stream = io.BufferedReader(guard, 1 << 20)
-    encoding = encoding or sniff_encoding(read_head(path, 4096))
-    if encoding == "utf-8":
-        return stream, guard
-    return io.BufferedReader(Utf8Stream(stream, encoding), 1 << 20), guard
+class _Source:
+    """A JSON file opened for reading: decompressed, ending cleanly at a truncation
+    (guard.error says so), and transcoded to UTF-8 from UTF-16 (by BOM or NUL pattern) or a
+    UTF-8 BOM, its bytes that are not text in that encoding counted (notice)."""
+
+    def __init__(self, path: Path, encoding: str | None) -> None:
+        self.guard = TruncationGuard(open_binary(path))
+        stream = io.BufferedReader(self.guard, 1 << 20)
+        self.encoding = encoding or sniff_encoding(read_head(path, 4096))
+        self._text = None if self.encoding == "utf-8" else Utf8Stream(stream, self.encoding)
+        self.f = stream if self._text is None else io.BufferedReader(self._text, 1 << 20)
+
+    def notice(self) -> Iterator[pa.RecordBatch]:
+        """The file's warning about replaced bytes, if any (after its last batch)."""
+        if self._text is not None and self._text.replaced:
+            yield notice_batch(replaced_notice(self._text.replaced, self.encoding))
 
 
 @register("jsonl")
@@ -145,8 +153,8 @@ def read_jsonl(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = 
     next_row = 1
     tail = b""
     skipping = False  # inside a line already rejected as over the size limit
-    f, guard = _guarded(path, opts.encoding)
-    with f:
+    src = _Source(path, opts.encoding)
+    with src.f as f:
         while True:
             chunk = f.read(BLOCK_BYTES)
             if skipping and chunk:
@@ -188,10 +196,11 @@ def read_jsonl(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = 
                 next_row += len(lines)
             if not chunk:
                 break
-    if guard.error is not None:
+    yield from src.notice()
+    if src.guard.error is not None:
         raise ReaderError(f"input ends unexpectedly after record {next_row - 1} "
                           f"(truncated or corrupt compressed file; the records before the cut "
-                          f"were kept): {guard.error}")
+                          f"were kept): {src.guard.error}")
 
 
 RECORD_KEYS = ("data", "records", "rows", "items", "results", "users", "contacts", "people",
@@ -258,18 +267,16 @@ def decode_lenient(text: bytes) -> object:
             raise exc from None
 
 
-def _read_document(path: Path, limit: int, encoding: str | None
-                   ) -> tuple[bytes, Exception | None]:
+def _read_document(src: _Source, limit: int) -> bytes:
     """The decompressed document, refused past `limit` bytes whatever its size on disk (a
     small .gz can expand to GBs); a truncated stream gives what came before the cut."""
-    f, guard = _guarded(path, encoding)
-    with f:
+    with src.f as f:
         raw = f.read(limit + 1)
     if len(raw) > limit:
         raise ReaderError(f"JSON document over {limit:,} bytes once decompressed "
                           "(CREDITLAKE_JSON_MAX_DOCUMENT_BYTES): export it as JSON Lines to "
                           "stream it")
-    return raw, guard.error
+    return raw
 
 
 @register("json")
@@ -277,7 +284,9 @@ def read_json(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = N
               ) -> Iterator[pa.RecordBatch]:
     rejects = rejects if rejects is not None else ReaderRejects()
     limits = opts.limits
-    raw, truncated = _read_document(path, limits.max_document_bytes, opts.encoding)
+    src = _Source(path, opts.encoding)
+    raw = _read_document(src, limits.max_document_bytes)
+    truncated = src.guard.error
     # fast path: the whole document is shallow enough for the parser (+2: {"data": [ ... ]})
     if truncated is None and naive_max_depth(raw) <= limits.max_depth + 2:
         try:
@@ -297,6 +306,7 @@ def read_json(path: Path, opts: ReaderOptions, rejects: ReaderRejects | None = N
     for start in range(0, len(good), opts.batch_rows):
         yield _emit(_frame_of(good[start: start + opts.batch_rows]),
                     rows[start: start + opts.batch_rows])
+    yield from src.notice()
     if truncated is not None:
         raise ReaderError(f"input ends unexpectedly after record {len(rows)} (truncated or "
                           f"corrupt compressed file; the records before the cut were kept): "

@@ -576,10 +576,12 @@ class _DumpReader:
         if self._failed:  # as for a whole statement: what was read stays, the rest is rejected
             yield from self._bad(self.line, self._failed, rest)
             return
-        line = self.line + rest.count("\n", 0, whole)
-        if rest[whole:].strip():
+        tail = rest[whole:]
+        cut = whole + len(tail) - len(tail.lstrip())  # where the cut tuple starts
+        line = self.line + rest.count("\n", 0, cut)
+        if tail.strip():
             yield from self._bad(line, "row cut off where the file ends (truncated; the "
-                                       "statement's rows before it were read)", rest[whole:])
+                                       "statement's rows before it were read)", rest[cut:])
 
     @staticmethod
     def _find_copy_end(buf: str, pos: int, eof: bool) -> tuple[int, int]:

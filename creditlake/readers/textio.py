@@ -158,6 +158,11 @@ REPLACE_COUNTED = "creditlake_replace_counted"
 codecs.register_error(REPLACE_COUNTED, _replace_counted)
 
 
+def replaced_notice(count: int, encoding: str) -> str:
+    """The file's warning for `count` bytes REPLACE_COUNTED stood in for."""
+    return f"{count} byte{'s' * (count > 1)} not {encoding} text replaced with U+FFFD"
+
+
 class Utf8Stream(io.RawIOBase):
     """Re-encode a byte stream to UTF-8, decoding as `encoding`; for UTF-8 input, stray
     invalid bytes (files mixing UTF-8 and Latin-1) are decoded as cp1252 instead of failing;

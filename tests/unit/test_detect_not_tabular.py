@@ -29,3 +29,21 @@ def test_not_tabular_is_quarantined(tmp_path: Path, name: str, text: str, reason
 def test_real_tables_still_read(tmp_path: Path, text: str):
     (tmp_path / "t.csv").write_text(text)
     assert detect_format(tmp_path / "t.csv") == ("csv", "")
+
+
+@pytest.mark.parametrize("name,text", [("null.json", "null"), ("n.json", "42\n"),
+                                       ("s.jsonl", '"n/a"'), ("t.json.gz", "true")])
+def test_a_json_file_that_is_one_value_says_so(tmp_path: Path, name: str, text: str):
+    """`null` or `42` in a .json file is a JSON document without records, not a one-column
+    table whose header names no field."""
+    p = tmp_path / name
+    if name.endswith(".gz"):
+        import gzip
+
+        p.write_bytes(gzip.compress(text.encode()))
+    else:
+        p.write_text(text)
+    fmt, why = detect_format(p)
+    assert fmt == UNRECOGNIZED
+    assert why.startswith("JSON document holds no records: its whole content is one value, "
+                          f"{text.strip()} ("), why

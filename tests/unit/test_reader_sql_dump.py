@@ -301,3 +301,17 @@ def test_a_dump_cut_mid_insert_keeps_the_statements_whole_rows(tmp_path: Path) -
     assert [(row, text) for row, text, _ in rejects.rows] == [(301, "(300,'u300@x.")]
     assert "row cut off where the file ends" in rejects.rows[0][2]
     assert len(notices) == 1
+
+
+def test_a_cut_tuple_on_its_own_line_is_rejected_at_that_line(tmp_path: Path) -> None:
+    """mysqldump --extended-insert with one tuple per line: the reject names the cut
+    tuple's line, not the line of the last whole tuple before it."""
+    p = tmp_path / "cut.sql"
+    p.write_text("CREATE TABLE people (id int, email varchar(99));\n"  # line 1
+                 "INSERT INTO people VALUES\n(1,'a@x.com'),\n(2,'b@x.com'),\n(3,'c@x")
+    rejects = ReaderRejects()
+    got, _ = collect(p, rejects=rejects)
+    assert [r["email"] for r in got["cut.sql#people"]] == ["a@x.com", "b@x.com"]
+    assert len(rejects.rows) == 1
+    assert rejects.rows[0][1] == "(3,'c@x"
+    assert "line 5" in rejects.rows[0][2], rejects.rows[0][2]

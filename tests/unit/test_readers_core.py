@@ -167,6 +167,22 @@ def test_gzip_is_transparent_and_truncated_gzip_is_reported(tmp_path):
         read_all(cut)
 
 
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_truncated_gzip_json_keeps_the_records_before_the_cut(tmp_path, fmt):
+    recs = [{"email": f"u{i}@x.co", "name": f"N{i}"} for i in range(20_000)]
+    body = ("".join(json.dumps(r) + "\n" for r in recs) if fmt == "jsonl"
+            else json.dumps(recs)).encode()
+    packed = gzip.compress(body)
+    cut = write(tmp_path, f"cut.{fmt}.gz", packed[: len(packed) // 2])
+    rejects = ReaderRejects()
+    got: list[dict] = []
+    with pytest.raises(ReaderError, match="input ends unexpectedly after record"):
+        for batch in get_reader(fmt)(cut, ReaderOptions(), rejects=rejects):
+            got += batch.to_pylist()
+    assert 0 < len(got) < len(recs)
+    assert [r["email"] for r in got] == [r["email"] for r in recs[: len(got)]]
+
+
 def test_jsonl_nested_objects_lists_and_bad_lines(tmp_path):
     lines = [json.dumps({"email": "a@b.co", "contact": {"phone": "1", "geo": {"city": "X"}},
                          "tags": ["a", "b"]}),
@@ -228,6 +244,25 @@ def test_json_in_utf16_or_with_a_bom_is_read_as_text(tmp_path):
             assert [(r["email"], r["name"]) for r in rows] == [
                 (r["email"], r["name"]) for r in recs], name
             assert not rejects.rows, name
+
+
+def test_json_bytes_that_are_not_utf16_text_are_counted_in_a_notice(tmp_path):
+    """A UTF-16 JSON file holding a lone surrogate (a broken exporter): the bytes become
+    U+FFFD inside the string, every record is read and the file's notice counts them, as
+    the CSV reader's does."""
+    recs = [{"email": f"p{i}@x.co", "name": f"Zoe{i}"} for i in range(3)]
+    for name, text in (("bad.jsonl", "".join(json.dumps(r) + "\n" for r in recs)),
+                       ("bad.json", json.dumps(recs))):
+        body = text.encode("utf-16-le")
+        at = body.index("Zoe1".encode("utf-16-le"))
+        p = write(tmp_path, name, b"\xff\xfe" + body[:at] + b"\x00\xd8" + body[at:])
+        rejects = ReaderRejects()
+        batches = list(get_reader(detect(p))(p, ReaderOptions(), rejects=rejects))
+        rows = [r for b in batches for r in b.to_pylist()]
+        assert [r["name"] for r in rows] == ["Zoe0", "\ufffdZoe1", "Zoe2"], name
+        assert not rejects.rows, name
+        assert [n for b in batches if (n := notice_of(b))] == [
+            "2 bytes not utf-16 text replaced with U+FFFD"], name
 
 
 def test_json_nan_and_numbers_past_a_double_are_values_not_rejects(tmp_path):
