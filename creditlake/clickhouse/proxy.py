@@ -126,8 +126,8 @@ class ProxyEngine:
 
     def insert_arrow(self, table: str, data: pa.Table,
                      settings: Mapping[str, Any] | None = None) -> int:
-        """Streams the table in ~batch_bytes messages; each is one turn at the owner's gate, so
-        queries from other processes interleave with a long insert."""
+        """Streams the table in ~batch_bytes messages; each is one turn at the owner's write
+        gate, so other writers interleave with a long insert (reads have their own lane)."""
         if isinstance(data, pa.RecordBatch):
             data = pa.Table.from_batches([data])
         written = 0
