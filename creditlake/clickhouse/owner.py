@@ -43,11 +43,13 @@ T = TypeVar("T")
 Lane = Literal["read", "write"]
 
 # One insert turn at the owner's write gate, and one client message: each is one part of the
-# target table. At 8 MB a normalize batch of 200K rows became 8 parts, a 10M-row file's stage
-# table 400, and every load chunk read all of them: 1.5-2.6 s a chunk instead of 1.0-1.5 s
-# (20-22 s instead of 14-16 s to load 10M rows). 64 MB (~350K contact rows, ~0.3 s of chDB)
-# writes a batch whole; reads have their own lane, so only other writers wait for a turn.
-DEFAULT_BATCH_BYTES = 64 << 20
+# target table. At 8 MB a normalize batch of 200K rows was 9 parts and a 10M-row file's stage
+# table 458, which every load chunk read whole (with the stage's finer granules too, see
+# manifest.STAGE_SETTINGS). 10M-row CSV, one run each: 8 MB, load 21.4 s, peak 1.66 GB anon;
+# 24 MB (3 parts a batch) with those granules, 18.3 s, 1.50 GB; 64 MB (whole batches),
+# 14.7 s but 1.83 GB, which took the command past 2 GB. Reads have their own lane, so only
+# other writers wait for a turn.
+DEFAULT_BATCH_BYTES = 24 << 20
 MAX_BATCH_ROWS = 1_000_000
 READ_HANDLES = 3  # reads at once: on 2 cores 1-4 threads reach 100-130 page queries/s together
 HANDSHAKE_TIMEOUT = 5.0

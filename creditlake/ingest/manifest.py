@@ -192,6 +192,10 @@ def own_stage(engine: Engine, m: Manifest) -> None:
 # their insert blocks.
 STAGE_ORDER_BY = f"({HASH_BUCKET}, seq)"
 STAGE_INDEXES = "INDEX seq_range seq TYPE minmax GRANULARITY 1"
+# Granules of 1,024 rows, not 8,192: a stage table is a few hundred parts of ~70K rows, and a
+# load chunk wants a tenth of each part's hash buckets. With 8,192-row granules it read a
+# whole granule for its few rows in every part (10M-row CSV: load 21.4 s, 19.7 s with these).
+STAGE_SETTINGS = "index_granularity = 1024"
 
 
 def create_stage_table(engine: Engine, key: str, *, order_by: str = STAGE_ORDER_BY,
@@ -202,9 +206,9 @@ def create_stage_table(engine: Engine, key: str, *, order_by: str = STAGE_ORDER_
     table = stage_table(engine, key)
     if drop:
         engine.command(f"DROP TABLE IF EXISTS {table}")
+    settings = ", ".join(filter(None, (MERGE_FREE_SETTINGS, STAGE_SETTINGS, table_settings)))
     engine.command(
         f"CREATE TABLE {table} ({STAGE_COLUMNS}, record_hash String "
         f"DEFAULT {clickhouse_hash_sql()}, {STAGE_INDEXES}) ENGINE = MergeTree "
-        f"ORDER BY {order_by} "
-        f"SETTINGS {', '.join(filter(None, (MERGE_FREE_SETTINGS, table_settings)))}")
+        f"ORDER BY {order_by} SETTINGS {settings}")
     return table

@@ -152,6 +152,20 @@ def test_csv_header_only_and_empty(tmp_path):
         detect(write(tmp_path, "e.csv", b""))
 
 
+def test_csv_blocks_are_joined_into_batches_of_about_batch_rows(tmp_path):
+    """The parser reads blocks of half a batch (its memory grows with the block); they are
+    joined back into batches of 3/4 to 2 x batch_rows, rows numbered in file order."""
+    pad = "x" * 90  # ~125 bytes a row: a block of 64 bytes a row holds about half a batch
+    body = "email,name\n" + "".join(f"u{i}@example.com,Person {i} {pad}\n" for i in range(20_000))
+    p = write(tmp_path, "big.csv", body)
+    batches = list(get_reader("csv")(p, ReaderOptions(batch_rows=2_000), rejects=ReaderRejects()))
+    sizes = [b.num_rows for b in batches]
+    assert sum(sizes) == 20_000
+    assert all(1_500 <= n <= 4_000 for n in sizes[:-1]), sizes
+    rows = [r for b in batches for r in b.column("source_row").to_pylist()]
+    assert rows == list(range(1, 20_001))
+
+
 def test_csv_duplicate_and_blank_headers_keep_every_column(tmp_path):
     rows, _ = read_all(write(tmp_path, "d.csv", "email,,email\na@b.co,x,c@d.co\n"))
     assert rows[0] == {"email": "a@b.co", "column_2": "x", "email_2": "c@d.co", "source_row": 1}
