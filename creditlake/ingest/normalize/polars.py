@@ -17,6 +17,7 @@ import pyarrow.ipc as ipc
 
 from creditlake.clickhouse.base import Engine
 from creditlake.ingest.accounting import insert_rejects
+from creditlake.ingest.land import release_arrow_memory
 from creditlake.ingest.manifest import (
     LOADED_FIELDS,
     Manifest,
@@ -70,6 +71,7 @@ def normalize(engine: Engine, home: Path, key: str, *, overrides: SourceOverride
             if progress:
                 progress(got.rows)
     m.quality_mean = score_sum / m.valid if m.valid else 0.0
+    release_arrow_memory()
     return finish(engine, home, m, b.t0)
 
 
