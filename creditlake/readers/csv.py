@@ -207,16 +207,22 @@ BLOCK_BYTES_PER_ROW = 64
 
 
 def _whole_batches(reader: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
-    """The parser's blocks joined into tables of at least 3/4 of `rows` (the last: the rest)."""
+    """The parser's blocks joined into tables of at least 3/4 of `rows` (the last: the rest).
+    A parse error is raised after the blocks read before it, as without the joining."""
     pending: list[pa.RecordBatch] = []
     count = 0
-    for batch in reader:
-        if batch.num_rows:
-            pending.append(batch)
-            count += batch.num_rows
-        if count >= rows * 3 // 4:
+    try:
+        for batch in reader:
+            if batch.num_rows:
+                pending.append(batch)
+                count += batch.num_rows
+            if count >= rows * 3 // 4:
+                yield pa.Table.from_batches(pending)
+                pending, count = [], 0
+    except Exception:
+        if pending:
             yield pa.Table.from_batches(pending)
-            pending, count = [], 0
+        raise
     if pending:
         yield pa.Table.from_batches(pending)
 

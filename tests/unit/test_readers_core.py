@@ -166,6 +166,23 @@ def test_csv_blocks_are_joined_into_batches_of_about_batch_rows(tmp_path):
     assert rows == list(range(1, 20_001))
 
 
+def test_csv_blocks_read_before_a_parse_error_are_still_yielded():
+    """Joining blocks must not lose the rows parsed before the parser fails."""
+    import pyarrow as pa
+
+    from creditlake.readers.csv import _whole_batches
+
+    def parser():
+        yield pa.record_batch({"email": ["a@x.co", "b@x.co"]})
+        raise pa.ArrowInvalid("straddling object")
+
+    got = []
+    with pytest.raises(pa.ArrowInvalid):
+        for table in _whole_batches(parser(), 1_000):
+            got += table.column("email").to_pylist()
+    assert got == ["a@x.co", "b@x.co"]
+
+
 def test_csv_duplicate_and_blank_headers_keep_every_column(tmp_path):
     rows, _ = read_all(write(tmp_path, "d.csv", "email,,email\na@b.co,x,c@d.co\n"))
     assert rows[0] == {"email": "a@b.co", "column_2": "x", "email_2": "c@d.co", "source_row": 1}
