@@ -38,3 +38,10 @@ def as_landing_batch(table: pa.Table | pa.RecordBatch, first_row: int) -> pa.Rec
     arrays = [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in arrays]
     rows = pa.array(range(first_row, first_row + n), pa.uint64())
     return pa.RecordBatch.from_arrays([*arrays, rows], names=[*names, SOURCE_ROW])
+
+
+def release_arrow_memory() -> None:
+    """Hand the memory pyarrow's pool keeps cached back to the system at the end of a stage:
+    the next stage allocates through Polars and chDB, which cannot reuse it (after landing a
+    10M-row CSV: 570 MB resident, 369 MB after this)."""
+    pa.default_memory_pool().release_unused()

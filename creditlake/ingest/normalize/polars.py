@@ -17,7 +17,6 @@ import pyarrow.ipc as ipc
 
 from creditlake.clickhouse.base import Engine
 from creditlake.ingest.accounting import insert_rejects
-from creditlake.ingest.land import release_arrow_memory
 from creditlake.ingest.manifest import (
     LOADED_FIELDS,
     Manifest,
@@ -29,6 +28,7 @@ from creditlake.ingest.manifest import (
 from creditlake.ingest.normalize.common import begin, finish
 from creditlake.ingest.overlap import in_order
 from creditlake.ingest.overrides import SourceOverrides, SourceRule
+from creditlake.readers.arrow_util import release_arrow_memory
 from creditlake.rules.polars import clean
 from creditlake.rules.validation import validate
 from creditlake.schema import SOURCE_FIELDS
